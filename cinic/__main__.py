@@ -1,0 +1,5 @@
+import sys
+
+from cinic.cli import main
+
+sys.exit(main())

@@ -1,0 +1,48 @@
+"""Where things live: runs, caches and data folders, each overridable by env."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The folder that holds `cinic/`, `app.py` and `checkpoints/`."""
+    return Path(__file__).resolve().parent.parent
+
+
+def runs_root() -> Path:
+    """Run folders live here (`CINIC_RUNS` overrides)."""
+    return Path(os.environ.get("CINIC_RUNS") or project_root() / "checkpoints")
+
+
+def cache_root() -> Path:
+    """Decoded splits, extracted archives and augmentation samples (`CINIC_CACHE`).
+
+    Outside the project and outside any data folder, so nothing we derive ever
+    lands among the user's images.
+    """
+    default = Path.home() / ".cache" / "cinic-explorer"
+    path = Path(os.environ.get("CINIC_CACHE") or default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cinic_root() -> Path:
+    """Where the full CINIC-10 is expected (`CINIC_DATA` overrides)."""
+    return Path(os.environ.get("CINIC_DATA") or project_root() / "data" / "CINIC-10")
+
+
+def demo_root() -> Path:
+    """Where the embedded demo data set is made on first use."""
+    return project_root() / "data" / "demo"
+
+
+def default_data_root() -> Path:
+    """CINIC-10 when it is present, else the demo data set (made if missing)."""
+    cinic = cinic_root()
+    if (cinic / "train").is_dir():
+        return cinic
+    from cinic.demo import ensure_demo_dataset
+
+    return ensure_demo_dataset(demo_root())

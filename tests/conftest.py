@@ -1,0 +1,35 @@
+"""Shared fixtures: an isolated cache and runs root for every test, tiny data sets, the real sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-sample"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's cache, runs or data folders."""
+    base = tmp_path_factory.mktemp("env")
+    monkeypatch.setenv("CINIC_CACHE", str(base / "cache"))
+    monkeypatch.setenv("CINIC_RUNS", str(base / "runs"))
+    monkeypatch.setenv("CINIC_DATA", str(base / "no-cinic"))
+    return base
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A tiny demo data set in CINIC-10 layout (10 classes, 16/6/6 images each)."""
+    from cinic.demo import make_demo_dataset
+
+    return make_demo_dataset(tmp_path_factory.mktemp("tiny") / "demo", per_class=(16, 6, 6), seed=1)
+
+
+@pytest.fixture(scope="session")
+def sample_root() -> Path:
+    """The shared real CIFAR-10 sample; tests that need it skip where it is absent."""
+    if not (SAMPLE / "train").is_dir():
+        pytest.skip(f"the shared real sample is absent ({SAMPLE})")
+    return SAMPLE
