@@ -1,0 +1,136 @@
+"""cinic/runs.py: the run folder format, status truth, checkpoints that refuse to be unsafe."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from cinic.models import PRESETS, build_model
+from cinic.runs import (CheckpointError, RunError, RunFolder, list_runs, load_checkpoint_file,
+                        load_model, load_weights_into, write_atomically)
+
+
+def _config(preset="base", **extra):
+    return dict({"data": "/nowhere", "preset": preset, "model": PRESETS[preset].to_dict(), "epochs": 3}, **extra)
+
+
+def _state(preset="base"):
+    spec = PRESETS[preset]
+    return {"model": build_model(spec).state_dict(), "spec": spec.to_dict(), "epoch": 1,
+            "mean": [0.5] * 3, "std": [0.25] * 3, "classes": ["c"] * 10, "best_valid_acc": 10.0}
+
+
+def test_create_writes_config_and_queued_status():
+    run = RunFolder.create(_config(), name="r1")
+    assert run.config()["preset"] == "base"
+    assert run.status()["state"] == "queued"  # just made: not yet taken for dead
+    with pytest.raises(RunError, match="already exists"):
+        RunFolder.create(_config(), name="r1")
+    assert RunFolder.open("r1").path == run.path
+
+
+def test_open_refuses_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(RunError, match="is not a run folder"):
+        RunFolder.open(tmp_path)
+
+
+def test_running_with_a_dead_pid_reads_as_interrupted():
+    run = RunFolder.create(_config())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run.write_status("running", pid=dead.pid, epoch=1)
+    status = run.status()
+    assert status["state"] == "interrupted" and "ended without saying why" in status["error"]
+    run.write_status("running", pid=os.getpid())
+    assert run.status()["state"] == "running"
+
+
+def test_metrics_survive_a_torn_last_line_and_epochs_deduplicate():
+    run = RunFolder.create(_config())
+    run.append_metrics({"kind": "epoch", "epoch": 1, "valid_acc": 10})
+    run.append_metrics({"kind": "epoch", "epoch": 2, "valid_acc": 20})
+    run.append_metrics({"kind": "epoch", "epoch": 2, "valid_acc": 25})
+    with open(run.path / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "epoch", "epo')  # a kill in mid-write
+    assert [e["valid_acc"] for e in run.epochs()] == [10, 25]
+    run.truncate_metrics_after(1)
+    assert [e["epoch"] for e in run.epochs()] == [1]
+
+
+def test_checkpoint_round_trip_and_model_rebuild():
+    run = RunFolder.create(_config("best"))
+    run.save_checkpoint(_state("best"), "best")
+    model, facts = load_model(run)
+    assert facts["epoch"] == 1 and facts["spec"] == PRESETS["best"]
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in build_model(PRESETS["best"]).parameters())
+
+
+def test_a_checkpoint_of_another_model_is_explained():
+    run = RunFolder.create(_config("base"))
+    state = _state("best")
+    with pytest.raises(CheckpointError, match=r"holds another model \(conv 3→32"):
+        load_weights_into(build_model(PRESETS["base"]), state, run.checkpoint_path("last"))
+    state["spec"] = PRESETS["base"].to_dict()  # weights of `best` under a `base` label
+    run.save_checkpoint(state, "best")
+    with pytest.raises(CheckpointError, match="does not match the model it describes"):
+        load_model(run)
+
+
+def test_a_truncated_checkpoint_is_refused(tmp_path):
+    run = RunFolder.create(_config())
+    run.save_checkpoint(_state(), "last")
+    data = run.checkpoint_path("last").read_bytes()
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="damaged or not a PyTorch checkpoint"):
+        load_checkpoint_file(bad)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_does_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = _RunsCode()
+    evil.marker = marker
+    path = tmp_path / "evil.pt"
+    torch.save({"model": evil, "spec": {}}, path, pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="could run code, which is refused"):
+        load_checkpoint_file(path)
+    assert not marker.exists()
+
+
+def test_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"previous")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(RunError, match="No space left on device. Free some disk space"):
+        write_atomically(target, b"new checkpoint")
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_list_runs_summarises_newest_first():
+    a = RunFolder.create(_config(), name="20260101-a")
+    b = RunFolder.create(_config("best"), name="20260102-b")
+    a.append_metrics({"kind": "epoch", "epoch": 1, "valid_acc": 30.0, "seconds": 2.0})
+    a.write_evaluation({"accuracy": 31.5})
+    (a.path.parent / "not-a-run").mkdir()
+    runs = list_runs()
+    assert [r["name"] for r in runs] == [b.name, a.name]
+    assert runs[1]["best_valid_acc"] == 30.0 and runs[1]["test_acc"] == 31.5 and runs[1]["s_per_epoch"] == 2.0
+    assert runs[0]["model"].startswith("conv 3→32")
