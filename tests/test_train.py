@@ -1,0 +1,166 @@
+"""cinic/train.py and cinic/loader.py: schedule, config checks, device choice, the loop, resume."""
+
+from __future__ import annotations
+
+
+import pytest
+import torch
+
+from cinic.loader import DeviceData, augment_batch
+from cinic.runs import CheckpointError, RunFolder
+from cinic.train import (ConfigError, TrainConfig, choose_device, lr_at, lr_at_epoch, make_config,
+                         train_run)
+
+
+def test_step_schedule_drops_at_the_given_epochs():
+    c = make_config("x", preset="base", recipe="seed", epochs=10, schedule="step",
+                    lr_drops=[[5, 0.0005], [9, 0.0001]])
+    assert [lr_at_epoch(c, e) for e in (1, 4, 5, 8, 9, 10)] == [0.001, 0.001, 0.0005, 0.0005, 0.0001, 0.0001]
+
+
+def test_cosine_and_onecycle_warm_up_then_decay():
+    c = make_config("x", preset="base", epochs=10, schedule="cosine", warmup_epochs=1.0, lr=0.01)
+    assert lr_at(c, 0.0) < 0.001 and lr_at(c, 0.5) == pytest.approx(0.005, rel=0.01)
+    assert lr_at(c, 1.0) == pytest.approx(0.01)
+    assert lr_at(c, 10.0) == pytest.approx(0.0001)  # cosine keeps 1% of the peak
+    one = make_config("x", preset="base", epochs=10, schedule="onecycle", warmup_epochs=1.0, lr=0.01)
+    assert lr_at(one, 10.0) == pytest.approx(0.0, abs=1e-12)
+    values = [lr_at(one, t / 10) for t in range(10, 100)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_recipes_differ_and_overrides_win():
+    seed = make_config("x", preset="best", recipe="seed", epochs=10)
+    project = make_config("x", preset="best", recipe="project", epochs=10, lr=0.003)
+    assert seed.schedule == "step" and not seed.flip and seed.lr == 0.001
+    assert project.flip and project.lr == 0.003 and project.model["fc"] == [600, 200]
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("epochs", 0, "epochs must be 1..1000"),
+    ("lr", -1.0, "learning rate must be in (0, 10]"),
+    ("batch_size", 0, "batch size must be 1..65536"),
+    ("optimizer", "rmsprop", "optimizer must be one of adam, sgd"),
+    ("schedule", "linear", "schedule must be one of"),
+    ("lr_drops", [[99, 0.1]], "each learning-rate drop must be"),
+    ("crop_pad", 20, "crop padding must be 0..8"),
+])
+def test_bad_settings_are_named(field, value, words):
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        make_config("x", preset="base", **{field: value})
+
+
+def test_unknown_preset_and_unknown_setting():
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        make_config("x", preset="huge")
+    with pytest.raises(ConfigError, match="unknown training setting"):
+        TrainConfig.from_dict({"data": "x", "colour": "red"})
+
+
+def test_device_choice_on_a_cpu_machine(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device("auto").type in ("cpu", "mps")
+    assert choose_device("cpu").type == "cpu"
+    with pytest.raises(ConfigError, match="no usable CUDA GPU; use --device cpu"):
+        choose_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'gpu7'"):
+        choose_device("gpu7")
+
+
+def test_batches_cover_every_image_once_and_normalise():
+    images = torch.randint(0, 256, (37, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(37) % 10
+    data = DeviceData(images, labels, torch.device("cpu"), [0.5] * 3, [0.25] * 3)
+    seen = torch.cat([y for _, y in data.batches(8, torch.Generator().manual_seed(0), shuffle=True)])
+    assert sorted(seen.tolist()) == sorted(labels.tolist())
+    x, _ = next(data.batches(37))
+    expected = (images.float() / 255 - 0.5) / 0.25
+    assert torch.allclose(x, expected, atol=1e-6)
+
+
+def test_flip_and_crop_keep_shape_and_content():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
+    g = torch.Generator().manual_seed(0)
+    flipped = augment_batch(x, g, flip=True, crop_pad=0)
+    for i in range(2):  # each image is itself or its mirror
+        assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(2))
+    cropped = augment_batch(x, torch.Generator().manual_seed(3), flip=False, crop_pad=1)
+    assert cropped.shape == x.shape
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    for i in range(2):  # every crop is a 4x4 window of the padded image
+        windows = [padded[i, :, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
+        assert any(torch.equal(cropped[i], w) for w in windows)
+
+
+def _run(tiny_data, **overrides) -> RunFolder:
+    settings = dict(epochs=2, batch_size=32, device="cpu", seed=3)
+    settings.update(overrides)
+    config = make_config(str(tiny_data), preset="base", **settings)
+    return RunFolder.create(config.to_dict())
+
+
+def test_a_training_fills_its_run_folder(tiny_data):
+    run = _run(tiny_data)
+    status = train_run(run, progress=False, log=lambda m: None)
+    assert status["state"] == "finished"
+    epochs = run.epochs()
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for key in ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "images_per_s"):
+        assert key in epochs[0]
+    assert run.batches() and run.batches()[0]["step"] == 0
+    assert run.has_checkpoint("last") and run.has_checkpoint("best")
+    evaluation = run.evaluation()
+    assert evaluation["n"] == 60 and 0 <= evaluation["accuracy"] <= 100
+    config = run.config()
+    assert len(config["mean"]) == 3 and all(0 < s < 1 for s in config["std"])
+
+
+def test_stop_then_resume_gives_the_same_model_as_one_run(tiny_data):
+    straight = _run(tiny_data, epochs=3)
+    train_run(straight, progress=False, log=lambda m: None)
+
+    stopped = _run(tiny_data, epochs=3)
+
+    def stop_after_first_epoch(message):
+        if message.startswith("epoch 1/"):
+            stopped.request_stop()
+
+    status = train_run(stopped, progress=False, log=stop_after_first_epoch)
+    assert status["state"] == "cancelled"
+    assert [e["epoch"] for e in stopped.epochs()] == [1]
+    status = train_run(stopped, resume=True, progress=False, log=lambda m: None)
+    assert status["state"] == "finished"
+    assert [e["epoch"] for e in stopped.epochs()] == [1, 2, 3]
+    a = straight.load_checkpoint("last")["model"]
+    b = stopped.load_checkpoint("last")["model"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert stopped.epochs()[-1]["valid_acc"] == straight.epochs()[-1]["valid_acc"]
+
+
+def test_resume_without_a_completed_epoch_is_explained(tiny_data):
+    run = _run(tiny_data)
+    with pytest.raises(CheckpointError, match="no completed epoch to resume from"):
+        train_run(run, resume=True, progress=False, log=lambda m: None)
+    assert run.status()["state"] == "failed"
+
+
+def test_a_stop_while_queued_cancels_without_training(tiny_data):
+    run = _run(tiny_data)
+    run.request_stop()
+    assert train_run(run, progress=False, log=lambda m: None)["state"] == "cancelled"
+    assert run.epochs() == []
+
+
+def test_out_of_memory_fails_with_advice(tiny_data, monkeypatch):
+    import cinic.train as train
+
+    def boom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(train, "_train_epoch", boom)
+    run = _run(tiny_data)
+    with pytest.raises(ConfigError, match="lower the batch size or use the CPU"):
+        train_run(run, progress=False, log=lambda m: None)
+    status = run.status()
+    assert status["state"] == "failed" and "lower the batch size" in status["error"]
+    assert run.epochs() == []
