@@ -1,0 +1,432 @@
+"""`python -m cinic ...`: the whole experiment from a terminal.
+
+Each sub-command is one small function over the library. A user error (bad
+folder, bad setting, damaged checkpoint) prints one clear line on stderr and
+exits with status 2; a command that ran but failed exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE, EXIT_FAILED = 2, 1
+
+
+def tqdm_progress(desc: str, unit: str = "it"):
+    """A progress(done, total) callable drawing a terminal bar (on stderr)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)
+        bar.n = done
+        bar.refresh()
+        if total and done >= total:
+            bar.close()
+
+    return update
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=None if not sys.stdout.isatty() else 2)
+    sys.stdout.write("\n")
+
+
+# --- data -------------------------------------------------------------------------
+def cmd_demo_data(args) -> int:
+    from cinic.demo import make_demo_dataset
+
+    out = make_demo_dataset(Path(args.out), seed=args.seed)
+    print(f"demo data set written to {out}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from cinic.fetch import fetch
+    from cinic.paths import cinic_root
+
+    to = Path(args.to) if args.to else cinic_root().parent
+    root = fetch(to, progress=tqdm_progress("CINIC-10", "B"))
+    print(f"CINIC-10 is ready at {root}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from cinic import data
+
+    root = data.resolve_data(args.data)
+    report = data.validate_root(root)
+    train = data.load_split(root, "train", progress=tqdm_progress("decoding train"))
+    mean, std = data.channel_stats(train.images)
+    report = dict(report, root=str(root), mean=[round(m, 4) for m in mean], std=[round(s, 4) for s in std])
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"{root}: a valid CINIC-10 layout")
+    counts = report.get("counts", {})
+    for split, per_class in counts.items():
+        print(f"  {split:5s} {sum(per_class.values()):7d}  " +
+              "  ".join(f"{name} {n}" for name, n in per_class.items()))
+    print(f"  train mean {report['mean']}  std {report['std']} (exact, over all pixels)")
+    return 0
+
+
+# --- models and training ------------------------------------------------------------
+def cmd_summary(args) -> int:
+    from cinic.models import PRESETS, format_summary, summarize
+
+    spec = PRESETS[args.preset]
+    print(f"{args.preset}: {spec.describe()}")
+    print(format_summary(summarize(spec)))
+    return 0
+
+
+def config_from_args(args):
+    from cinic import data
+    from cinic.train import make_config
+
+    root = data.resolve_data(args.data) if args.data else None
+    if root is None:
+        from cinic.paths import default_data_root
+
+        root = default_data_root()
+    data.validate_root(root)
+    overrides = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, schedule=args.schedule,
+                     optimizer=args.optimizer, device=args.device, seed=args.seed,
+                     weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
+    if args.lr_drop:
+        overrides["lr_drops"] = [parse_lr_drop(d) for d in args.lr_drop]
+        overrides["schedule"] = args.schedule or "step"
+    if args.no_flip:
+        overrides["flip"] = False
+    if args.crop_pad is not None:
+        overrides["crop_pad"] = args.crop_pad
+    if args.augment and args.augment != "none":
+        from cinic.augment import load_pipeline
+
+        if not args.augment_n:
+            raise ValueError("--augment needs --augment-n N: how many extra training images to sample")
+        overrides.update(augment=load_pipeline(args.augment), augment_name=Path(args.augment).name,
+                         augment_n=args.augment_n)
+    return make_config(str(root), preset=args.preset, recipe=args.recipe, **overrides)
+
+
+def parse_lr_drop(text: str) -> list:
+    try:
+        epoch, lr = text.split(":")
+        return [int(epoch), float(lr)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr-drop {text!r}: expected EPOCH:LR, e.g. 8:0.0001") from None
+
+
+def cmd_train(args) -> int:
+    from cinic.runs import RunFolder
+    from cinic.train import train_run
+
+    if args.run:  # a run folder made by launch_training (the app) or an earlier call
+        run = RunFolder.open(args.run)
+    elif args.resume:
+        run = RunFolder.open(args.resume, root=args.runs_root)
+    else:
+        config = config_from_args(args)
+        root, name = args.runs_root, None
+        if args.run_dir:
+            root, name = Path(args.run_dir).parent, Path(args.run_dir).name
+        run = RunFolder.create(config.to_dict(), root=root, name=name)
+    print(f"run folder: {run.path}", flush=True)
+    status = train_run(run, resume=bool(args.resume), progress=not args.no_progress,
+                       log=lambda m: print(m, flush=True))
+    print(f"run {run.name}: {status['state']}" + (f" ({status['error']})" if status.get("error") else ""))
+    return 0 if status["state"] in ("finished", "cancelled") else EXIT_FAILED
+
+
+def cmd_runs(args) -> int:
+    from cinic.runs import list_runs
+
+    runs = list_runs(args.runs_root)
+    if args.json:
+        print_json(runs)
+        return 0
+    if not runs:
+        print("no runs yet: start one with `python -m cinic train --preset base`")
+        return 0
+    header = f"{'run':32s} {'preset':14s} {'state':12s} {'epochs':>7s} {'best valid':>10s} {'test':>7s}"
+    print(header)
+    for r in runs:
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"{r['name'][:32]:32s} {str(r.get('preset'))[:14]:14s} {str(r['state']):12s} "
+              f"{r.get('epoch', 0):>3}/{r.get('epochs') or '?':<3} {fmt(r.get('best_valid_acc')):>10s} "
+              f"{fmt(r.get('test_acc')):>7s}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from cinic.runs import RunFolder, stop_run
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    stop_run(run, grace_s=args.wait)
+    print(f"asked {run.name} to stop; it saves its last completed epoch first")
+    return 0
+
+
+# --- evaluation ------------------------------------------------------------------------
+def cmd_evaluate(args) -> int:
+    from cinic import data
+    from cinic.evaluate import evaluate
+    from cinic.runs import RunFolder, load_model
+    from cinic.train import choose_device
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    device = choose_device(args.device)
+    model, facts = load_model(run, args.checkpoint, device)
+    source = args.data or run.config()["data"]
+    dataset, split = load_evaluation_set(source, args.split)
+    result = evaluate(model, dataset, facts["mean"], facts["std"], device, split=split)
+    result.update(checkpoint=args.checkpoint, epoch=facts["epoch"])
+    if split == "test" and not args.data:
+        run.write_evaluation(result)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{run.name} ({args.checkpoint}, epoch {facts['epoch']}) on {result['source']}: "
+          f"{result['accuracy']:.2f}% of {result['n']} images")
+    for name, acc in result["per_class"].items():
+        print(f"  {name:11s} {acc:6.2f}%")
+    for pair in result["most_confused"][:5]:
+        print(f"  {pair['true']} taken for {pair['pred']}: {pair['count']}")
+    return 0
+
+
+def load_evaluation_set(source: str, split: str):
+    """A split of a CINIC-10 root, or any folder of class folders."""
+    from cinic import data
+
+    root = data.resolve_data(source) if Path(source).suffix in (".gz", ".tgz") else Path(source)
+    if (root / split).is_dir():
+        return data.load_split(root, split, progress=tqdm_progress(f"decoding {split}")), split
+    return data.load_folder(root, progress=tqdm_progress("decoding")), root.name
+
+
+def cmd_predict(args) -> int:
+    from cinic.evaluate import predict_probs, top_k
+    from cinic.images import ImageError, open_image, to_model_input
+    from cinic.runs import RunFolder, load_model
+    from cinic.train import choose_device
+
+    import numpy as np
+    import torch
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    device = choose_device(args.device)
+    model, facts = load_model(run, args.checkpoint, device)
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            pixels, notes = to_model_input(open_image(path))
+        except ImageError as e:
+            results.append({"file": path, "error": str(e)})
+            failed += 1
+            continue
+        batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
+        probs = predict_probs(model, batch, facts["mean"], facts["std"], device)[0]
+        results.append({"file": path, "notes": notes, "top": top_k(probs, facts["classes"], args.top_k)})
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['file']}: {r['error']}", file=sys.stderr)
+                continue
+            note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
+            print(f"{r['file']}{note}: " + ", ".join(f"{t['class']} {t['prob'] * 100:.1f}%" for t in r["top"]))
+    return EXIT_FAILED if failed else 0
+
+
+def cmd_export(args) -> int:
+    from safetensors.torch import save_file
+
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    state = run.load_checkpoint(args.checkpoint)
+    metadata = {"spec": json.dumps(state["spec"]), "mean": json.dumps(state["mean"]),
+                "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),
+                "epoch": str(state["epoch"])}
+    tensors = {k: v.contiguous() for k, v in state["model"].items()}
+    save_file(tensors, args.out, metadata=metadata)
+    print(f"wrote {args.out} (safetensors: weights and metadata only, no code)")
+    return 0
+
+
+# --- augmentation ----------------------------------------------------------------------
+def cmd_augment(args) -> int:
+    from cinic import data
+    from cinic.augment import load_pipeline, sample_augmented
+
+    steps = load_pipeline(args.pipeline)
+    root = data.resolve_data(args.data)
+    train = data.load_split(root, "train", progress=tqdm_progress("decoding train"))
+    result = sample_augmented(train, steps, args.n, seed=args.seed, progress=tqdm_progress("augmenting"))
+    summary = {"n": int(result.images.shape[0]), "per_class": result.per_class, "path": str(result.path),
+               "pipeline": steps}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{summary['n']} augmented images cached at {summary['path']}")
+        print("  " + "  ".join(f"{k} {v}" for k, v in summary["per_class"].items()))
+    return 0
+
+
+def cmd_augment_preview(args) -> int:
+    from PIL import Image
+
+    from cinic import data
+    from cinic.augment import load_pipeline, preview_grid
+
+    import torch
+
+    steps = load_pipeline(args.pipeline)
+    train = data.load_split(data.resolve_data(args.data), "train", progress=tqdm_progress("decoding train"))
+    pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(args.seed))[:args.images]
+    grid = preview_grid(steps, train.images[pick], versions=args.versions, seed=args.seed)
+    Image.fromarray(grid).save(args.out)
+    print(f"preview of {args.images} images x {args.versions} versions written to {args.out}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from cinic.bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
+# --- the parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cinic", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo-data", cmd_demo_data, "make the small embedded demo data set in CINIC-10 layout")
+    p.add_argument("out", help="folder to create")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("fetch", cmd_fetch, "download CINIC-10 (about 690 MB, resumable) and extract it")
+    p.add_argument("--to", help="folder to put CINIC-10.tar.gz and the extracted data in (default: data/)")
+
+    p = command("check", cmd_check, "validate a CINIC-10 folder or .tar.gz: counts per class, mean/std")
+    p.add_argument("data")
+    p.add_argument("--json", action="store_true")
+
+    p = command("summary", cmd_summary, "layer summary of a preset: output shapes and parameters")
+    p.add_argument("--preset", default="base", choices=preset_names())
+
+    p = command("train", cmd_train, "train a LeNet variant into a run folder")
+    p.add_argument("--data", help="CINIC-10 folder or .tar.gz (default: data/CINIC-10, else the demo set)")
+    p.add_argument("--preset", default="base", choices=preset_names())
+    p.add_argument("--recipe", default="project", choices=["project", "seed"],
+                   help="training defaults: ours, or the course report's (Adam 0.001, step drop)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--schedule", choices=["step", "cosine", "onecycle", "none"])
+    p.add_argument("--lr-drop", action="append", metavar="EPOCH:LR",
+                   help="step schedule: use LR from EPOCH on (repeatable), e.g. 8:0.0001")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--no-flip", action="store_true", help="no random flips on the device")
+    p.add_argument("--crop-pad", type=int, help="random-crop padding on the device (0 = off)")
+    p.add_argument("--augment", help="Augmentor pipeline: seed | none | FILE.json")
+    p.add_argument("--augment-n", type=int, help="extra images to sample with --augment")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
+    p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last epoch")
+    p.add_argument("--run", help=argparse.SUPPRESS)  # a prepared run folder (the app's launcher)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (plain log lines)")
+    add_runs_root(p)
+
+    p = command("evaluate", cmd_evaluate, "evaluate a run on the test split or any folder of class folders")
+    p.add_argument("run")
+    p.add_argument("--data", help="a CINIC-10 root or a folder of class folders (default: the run's data)")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+
+    p = command("predict", cmd_predict, "classify image files with a trained run")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+
+    p = command("runs", cmd_runs, "list runs: preset, state, epochs, best valid and test accuracy")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+
+    p = command("stop", cmd_stop, "ask a running training to stop after saving")
+    p.add_argument("run")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait before sending SIGTERM")
+    add_runs_root(p)
+
+    p = command("export", cmd_export, "export a run's weights as safetensors (no code inside)")
+    p.add_argument("run")
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    add_runs_root(p)
+
+    p = command("augment", cmd_augment, "sample N augmented training images into the cache")
+    p.add_argument("--data", required=True)
+    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+
+    p = command("augment-preview", cmd_augment_preview, "save a grid of originals and augmented versions")
+    p.add_argument("--data", required=True)
+    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--out", required=True)
+    p.add_argument("--images", type=int, default=8)
+    p.add_argument("--versions", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command("bench", cmd_bench, "seed pipeline vs project pipeline: seconds per epoch and ratio")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of the benchmark (see bench --help)")
+    return parser
+
+
+def add_runs_root(p):
+    p.add_argument("--runs-root", help="folder of run folders (default: checkpoints/, or $CINIC_RUNS)")
+
+
+def preset_names() -> list[str]:
+    from cinic.models import PRESETS
+
+    return list(PRESETS)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:  # every library error a user can cause subclasses ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
