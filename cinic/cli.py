@@ -51,8 +51,8 @@ def cmd_fetch(args) -> int:
     from cinic.fetch import fetch
     from cinic.paths import cinic_root
 
-    to = Path(args.to) if args.to else cinic_root().parent
-    root = fetch(to, progress=tqdm_progress("CINIC-10", "B"))
+    to = Path(args.to) if args.to else cinic_root()
+    root = fetch(to, progress=tqdm_progress("CINIC-10", "B"), extract_progress=tqdm_progress("extracting"))
     print(f"CINIC-10 is ready at {root}")
     return 0
 
