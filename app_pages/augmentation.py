@@ -1,0 +1,137 @@
+"""Augmentation: compose an Augmentor pipeline, preview it, save it for the Train page.
+
+The pipeline is data (a list of {"op": ..., params}); cinic.augment checks it
+and applies the real Augmentor operations in memory. Widgets are drawn from
+cinic.augment.OPERATIONS, so each parameter shows its allowed range and help.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cinic import app_state
+from cinic.augment import OPERATIONS, SEED_PIPELINE, format_pipeline, preview_grid, validate_pipeline
+from app_pages import ui
+
+PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
+NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun
+
+
+def entries(steps) -> list[dict]:
+    first = st.session_state.get(NEXT_UID, 0)
+    st.session_state[NEXT_UID] = first + len(steps)
+    return [{"uid": first + i, "step": dict(step)} for i, step in enumerate(steps)]
+
+
+def start_pipeline() -> None:
+    if PIPELINE not in st.session_state:
+        saved = app_state.saved_pipeline()
+        st.session_state[PIPELINE] = entries(saved[0] if saved else SEED_PIPELINE)
+        st.session_state["aug-n"] = (saved[1] if saved else 0) or 1000
+
+
+def param_widget(param, value, key: str):
+    """One widget per parameter, bounded by its allowed range (exclusive bounds are checked on validation)."""
+    label = f"{param.name}"
+    help_text = f"{param.help}. Allowed: {param.range_text() if param.type in ('int', 'float') else ''}".rstrip(
+        ": ")
+    if param.type == "bool":
+        return st.checkbox(label, bool(value), key=key, help=param.help)
+    if param.type == "choice":
+        return st.selectbox(label, param.choices, list(param.choices).index(value), key=key, help=param.help)
+    if param.type == "int":
+        return int(st.number_input(label, int(param.min), int(param.max), int(value), 1, key=key, help=help_text))
+    return float(st.number_input(label, float(param.min), float(param.max), float(value), 0.05,
+                                 format="%.3f", key=key, help=help_text))
+
+
+def edit_step(index: int, entry: dict, count: int) -> None:
+    step, uid = entry["step"], entry["uid"]
+    info = OPERATIONS[step["op"]]
+    with st.container(border=True):
+        title, up, down, remove = st.columns([6, 1, 1, 1])
+        title.markdown(f"**{index + 1}. {info.name}**: {info.help}")
+        if up.button("↑", key=f"up-{uid}", disabled=index == 0, help="Move up"):
+            move(index, -1)
+        if down.button("↓", key=f"down-{uid}", disabled=index == count - 1, help="Move down"):
+            move(index, +1)
+        if remove.button("✕", key=f"del-{uid}", help="Remove this step"):
+            st.session_state[PIPELINE].pop(index)
+            st.rerun()
+        columns = st.columns(len(info.params))
+        for param, column in zip(info.params, columns):
+            with column:
+                step[param.name] = param_widget(param, step.get(param.name, param.default), f"p-{uid}-{param.name}")
+
+
+def move(index: int, offset: int) -> None:
+    pipeline = st.session_state[PIPELINE]
+    pipeline[index], pipeline[index + offset] = pipeline[index + offset], pipeline[index]
+    st.rerun()
+
+
+def add_step() -> None:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    op = left.selectbox("Operation to add", list(OPERATIONS), key="aug-add-op",
+                        format_func=lambda name: f"{name}: {OPERATIONS[name].help}")
+    if right.button("Add step", icon=":material/add:"):
+        st.session_state[PIPELINE].append(entries([OPERATIONS[op].example()])[0])
+        st.rerun()
+
+
+def preview(steps: list[dict], root) -> None:
+    from cinic.images import open_image, to_model_input
+
+    left, middle, right = st.columns(3)
+    rows = int(left.number_input("Images", 1, 10, 5, key="aug-rows"))
+    versions = int(middle.number_input("Augmented versions of each", 1, 12, 6, key="aug-versions"))
+    seed = int(right.number_input("Seed", 0, 10_000, 0, key="aug-seed"))
+    files = [f for picked in app_state.sample_files(root, "train", 1, seed).values() for f in picked][:rows]
+    if not files:
+        st.info("The training split has no images to preview.")
+        return
+    import numpy as np
+
+    images = np.stack([to_model_input(open_image(f))[0] for f in files])
+    with st.spinner("Augmenting..."):
+        grid = preview_grid(steps, images, versions=versions, seed=seed, scale=3)
+    st.image(grid, caption="left: the original; right: augmented versions (same seed, same picture)")
+
+
+# --- the page -------------------------------------------------------------------------------
+st.title("Augmentation")
+st.markdown("Augmentor makes extra training images before training (the report added 30,000). "
+            "Here they are made in memory and cached outside your data folder.")
+start_pipeline()
+reset, clear = st.columns(2)
+if reset.button("Start from the report's pipeline", icon=":material/restart_alt:"):
+    st.session_state[PIPELINE] = entries(SEED_PIPELINE)
+    st.rerun()
+if clear.button("Remove all steps", icon=":material/delete_sweep:"):
+    st.session_state[PIPELINE] = []
+    st.rerun()
+
+pipeline = st.session_state[PIPELINE]
+for i, entry in enumerate(list(pipeline)):
+    edit_step(i, entry, len(pipeline))
+add_step()
+
+steps = None
+with ui.errors_as_boxes("This pipeline cannot be used"):
+    steps = validate_pipeline([e["step"] for e in pipeline])
+if steps is not None:
+    st.code(format_pipeline(steps), language=None)
+st.subheader("Save for training")
+# Drawn even while the pipeline is invalid: a widget left out of a run loses its value.
+n = int(st.number_input("How many augmented images to add to the training set (N)", 0, 1_000_000,
+                        key="aug-n", step=1000))
+if steps is not None:
+    if st.button("Save pipeline", type="primary", icon=":material/save:"):
+        path = app_state.save_pipeline(steps, n)
+        st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
+                   f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
+    st.subheader("Preview")
+    root = ui.data_root_or_offer_demo("augment")
+    if root is not None:
+        with ui.errors_as_boxes("The preview failed"):
+            preview(steps, root)

@@ -1,0 +1,160 @@
+"""Results: one run's config, curves and test evaluation, down to the images it got wrong.
+
+The evaluation is the run's eval.json (written when the training ends); the
+images come from the decoded test split. Images of any confusion-matrix cell
+(correct ones included) come from fresh predictions of the best checkpoint,
+computed once per checkpoint and kept in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from cinic import charts
+from cinic.runs import RunError, RunFolder, list_runs
+from app_pages import ui
+
+GALLERY_SIZE = 24
+CELL_IMAGES = 30
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float, _test) -> tuple:
+    """(predicted labels, probability of the prediction) for every test image, as numpy arrays."""
+    from cinic.evaluate import predict_probs
+
+    model, facts = ui.load_best(run_path, mtime)
+    probs = predict_probs(model, _test.images, facts["mean"], facts["std"], "cpu")
+    top, predicted = probs.max(dim=1)
+    return predicted.numpy(), top.numpy()
+
+
+def evaluate_now(run: RunFolder, data_root: str) -> None:
+    """Evaluate the best checkpoint on the test split into eval.json (for runs stopped before the end)."""
+    from cinic.evaluate import evaluate
+
+    test = ui.load_split_cached(data_root, "test")
+    model, facts = ui.load_best(str(run.path), run.checkpoint_path("best").stat().st_mtime)
+    with st.spinner("Evaluating on the test split..."):
+        result = evaluate(model, test, facts["mean"], facts["std"], "cpu")
+    result.update(checkpoint="best", epoch=facts["epoch"])
+    run.write_evaluation(result)
+    st.rerun()
+
+
+def headline(summary: dict, evaluation: dict | None) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{evaluation['accuracy']:.2f}%" if evaluation else "n/a")
+    cols[1].metric("Best validation accuracy",
+                   f"{summary['best_valid_acc']:.2f}%" if summary.get("best_valid_acc") is not None else "n/a")
+    cols[2].metric("Epochs", f"{summary.get('epoch', 0)} of {summary.get('epochs') or '?'}")
+    cols[3].metric("Parameters", f"{summary['params']:,}" if summary.get("params") else "n/a")
+
+
+def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> None:
+    classes = evaluation["classes"]
+    normalize = st.toggle("Row-normalised (% of each true class)", key="confusion-normalize")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        state = st.altair_chart(charts.confusion_chart(evaluation["confusion"], classes, normalize),
+                                on_select="rerun", key="confusion", selection_mode=charts.CONFUSION_SELECTION)
+    cell = charts.selected_cell(state)
+    if cell is None and evaluation.get("most_confused"):
+        top = evaluation["most_confused"][0]
+        cell = (top["true"], top["pred"])
+    with right:
+        st.markdown("**Most confused pairs** (true → predicted)")
+        st.dataframe(evaluation.get("most_confused", []), hide_index=True)
+    if cell is not None:
+        cell_images(run, evaluation, data_root, *cell)
+
+
+def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str, predicted: str) -> None:
+    classes = evaluation["classes"]
+    st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
+                "(click a cell of the matrix to pick another pair; double-click clears)")
+    test = ui.load_split_cached(data_root, "test")
+    mtime = run.checkpoint_path("best").stat().st_mtime
+    with st.spinner("Predicting the test split..."):
+        predicted_labels, confidence = predictions(str(run.path), mtime, data_root,
+                                                   ui.folder_fingerprint(data_root), test)
+    t, p = classes.index(true_class), classes.index(predicted)
+    in_cell = np.flatnonzero((test.labels.numpy() == t) & (predicted_labels == p))
+    if len(in_cell) == 0:
+        st.caption("No test image falls in this cell.")
+        return
+    indices = in_cell[np.argsort(-confidence[in_cell], kind="stable")][:CELL_IMAGES].tolist()
+    st.caption(f"{len(in_cell)} images; the {len(indices)} most confident predictions shown")
+    st.image(ui.pictures(test.images, indices), width=64,
+             caption=[f"p={confidence[i]:.2f}" for i in indices])
+
+
+def misclassified_gallery(evaluation: dict, data_root: str) -> None:
+    wrong = evaluation.get("misclassified", [])[:GALLERY_SIZE]
+    if not wrong:
+        st.caption("No misclassified images.")
+        return
+    test = ui.load_split_cached(data_root, "test")
+    usable = [m for m in wrong if m["index"] < len(test.files) and test.files[m["index"]] == m["file"]]
+    if len(usable) < len(wrong):
+        st.warning(f"{len(wrong) - len(usable)} of these images are no longer where the evaluation saw them "
+                   "(the test folder changed); evaluate the run again to refresh.")
+    st.image(ui.pictures(test.images, [m["index"] for m in usable]), width=80,
+             caption=[f"{m['true']} → {m['pred']} ({m['p_pred']:.0%}; {m['true']} {m['p_true']:.0%})"
+                      for m in usable])
+
+
+# --- the page ------------------------------------------------------------------------------
+st.title("Results")
+summaries = list_runs()
+summary = ui.pick_run(summaries, key="results-run")
+if summary is None:
+    st.info("No runs yet: train a model on the Train page first.", icon=":material/info:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+if summary.get("state") == "damaged":
+    st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+    st.stop()
+
+run = RunFolder(summary["path"])
+config = run.config()
+data_root = config.get("data", "")
+try:
+    evaluation = run.evaluation()
+except RunError as e:  # a damaged eval.json: say so, and offer to evaluate again below
+    st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
+    evaluation = None
+headline(summary, evaluation)
+st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · augmentation {summary.get('augment')} · "
+           f"data {data_root}")
+with st.expander("Configuration (config.json)"):
+    st.json(config, expanded=False)
+
+st.subheader("Curves")
+ui.show_curves(run, run.epochs())
+
+st.subheader("Test evaluation")
+if evaluation is None:
+    if run.has_checkpoint("best") and summary.get("state") not in ("queued", "running"):
+        st.info("This run has no evaluation yet (it stopped before the end).")
+        if st.button("Evaluate the best checkpoint on the test split", type="primary"):
+            with ui.errors_as_boxes("The evaluation failed"):
+                evaluate_now(run, data_root)
+    else:
+        st.caption("The evaluation appears when the training has finished.")
+    st.stop()
+
+with ui.errors_as_boxes("The test images cannot be shown"):
+    confusion_section(run, evaluation, data_root)
+left, right = st.columns(2, gap="large")
+left.altair_chart(charts.per_class_chart(evaluation["per_class"]))
+if evaluation.get("per_origin"):
+    right.altair_chart(charts.origin_chart(evaluation["per_origin"]))
+    right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
+                  "the file name says which.")
+st.subheader("Misclassified, worst first")
+st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
+           "true → predicted (probability of the prediction; probability given to the true class).")
+with ui.errors_as_boxes("The misclassified images cannot be shown"):
+    misclassified_gallery(evaluation, data_root)

@@ -1,0 +1,268 @@
+"""Train: pick or compose a LeNet variant, set the recipe, launch it in the background, watch it.
+
+The training is its own process (cinic.runs.launch_training) writing its run
+folder; this page only reads that folder, in a fragment that reruns every few
+seconds. A reload, a closed tab or a rerun never touches the training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from cinic import app_state, charts
+from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
+from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
+from cinic.train import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
+from app_pages import ui
+
+POLL_SECONDS = 2.0
+RESUMABLE = ("interrupted", "cancelled", "failed")
+
+
+# --- the model ----------------------------------------------------------------------
+def choose_model() -> tuple[str | None, ModelSpec | None]:
+    """(preset name or None for custom, spec); the spec is None when the composed one is invalid."""
+    mode = st.radio("Model", ["Preset", "Compose a variant"], horizontal=True, key="model-mode")
+    preset = st.selectbox("Preset", list(PRESETS), key="preset",
+                          format_func=lambda p: f"{p}: {PRESET_NOTES.get(p, '')}",
+                          help="Start from one of the report's models or a one-change variant of the base.")
+    if mode == "Preset":
+        return preset, PRESETS[preset]
+    with ui.errors_as_boxes("This model cannot be built"):
+        return None, compose_spec(PRESETS[preset])
+    return None, None
+
+
+def compose_spec(start: ModelSpec) -> ModelSpec:
+    """Widgets for every field of a ModelSpec, starting from `start`; raises ModelSpecError."""
+    n_conv = st.number_input("Conv blocks", 1, 4, len(start.conv), key=f"n-conv-{id_of(start)}")
+    layers = []
+    columns = st.columns(int(n_conv))
+    for i, column in enumerate(columns):
+        base = start.conv[i] if i < len(start.conv) else ConvSpec(start.conv[-1].out_channels * 2, 3)
+        with column:
+            st.markdown(f"**conv {i + 1}**")
+            key = f"{id_of(start)}-conv{i}"
+            layers.append(ConvSpec(
+                out_channels=int(st.number_input("feature maps", 1, 512, base.out_channels, key=f"{key}-maps")),
+                kernel_size=int(st.number_input("kernel", 1, 11, base.kernel_size, key=f"{key}-k")),
+                padding=int(st.number_input("padding", 0, 5, base.padding, key=f"{key}-pad")),
+                pool=st.checkbox("max-pool 2x2", base.pool, key=f"{key}-pool"),
+                batch_norm=st.checkbox("batch norm", base.batch_norm, key=f"{key}-bn"),
+            ))
+    fc_text = st.text_input("Hidden fully connected sizes (comma separated)",
+                            ", ".join(map(str, start.fc)), key=f"{id_of(start)}-fc",
+                            help="The last layer to the 10 classes is added for you; leave empty for none.")
+    left, middle, right = st.columns(3)
+    activation = left.selectbox("Activation", list(ACTIVATIONS), list(ACTIVATIONS).index(start.activation),
+                                key=f"{id_of(start)}-act")
+    dropout = middle.number_input("Dropout after each hidden layer", 0.0, 0.9, start.dropout, 0.05,
+                                  key=f"{id_of(start)}-drop")
+    init = right.selectbox("Initialisation", list(INITS), list(INITS).index(start.init), key=f"{id_of(start)}-init")
+    return ModelSpec.from_dict({**start.to_dict(), "conv": [asdict(layer) for layer in layers],
+                                "fc": parse_sizes(fc_text), "activation": activation,
+                                "dropout": float(dropout), "init": init})
+
+
+def id_of(spec: ModelSpec) -> str:
+    """A widget-key prefix per starting preset, so picking another preset resets the widgets to it."""
+    return next((name for name, p in PRESETS.items() if p == spec), "custom")
+
+
+def parse_sizes(text: str) -> list[int]:
+    from cinic.models import ModelSpecError
+
+    sizes = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit() or int(part) < 1:
+            raise ModelSpecError(f"hidden size {part!r} is not a whole number of at least 1; "
+                                 "write sizes like 120, 84")
+        sizes.append(int(part))
+    return sizes
+
+
+def show_summary(spec: ModelSpec) -> int:
+    rows = summarize(spec)
+    params = sum(r["params"] for r in rows)
+    st.caption(spec.describe())
+    st.dataframe([{"layer": r["layer"], "output shape": " x ".join(map(str, r["output_shape"])),
+                   "parameters": r["params"]} for r in rows], hide_index=True)
+    st.metric("Parameters", f"{params:,}")
+    return params
+
+
+# --- the recipe -------------------------------------------------------------------
+def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
+    """Widgets for the training settings; returns a validated TrainConfig or None (error shown)."""
+    recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
+        "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing. "
+        "seed: the course report's Adam at 0.001 dropped late, nothing else."))
+    epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
+    d = recipe_defaults(recipe, epochs)
+    k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
+    left, middle, right = st.columns(3)
+    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k)
+    lr = middle.number_input("Learning rate", 1e-6, 10.0, float(d["lr"]), format="%.5f", key="lr" + k)
+    schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
+    drops_text = ""
+    if schedule == "step":
+        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)",
+                                   ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]), key="drops" + k,
+                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on")
+    left, middle, right = st.columns(3)
+    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), min(float(d["warmup_epochs"]), epochs),
+                               0.5, key="warm" + k)
+    weight_decay = middle.number_input("Weight decay", 0.0, 0.5, float(d["weight_decay"]), format="%.5f",
+                                       key="wd" + k)
+    smoothing = right.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), 0.05, key="ls" + k)
+    left, middle, right = st.columns(3)
+    batch_size = int(left.number_input("Batch size", 1, 65536, 64, key="batch"))
+    flip = middle.checkbox("Random horizontal flips", d["flip"], key="flip" + k)
+    crop_pad = int(right.number_input("Random crop padding (px)", 0, 8, int(d["crop_pad"]), key="crop" + k))
+    left, middle = st.columns(2)
+    device = left.selectbox("Device", device_choices(), key="device")
+    seed = int(middle.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
+    augmentation = choose_augmentation()
+
+    with ui.errors_as_boxes("These settings cannot be used"):
+        config = make_config(
+            data_root, preset=preset, recipe=recipe, model=None if preset else spec.to_dict(),
+            epochs=epochs, optimizer=optimizer, lr=float(lr), schedule=schedule,
+            lr_drops=parse_drops(drops_text) if schedule == "step" else [],
+            warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
+            batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
+        st.altair_chart(charts.lr_schedule_chart([lr_at_epoch(config, e) for e in range(1, epochs + 1)]))
+        return config
+    return None
+
+
+def parse_drops(text: str) -> list[list]:
+    from cinic.train import ConfigError
+
+    drops = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            epoch, lr = part.split(":")
+            drops.append([int(epoch), float(lr)])
+        except ValueError:
+            raise ConfigError(f"learning-rate drop {part!r} is not EPOCH:LR; write e.g. 8:0.0005") from None
+    return drops
+
+
+@st.cache_data(show_spinner=False)
+def device_choices() -> list[str]:
+    import torch
+
+    choices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        choices.append("mps")
+    return choices
+
+
+def choose_augmentation() -> dict:
+    """Augmentor images added before training: none, the report's pipeline, or the one saved on the Augmentation page."""
+    from cinic.augment import load_pipeline
+
+    saved = app_state.saved_pipeline()
+    options = ["none", "seed"] + (["saved"] if saved else [])
+    labels = {"none": "none", "seed": "the report's pipeline",
+              "saved": "the pipeline saved on the Augmentation page"}
+    left, right = st.columns(2)
+    choice = left.selectbox("Augmentor images", options, format_func=labels.get, key="augment-choice",
+                            help="Extra training images sampled once before training, kept in the cache "
+                                 "folder (never in your data folder). Compose a pipeline on the Augmentation page.")
+    if choice == "none":
+        return {"augment": [], "augment_name": "none", "augment_n": 0}
+    steps, saved_n = saved if choice == "saved" else (load_pipeline("seed"), 0)
+    n = int(right.number_input("How many extra images", 1, 1_000_000, saved_n or 1000, key=f"augment-n-{choice}"))
+    name = "seed" if choice == "seed" else str(app_state.pipeline_path().name)
+    return {"augment": list(steps), "augment_name": name, "augment_n": n}
+
+
+# --- launching and watching --------------------------------------------------------
+def launch(config) -> None:
+    with ui.errors_as_boxes("The training could not be started"):
+        run = launch_training(config.to_dict())
+        st.query_params["run"] = run.name
+        st.toast(f"Started {run.name}")
+        st.rerun()
+
+
+def watched_run(summaries: list[dict]) -> dict | None:
+    """The run in the URL while it trains, else the one training now, else the URL's, else the newest."""
+    wanted = next((s for s in summaries if s["name"] == st.query_params.get("run")), None)
+    live = [s for s in summaries if s.get("state") in LIVE_STATES]
+    if wanted is not None and wanted in live:
+        return wanted
+    if live:
+        return live[0]
+    return wanted or (summaries[0] if summaries else None)
+
+
+def watch(run_path: str) -> None:
+    """Status, progress and curves of one run, re-read from its folder on every fragment rerun."""
+    run = RunFolder(run_path)
+    status, epochs = run.status(), run.epochs()
+    state = status.get("state")
+    st.markdown(f"**{run.name}**: {ui.STATE_ICONS.get(state, '')} {state}"
+                + (f" on {status['device']}" if status.get("device") else ""))
+    if state == "queued":
+        ahead = [s["name"] for s in list_runs(run.path.parent) if s.get("state") == "running" and s["name"] != run.name]
+        st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends." if ahead
+                else "Queued: waiting for the device.", icon=":material/hourglass_top:")
+    progress = charts.training_progress(status, epochs)
+    st.progress(progress["fraction"], text=progress["text"])
+    if status.get("error") and state in ("failed", "interrupted"):
+        st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
+                 "and start a new run.", icon=":material/error:")
+    actions(run, state)
+    ui.show_curves(run, epochs)
+    with st.expander("Training log"):
+        st.code(run.log_tail(30) or "(empty)", language=None)
+    if state not in LIVE_STATES and st.session_state.get("watch-live"):
+        st.session_state["watch-live"] = False
+        st.rerun()  # the run ended: redraw the page once, which stops the polling
+
+
+def actions(run: RunFolder, state: str) -> None:
+    left, right = st.columns(2)
+    if state in LIVE_STATES and left.button("Cancel", key="cancel", icon=":material/stop:"):
+        stop_run(run)
+        st.toast("Asked the training to stop: it stops within a few batches; Resume continues "
+                 "from its last completed epoch.")
+    if state in RESUMABLE and run.has_checkpoint("last") and right.button("Resume", key="resume",
+                                                                          icon=":material/play_arrow:"):
+        with ui.errors_as_boxes("The run could not be resumed"):
+            launch_training(resume_run=run)
+            st.rerun()
+
+
+# --- the page ---------------------------------------------------------------------------
+st.title("Train")
+data_root = ui.data_root_or_offer_demo("train")
+if data_root is not None:
+    st.caption(f"Data: {app_state.data_root_label(data_root)}")
+    model_col, recipe_col = st.columns([1, 1], gap="large")
+    with model_col:
+        st.subheader("Model")
+        preset, spec = choose_model()
+        if spec is not None:
+            show_summary(spec)
+    with recipe_col:
+        st.subheader("Recipe")
+        config = choose_recipe(str(data_root), preset, spec) if spec is not None else None
+    if st.button("Start training", type="primary", disabled=config is None, icon=":material/rocket_launch:"):
+        launch(config)
+
+st.subheader("Progress")
+summaries = list_runs()
+current = watched_run(summaries)
+if current is None:
+    st.caption("No runs yet.")
+else:
+    live = current.get("state") in LIVE_STATES
+    st.session_state["watch-live"] = live
+    # Poll only while the run can still change; a finished run is drawn once.
+    st.fragment(watch, run_every=POLL_SECONDS if live else None)(current["path"])

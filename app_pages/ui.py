@@ -1,0 +1,204 @@
+"""Streamlit helpers the pages share: the data set in use, caches, error boxes.
+
+Not a page (app.py's st.navigation lists the pages explicitly). Everything
+here is about showing things; the work itself is in `cinic/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from cinic import app_state, paths
+
+
+def library_errors() -> tuple[type[Exception], ...]:
+    """The library's user-facing errors: ValueError subclasses whose messages say what to do.
+
+    Imported when first needed, not at module level, so the home page does not
+    pull in every module (Augmentor, the fetcher) before it is used.
+    """
+    from cinic.augment import AugmentError
+    from cinic.data import DataError
+    from cinic.demo import DemoError
+    from cinic.evaluate import EvaluationError
+    from cinic.fetch import FetchError
+    from cinic.images import ImageError
+    from cinic.models import ModelSpecError
+    from cinic.runs import CheckpointError, RunError
+    from cinic.train import ConfigError
+
+    return (DataError, ImageError, AugmentError, ModelSpecError, RunError, CheckpointError,
+            FetchError, EvaluationError, ConfigError, DemoError)
+
+
+@contextlib.contextmanager
+def errors_as_boxes(what: str = ""):
+    """Show a library error as an st.error box (its message says what to do), never a traceback.
+
+    Only the library's own errors are caught: anything else is a bug and
+    should be seen as one.
+    """
+    try:
+        yield
+    except library_errors() as e:
+        prefix = f"{what}: " if what else ""
+        st.error(f"{prefix}{e}", icon=":material/error:")
+
+
+# --- the data set in use ---------------------------------------------------------
+def data_root_or_offer_demo(key: str) -> Path | None:
+    """The data set the pages work on; when there is none yet, offer to make the demo set.
+
+    Returns None (after showing the offer) when there is nothing to work on.
+    """
+    root = app_state.available_data_root()
+    if root is not None:
+        return root
+    st.info("No data set yet. Make the small embedded demo data set (a few seconds) "
+            "or choose a CINIC-10 folder on the **Data** page.", icon=":material/info:")
+    if st.button("Use the demo data set", key=f"{key}-make-demo", type="primary"):
+        use_demo_data_set()
+    return None
+
+
+def use_demo_data_set() -> None:
+    """Make the demo set (with a progress bar) if needed, select it and rerun."""
+    from cinic.demo import ensure_demo_dataset
+
+    bar = st.progress(0.0, text="Drawing the demo data set...")
+
+    def progress(done: int, total: int) -> None:
+        if done % 50 == 0 or done == total:
+            bar.progress(done / total, text=f"Drawing the demo data set: {done:,} of {total:,} images")
+
+    with errors_as_boxes("Making the demo data set failed"):
+        root = ensure_demo_dataset(paths.demo_root(), progress=progress)
+        app_state.remember_data_root(root)
+        st.rerun()
+
+
+def folder_fingerprint(root: Path) -> float:
+    """Newest mtime of a data root, its splits and class folders: changes when files come or go."""
+    root = Path(root)
+    stamps = [root.stat().st_mtime] if root.exists() else [0.0]
+    for split in ("train", "valid", "test"):
+        folder = root / split
+        if folder.is_dir():
+            stamps.append(folder.stat().st_mtime)
+            stamps += [c.stat().st_mtime for c in folder.iterdir() if c.is_dir()]
+    return max(stamps)
+
+
+MAX_SPLITS_IN_MEMORY = 3  # the full CINIC-10 train split alone is 276 MB as uint8
+
+
+@st.cache_resource(show_spinner=False)
+def _split_store() -> dict:
+    """Decoded splits kept in memory for every session of this server."""
+    return {}
+
+
+def load_split_cached(root: Path, split: str):
+    """A decoded split, kept in memory across reruns; the first decode shows a progress bar.
+
+    cinic.data also caches the decoded tensor on disk, so only the very first
+    look at a folder decodes PNGs; the key includes the folder's mtimes so a
+    changed folder is read again.
+    """
+    from cinic.data import load_split
+
+    store = _split_store()
+    key = (str(root), split, folder_fingerprint(root))
+    if key not in store:
+        bar = st.progress(0.0, text=f"Reading the {split} split...")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(min(done / max(total, 1), 1.0),
+                         text=f"Decoding the {split} split: {done:,} of {total:,} images")
+
+        dataset = load_split(root, split, progress=progress)
+        bar.empty()
+        while len(store) >= MAX_SPLITS_IN_MEMORY:
+            store.pop(next(iter(store)))
+        store[key] = dataset
+    return store[key]
+
+
+# --- runs --------------------------------------------------------------------------
+# Material icons (drawn by Streamlit's own font), not emoji a browser may lack.
+STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_circle:",
+               "finished": ":material/check_circle:", "failed": ":material/error:",
+               "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:",
+               "damaged": ":material/help:"}
+
+
+def run_label(summary: dict) -> str:
+    """"20250101-120000-base (finished, test 61.2%)" for pickers (plain text: no icons in options)."""
+    state = summary.get("state") or "?"
+    extra = f", test {summary['test_acc']:.1f}%" if summary.get("test_acc") is not None else ""
+    return f"{summary['name']} ({state}{extra})"
+
+
+def pick_run(summaries: list[dict], key: str, label: str = "Run") -> dict | None:
+    """A selectbox over run summaries; remembers the pick in the URL so a reload keeps it."""
+    if not summaries:
+        return None
+    by_name = {s["name"]: s for s in summaries}
+    names = list(by_name)
+    wanted = st.query_params.get("run")
+    index = names.index(wanted) if wanted in names else 0
+    # Names, not summaries, as options: a run's label changes while it trains, its name does not.
+    picked = st.selectbox(label, names, index=index, format_func=lambda name: run_label(by_name[name]), key=key)
+    st.query_params["run"] = picked
+    return by_name[picked]
+
+
+def age(unix_time: float | None) -> str:
+    if not unix_time:
+        return ""
+    seconds = time.time() - unix_time
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+def show_curves(run, epochs: list[dict]) -> None:
+    """Training loss per 10 batches, then accuracy and loss per epoch (train and valid)."""
+    from cinic import charts
+
+    batches = run.batches()
+    if not batches and not epochs:
+        st.caption("Curves appear after the first batches.")
+        return
+    if batches:
+        st.altair_chart(charts.batch_loss_chart(batches))
+    if epochs:
+        left, right = st.columns(2)
+        left.altair_chart(charts.epoch_metric_chart(epochs, "acc"))
+        right.altair_chart(charts.epoch_metric_chart(epochs, "loss"))
+
+
+def pictures(images, indices) -> list:
+    """HxWx3 uint8 arrays for st.image from a DataSet's N x 3 x 32 x 32 tensor."""
+    return [images[i].permute(1, 2, 0).numpy() for i in indices]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_best(run_path: str, mtime: float):
+    from cinic.runs import RunFolder, load_model
+
+    return load_model(RunFolder(run_path), "best", "cpu")
+
+
+def load_best(run_path: str, mtime: float | None = None):
+    """(model on the CPU, checkpoint facts) of a run's best checkpoint, cached per file version."""
+    from cinic.runs import RunFolder
+
+    if mtime is None:
+        mtime = RunFolder(run_path).checkpoint_path("best").stat().st_mtime
+    return _load_best(str(run_path), mtime)

@@ -1,0 +1,301 @@
+"""The Streamlit app through streamlit.testing.v1.AppTest: every page, the main controls.
+
+Each test runs app.py (the router) and switches pages as a user would. The
+environment is isolated by conftest.py (CINIC_CACHE, CINIC_RUNS, CINIC_DATA in
+tmp); the demo data set location is redirected to tmp here, so no test writes
+into the project.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cinic import app_state, paths
+from cinic.models import PRESETS, summarize
+from cinic.runs import RunFolder
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGES = ["data", "augmentation", "train", "results", "compare", "classify"]
+TIMEOUT = 30
+
+
+@pytest.fixture
+def demo_dir(tmp_path, monkeypatch, isolated_dirs) -> Path:
+    """Where the app makes the demo set: tmp, never <project>/data/demo."""
+    target = tmp_path / "demo"
+    monkeypatch.setattr(paths, "demo_root", lambda: target)
+    return target
+
+
+@pytest.fixture
+def with_demo(demo_dir, tiny_data) -> Path:
+    """The tiny demo set (conftest) chosen as the app's data set."""
+    app_state.remember_data_root(tiny_data)
+    return tiny_data
+
+
+@pytest.fixture(scope="module")
+def finished_runs_root(tmp_path_factory, tiny_data) -> Path:
+    """A runs root holding one finished 1-epoch run on the tiny demo set (trained once per module)."""
+    from cinic.train import make_config, train_run
+
+    root = tmp_path_factory.mktemp("finished-runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("finished-cache")))
+        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=32, device="cpu")
+        run = RunFolder.create(config.to_dict(), root=root, name="finished-base")
+        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    return root
+
+
+@pytest.fixture
+def with_finished_run(with_demo, finished_runs_root, monkeypatch) -> RunFolder:
+    monkeypatch.setenv("CINIC_RUNS", str(finished_runs_root))
+    return RunFolder.open("finished-base", root=finished_runs_root)
+
+
+def open_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No traceback and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def charts_on(at: AppTest) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+def png_bytes(width: int, height: int, colour=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- without any data set ----------------------------------------------------------------------
+def test_every_page_opens_without_a_data_set(demo_dir):
+    at = open_app()
+    assert "CINIC-10 Explorer" in at.title[0].value
+    assert any("No data set yet" in i.value for i in at.info)
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert_clean(at)
+    assert not demo_dir.exists(), "opening pages must not make the demo set unasked"
+
+
+def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
+    import cinic.demo
+
+    real = cinic.demo.ensure_demo_dataset
+    monkeypatch.setattr(cinic.demo, "ensure_demo_dataset",
+                        lambda out, progress=None: real(out, per_class=(3, 2, 2), progress=progress))
+    at = open_app("train")
+    button(at, "Use the demo data set").click().run()
+    assert_clean(at)
+    assert app_state.chosen_data_root() == demo_dir.resolve()
+    assert (demo_dir / "train" / "cat").is_dir()
+    assert button(at, "Start training")  # the page now offers the training controls
+
+
+# --- with the demo set ------------------------------------------------------------------------
+def test_every_page_opens_with_the_demo_set(with_demo):
+    at = open_app()
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert_clean(at)
+
+
+def test_data_page_checks_counts_measures_and_shows_samples(with_demo):
+    at = open_app("data")
+    assert any("valid CINIC-10 layout" in s.value for s in at.success)
+    counts = at.dataframe[0].value
+    assert counts.loc["cat", "train"] == 16 and counts.loc["total", "test"] == 60
+    stats = at.dataframe[1].value
+    assert list(stats[""]) == ["mean", "std"] and 0 < stats.loc[0, "red"] < 1
+    assert len(at.get("image")) == 10  # a row of samples per class
+
+
+def test_data_page_explains_a_folder_that_is_not_cinic10(with_demo, tmp_path):
+    not_cinic = tmp_path / "photos"
+    (not_cinic / "train").mkdir(parents=True)
+    at = open_app("data")
+    at.text_input[0].set_value(str(not_cinic))
+    button(at, "Use this data").click().run()
+    for _ in range(50):  # the check runs in a background thread; the page polls it
+        if at.error:
+            break
+        time.sleep(0.1)
+        at.run()
+    assert at.error and "valid/" in at.error[0].value and str(not_cinic) in at.error[0].value
+    assert app_state.chosen_data_root() == with_demo  # the bad folder was not selected
+
+
+def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
+    at = open_app("train")
+    at.selectbox(key="preset").set_value("best").run()
+    best_params = sum(r["params"] for r in summarize(PRESETS["best"]))
+    assert at.metric[0].value == f"{best_params:,}"
+
+    at.radio(key="model-mode").set_value("Compose a variant").run()
+    assert_clean(at)
+    at.number_input(key="best-conv0-maps").set_value(16).run()
+    assert at.metric[0].value != f"{best_params:,}"
+    at.number_input(key="best-conv0-k").set_value(11).run()
+    assert_clean(at)  # 32 -> 22 -> pool 11: still fits
+    at.number_input(key="best-conv1-k").set_value(11).run()  # 11 -> 1: too small to pool
+    assert at.error and "conv layer 2" in at.error[0].value
+    assert button(at, "Start training").disabled
+
+
+def test_train_page_recipe_controls_and_schedule_plot(with_demo):
+    at = open_app("train")
+    assert charts_on(at), "the learning-rate plot is missing"
+    at.selectbox(key="sched-project").set_value("step").run()
+    at.text_input(key="drops-project").set_value("3:0.0001, 99:0.1").run()
+    assert at.error and "learning-rate drop" in at.error[0].value
+    assert button(at, "Start training").disabled
+    at.text_input(key="drops-project").set_value("3:0.0001").run()
+    assert_clean(at)
+    at.radio(key="recipe").set_value("seed").run()
+    assert at.selectbox(key="sched-seed").value == "step"
+
+
+def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(with_demo, isolated_dirs):
+    from filelock import FileLock
+
+    runs = paths.runs_root()
+    busy = RunFolder.create({"preset": "base", "epochs": 5}, root=runs, name="busy-run")
+    busy.write_status("running", pid=os.getpid(), epoch=1, epochs=5)
+    lock = FileLock(str(runs / ".training.lock"))
+    lock.acquire()  # the "busy" training holds the device
+    try:
+        at = open_app("train")
+        at.number_input(key="epochs").set_value(1).run()
+        button(at, "Start training").click().run()
+        assert_clean(at)
+        launched = [p for p in runs.iterdir() if p.is_dir() and p.name != "busy-run"]
+        assert len(launched) == 1
+        run = RunFolder(launched[0])
+        assert any(f"Queued behind {busy.name}" in i.value for i in at.info)
+        button(at, "Cancel").click().run()
+        deadline = time.time() + 60
+        while run.status()["state"] in ("queued", "running") and time.time() < deadline:
+            time.sleep(0.2)
+        assert run.status()["state"] == "cancelled"
+        assert run.epochs() == []
+    finally:
+        lock.release()
+
+
+# --- with a finished run -------------------------------------------------------------------------
+def test_results_page_shows_the_evaluation_and_images(with_finished_run):
+    evaluation = with_finished_run.evaluation()
+    at = open_app("results")
+    assert at.metric[0].value == f"{evaluation['accuracy']:.2f}%"
+    assert len(charts_on(at)) >= 5  # curves, confusion matrix, per class, per origin
+    assert at.get("image"), "no test images shown"
+    at.toggle(key="confusion-normalize").set_value(True).run()
+    assert_clean(at)
+
+
+def test_compare_page_tabulates_the_run(with_finished_run):
+    at = open_app("compare")
+    table = at.dataframe[0].value
+    assert list(table["run"]) == ["finished-base"]
+    assert table.loc[0, "test %"] == pytest.approx(with_finished_run.evaluation()["accuracy"], abs=0.01)
+    assert len(charts_on(at)) == 2
+
+
+def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run):
+    at = open_app("classify")
+    at.file_uploader(key="classify-upload").set_value([
+        ("red.png", png_bytes(640, 480), "image/png"),
+        ("broken.png", b"not a png at all", "image/png"),
+    ]).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "broken.png" in at.error[0].value
+    assert any("resized from 640x480" in c.value for c in at.caption)
+    assert len(charts_on(at)) == 1
+    button(at, "Pick a random test image").click().run()
+    assert not at.exception and len(at.error) == 1  # the uploads stay; only the broken one errs
+    assert len(charts_on(at)) == 2
+    assert any("true:" in m.value or "✅" in m.value for m in at.markdown)
+
+
+# --- augmentation ---------------------------------------------------------------------------------
+def test_augmentation_page_composes_previews_and_saves(with_demo):
+    at = open_app("augmentation")
+    assert "1. crop_centre" in at.code[0].value
+    assert len(at.get("image")) == 1  # the preview grid
+    button(at, "Remove all steps").click().run()
+    assert at.code[0].value == "(no augmentation)"
+    at.selectbox(key="aug-add-op").set_value("zoom").run()
+    button(at, "Add step").click().run()
+    at.selectbox(key="aug-add-op").set_value("greyscale").run()
+    button(at, "Add step").click().run()
+    assert at.code[0].value.splitlines()[0].startswith("1. zoom")
+    ups = [b for b in at.button if b.label == "↑"]
+    ups[1].click().run()  # greyscale moves above zoom
+    assert at.code[0].value.splitlines()[0].startswith("1. greyscale")
+    def min_factor():  # looked up afresh: an element belongs to the run that drew it
+        return [n for n in at.number_input if n.label == "min_factor"][0]
+
+    min_factor().set_value(2.0).run()
+    assert at.error and "min_factor" in at.error[0].value
+    assert not [b for b in at.button if b.label == "Save pipeline"]
+    min_factor().set_value(1.2).run()
+    at.number_input(key="aug-n").set_value(500).run()
+    button(at, "Save pipeline").click().run()
+    steps, n = app_state.saved_pipeline()
+    assert [s["op"] for s in steps] == ["greyscale", "zoom"] and n == 500
+    assert steps[1]["min_factor"] == pytest.approx(1.2)
+
+    at.switch_page("app_pages/train.py").run()
+    at.selectbox(key="augment-choice").set_value("saved").run()
+    assert_clean(at)
+    assert at.number_input(key="augment-n-saved").value == 500
+
+
+def test_a_stopped_run_can_be_evaluated_and_resumed(with_finished_run, tmp_path, monkeypatch):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(with_finished_run.path, runs / "stopped-base")
+    monkeypatch.setenv("CINIC_RUNS", str(runs))
+    run = RunFolder(runs / "stopped-base")
+    (run.path / "eval.json").unlink()
+    run.write_status("cancelled", pid=None)
+
+    at = open_app("results")
+    assert any("no evaluation yet" in i.value for i in at.info)
+    button(at, "Evaluate the best checkpoint on the test split").click().run()
+    assert_clean(at)
+    assert run.evaluation()["accuracy"] == with_finished_run.evaluation()["accuracy"]
+
+    at.switch_page("app_pages/train.py").run()
+    button(at, "Resume").click().run()
+    assert_clean(at)
+    deadline = time.time() + 90
+    while run.status()["state"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.2)
+    assert run.status()["state"] == "finished", run.log_tail()
