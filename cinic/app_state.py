@@ -1,0 +1,171 @@
+"""The app's remembered choices: which data set, which augmentation pipeline.
+
+Streamlit's session state is lost on a page reload, so choices that other pages
+(and later visits) depend on are kept in a small JSON file under the cache
+folder. The file is a convenience: a missing or damaged one means "nothing
+chosen yet", never an error. No Streamlit in here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cinic import paths
+
+STATE_FILE = "app_state.json"
+PIPELINE_FILE = "app_pipeline.json"
+
+
+def state_path() -> Path:
+    return paths.cache_root() / STATE_FILE
+
+
+def pipeline_path() -> Path:
+    """The augmentation pipeline saved by the Augmentation page (also usable as `--augment FILE`)."""
+    return paths.cache_root() / PIPELINE_FILE
+
+
+def load_state() -> dict:
+    try:
+        state = json.loads(state_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def update_state(**fields) -> dict:
+    """Merge `fields` into the state file (written atomically) and return the new state."""
+    state = {**load_state(), **fields}
+    _write_json(state_path(), state)
+    return state
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+# --- the data set ---------------------------------------------------------------
+def chosen_data_root() -> Path | None:
+    """The data folder picked on the Data page, if one was picked and is still there."""
+    chosen = load_state().get("data_root")
+    if chosen and Path(chosen).is_dir():
+        return Path(chosen)
+    return None
+
+
+def remember_data_root(root: str | Path) -> None:
+    update_state(data_root=str(Path(root).resolve()))
+
+
+def available_data_root() -> Path | None:
+    """The data set to use without making anything: the chosen one, CINIC-10, or an existing demo set."""
+    chosen = chosen_data_root()
+    if chosen:
+        return chosen
+    for candidate in (paths.cinic_root(), paths.demo_root()):
+        if (candidate / "train").is_dir():
+            return candidate
+    return None
+
+
+def data_root_label(root: Path | None) -> str:
+    """Say in words which data set `root` is ("the demo data set", "CINIC-10 at ...")."""
+    if root is None:
+        return "no data set yet"
+    root = Path(root).resolve()
+    if root == paths.demo_root().resolve():
+        return f"the embedded demo data set ({root})"
+    if root == paths.cinic_root().resolve():
+        return f"CINIC-10 at {root}"
+    return f"{root}"
+
+
+# --- the augmentation pipeline ----------------------------------------------------
+def save_pipeline(steps: list[dict], n: int) -> Path:
+    """Keep the composed pipeline and its sample count for the Train page and the CLI."""
+    path = pipeline_path()
+    _write_json(path, steps)
+    update_state(pipeline_n=int(n))
+    return path
+
+
+def saved_pipeline() -> tuple[list[dict], int] | None:
+    """The last saved (steps, n), or None when nothing (readable) was saved."""
+    try:
+        steps = json.loads(pipeline_path().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(steps, list):
+        return None
+    return steps, int(load_state().get("pipeline_n") or 0)
+
+
+# --- work that outlives a script run ------------------------------------------------
+class BackgroundJob:
+    """A long call (a download, an extraction) run in a thread, its progress readable at any time.
+
+    A Streamlit rerun stops the script, not this thread, so a download keeps
+    going while the user clicks around; the page polls `done`/`total`. The
+    thread never touches Streamlit. `work` gets a progress(done, total, stage="") callable.
+    """
+
+    def __init__(self, work: Callable[[Callable[[int, int], None]], Any], label: str = ""):
+        self.label = label
+        self.done, self.total, self.stage = 0, 0, ""
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True, name=f"job {label}")
+
+    def start(self) -> "BackgroundJob":
+        self._thread.start()
+        return self
+
+    def _run(self, work) -> None:
+        try:
+            self.result = work(self._progress)
+        except BaseException as e:  # kept for the page to show; a thread has nobody else to tell
+            self.error = e
+        finally:
+            self.finished = True
+
+    def _progress(self, done: int, total: int | None, stage: str = "") -> None:
+        self.done, self.total, self.stage = int(done), int(total or 0), stage
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until finished (for tests and scripts); True when it finished."""
+        self._thread.join(timeout)
+        return self.finished
+
+
+# --- what the Data page shows ----------------------------------------------------------
+def sample_files(root: str | Path, split: str = "train", per_class: int = 8, seed: int = 0) -> dict[str, list[Path]]:
+    """A few image files of each class folder of a split, picked reproducibly at random.
+
+    Lists the folders but decodes nothing, so a sample grid of the full
+    CINIC-10 shows at once instead of after decoding 90,000 images.
+    """
+    import random
+
+    from cinic.data import CLASSES, IMAGE_SUFFIXES
+
+    rng = random.Random(seed)
+    picked = {}
+    for name in CLASSES:
+        folder = Path(root) / split / name
+        if not folder.is_dir():
+            continue
+        files = sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(IMAGE_SUFFIXES))
+        picked[name] = [folder / f for f in rng.sample(files, min(per_class, len(files)))]
+    return picked

@@ -1,0 +1,274 @@
+"""What the app draws: Altair charts and the small tables beside them.
+
+Every function takes plain data (run metrics, an evaluation dict, counts) and
+returns an `alt.Chart` or a pandas DataFrame, so the pages stay one call per
+figure and the figures are tested without a browser. No Streamlit in here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+
+# The confusion matrix's point selection: a click yields {"true_class", "predicted"}.
+CONFUSION_SELECTION = "cell"
+SPLIT_COLORS = alt.Scale(domain=["train", "valid"], range=["#2f6fb0", "#e07b24"])
+# Fill the container's width but keep each chart's own height for the plot. Left
+# to itself, Streamlit fits the whole chart (title, axes) into `height`, which
+# squashed a 160 px line chart to a sliver and a two-bar chart to nothing.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+ROW_PX = 24  # height per bar of a horizontal bar chart
+
+
+def fit_width(chart):
+    return chart.properties(autosize=FIT_WIDTH)
+
+
+# --- training curves -----------------------------------------------------------
+def lr_schedule_chart(rates: Sequence[float]) -> alt.Chart:
+    """Learning rate at the start of each epoch (epochs count from 1)."""
+    frame = pd.DataFrame({"epoch": range(1, len(rates) + 1), "lr": list(rates)})
+    return fit_width(alt.Chart(frame, height=140, title="Learning rate per epoch").mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+        y=alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format=".1e")),
+        tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("lr:Q", format=".2e")],
+    ))
+
+
+def batch_loss_chart(batches: Sequence[Mapping]) -> alt.Chart:
+    """Training loss every 10 batches, against the global step."""
+    frame = pd.DataFrame(
+        [{"step": b["step"], "loss": b["loss"], "epoch": b.get("epoch")} for b in batches],
+        columns=["step", "loss", "epoch"])
+    return fit_width(alt.Chart(frame, height=220, title="Training loss (every 10 batches)").mark_line().encode(
+        x=alt.X("step:Q", title="batch"),
+        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+        tooltip=["epoch:Q", "step:Q", alt.Tooltip("loss:Q", format=".3f")],
+    ))
+
+
+def epoch_frame(epochs: Sequence[Mapping], metric: str) -> pd.DataFrame:
+    """Long table of train and valid `metric` ("acc" or "loss") per epoch."""
+    rows = [{"epoch": e["epoch"], "split": split, "value": e[f"{split}_{metric}"]}
+            for e in epochs for split in ("train", "valid") if e.get(f"{split}_{metric}") is not None]
+    return pd.DataFrame(rows, columns=["epoch", "split", "value"])
+
+
+def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
+    """Train and validation accuracy (%) or loss per epoch, one line each."""
+    if metric not in ("acc", "loss"):
+        raise ValueError(f"metric must be 'acc' or 'loss', not {metric!r}")
+    title = "Accuracy (%) per epoch" if metric == "acc" else "Loss per epoch"
+    axis_title = "accuracy %" if metric == "acc" else "loss"
+    return fit_width(alt.Chart(epoch_frame(epochs, metric), height=220, title=title).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("value:Q", title=axis_title, scale=alt.Scale(zero=False)),
+        color=alt.Color("split:N", scale=SPLIT_COLORS),
+        tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".3f")],
+    ))
+
+
+def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> pd.DataFrame:
+    rows = [{"run": run, "epoch": e["epoch"], key: e[key]}
+            for run, epochs in epochs_by_run.items() for e in epochs if e.get(key) is not None]
+    return pd.DataFrame(rows, columns=["run", "epoch", key])
+
+
+def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "valid_acc") -> alt.Chart:
+    """One per-epoch metric (e.g. "valid_acc", "train_loss") of several runs on one chart."""
+    return fit_width(alt.Chart(overlay_frame(epochs_by_run, key), height=260, title=f"{key} per epoch").mark_line(
+        point=True).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y(f"{key}:Q", scale=alt.Scale(zero=False)),
+        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", format=".3f")],
+    ))
+
+
+def training_progress(status: Mapping, epochs: Sequence[Mapping]) -> dict:
+    """Fraction done, a one-line text and the estimated seconds left of a run.
+
+    Time left is the mean seconds per finished epoch times the epochs to go;
+    unknown (None) until one epoch has finished.
+    """
+    total = int(status.get("epochs") or 0)
+    done = max([int(e["epoch"]) for e in epochs] + [int(status.get("epoch") or 0)])
+    done = min(done, total) if total else done
+    seconds = [e["seconds"] for e in epochs if e.get("seconds")]
+    left = (sum(seconds) / len(seconds)) * (total - done) if seconds and total else None
+    text = f"epoch {done} of {total}" if total else f"epoch {done}"
+    if left is not None and done < total:
+        text += f", about {format_duration(left)} left"
+    return {"fraction": done / total if total else 0.0, "text": text, "seconds_left": left}
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# --- evaluation ------------------------------------------------------------------
+def confusion_frame(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> pd.DataFrame:
+    """One row per (true, predicted) cell with its count and its share of the true class (%)."""
+    rows = []
+    for i, true_class in enumerate(classes):
+        total = sum(confusion[i])
+        for j, predicted in enumerate(classes):
+            count = int(confusion[i][j])
+            rows.append({"true_class": true_class, "predicted": predicted, "count": count,
+                         "row_pct": round(100.0 * count / total, 2) if total else 0.0})
+    return pd.DataFrame(rows, columns=["true_class", "predicted", "count", "row_pct"])
+
+
+def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
+                    normalize: bool = False) -> alt.LayerChart:
+    """Heat map, rows = true class, columns = predicted; click a cell to select it.
+
+    With `normalize` the colour and labels are each row's percentages, which
+    compares classes of different sizes; the tooltip always shows both.
+    """
+    value = "row_pct" if normalize else "count"
+    frame = confusion_frame(confusion, classes)
+    selection = alt.selection_point(name=CONFUSION_SELECTION, fields=["true_class", "predicted"],
+                                    on="click", clear="dblclick")
+    order = list(classes)
+    base = alt.Chart(frame, title="Confusion matrix (rows: true class)").encode(
+        x=alt.X("predicted:N", sort=order, title="predicted", axis=alt.Axis(labelAngle=-40)),
+        y=alt.Y("true_class:N", sort=order, title="true class"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"),
+                        title="% of row" if normalize else "count"),
+        opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
+        tooltip=["true_class:N", "predicted:N", "count:Q", alt.Tooltip("row_pct:Q", title="% of row")],
+    ).add_params(selection)
+    top = frame[value].max() if len(frame) else 0
+    labels = base.mark_text(fontSize=10).encode(
+        text=alt.Text(f"{value}:Q", format=".1f" if normalize else "d"),
+        color=alt.condition(alt.datum[value] > top / 2, alt.value("white"), alt.value("black")),
+    )
+    return fit_width(alt.layer(cells, labels).properties(width=420, height=420))
+
+
+def selected_cell(selection_state: Mapping | None) -> tuple[str, str] | None:
+    """(true class, predicted) from `st.altair_chart(..., on_select="rerun")`'s state, if a cell is picked."""
+    if not selection_state:
+        return None
+    picked = (selection_state.get("selection") or {}).get(CONFUSION_SELECTION) or []
+    if not picked:
+        return None
+    first = picked[0]
+    if "true_class" not in first or "predicted" not in first:
+        return None
+    return first["true_class"], first["predicted"]
+
+
+def per_class_chart(per_class: Mapping[str, float], title: str = "Accuracy per class (%)") -> alt.Chart:
+    frame = pd.DataFrame({"class": list(per_class), "accuracy": list(per_class.values())})
+    return fit_width(alt.Chart(frame, title=title, height=ROW_PX * max(len(frame), 1)).mark_bar().encode(
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
+        y=alt.Y("class:N", sort=list(per_class), title=None),
+        color=alt.Color("accuracy:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 100]),
+                        legend=None),
+        tooltip=["class:N", alt.Tooltip("accuracy:Q", format=".1f")],
+    ))
+
+
+def per_class_compare_chart(per_class_by_run: Mapping[str, Mapping[str, float]]) -> alt.Chart:
+    """Per-class accuracy of several runs side by side (one bar per run within each class)."""
+    rows = [{"run": run, "class": c, "accuracy": acc}
+            for run, per_class in per_class_by_run.items() for c, acc in per_class.items()]
+    frame = pd.DataFrame(rows, columns=["run", "class", "accuracy"])
+    order = list(dict.fromkeys(frame["class"]))
+    return fit_width(alt.Chart(frame, title="Accuracy per class (%)", height=320).mark_bar().encode(
+        x=alt.X("class:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40)),
+        xOffset="run:N",
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
+        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        tooltip=["run:N", "class:N", alt.Tooltip("accuracy:Q", format=".1f")],
+    ))
+
+
+def origin_chart(per_origin: Mapping[str, Mapping]) -> alt.Chart:
+    """Accuracy by where the test images came from (CIFAR-10 or ImageNet)."""
+    frame = pd.DataFrame([{"origin": o, "accuracy": v["accuracy"], "n": v["n"]} for o, v in per_origin.items()],
+                         columns=["origin", "accuracy", "n"])
+    height = ROW_PX * max(len(frame), 1)
+    return fit_width(alt.Chart(frame, title="Accuracy per image origin (%)", height=height).mark_bar().encode(
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
+        y=alt.Y("origin:N", title=None),
+        tooltip=["origin:N", "n:Q", alt.Tooltip("accuracy:Q", format=".1f")],
+    ))
+
+
+def top_k_chart(predictions: Sequence[Mapping]) -> alt.Chart:
+    """Bars of `cinic.evaluate.top_k`'s [{"class", "prob"}], most likely first."""
+    frame = pd.DataFrame([{"class": p["class"], "probability": float(p["prob"])} for p in predictions],
+                         columns=["class", "probability"])
+    return fit_width(alt.Chart(frame, height=ROW_PX * max(len(frame), 1)).mark_bar().encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("class:N", sort=list(frame["class"]), title=None),
+        tooltip=["class:N", alt.Tooltip("probability:Q", format=".1%")],
+    ))
+
+
+# --- data set ------------------------------------------------------------------
+def class_counts_frame(counts: Mapping[str, Mapping[str, int]]) -> pd.DataFrame:
+    """Counts per split (rows: classes, columns: splits, plus a total row)."""
+    frame = pd.DataFrame({split: dict(per_class) for split, per_class in counts.items()}).fillna(0).astype(int)
+    frame.index.name = "class"
+    frame.loc["total"] = frame.sum()
+    return frame
+
+
+def class_counts_chart(counts: Mapping[str, Mapping[str, int]]) -> alt.Chart:
+    rows = [{"split": split, "class": c, "images": n} for split, per_class in counts.items()
+            for c, n in per_class.items()]
+    frame = pd.DataFrame(rows, columns=["split", "class", "images"])
+    order = list(dict.fromkeys(frame["class"]))
+    return fit_width(alt.Chart(frame, title="Images per class and split", height=240).mark_bar().encode(
+        x=alt.X("class:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40)),
+        xOffset=alt.XOffset("split:N", sort=["train", "valid", "test"]),
+        y=alt.Y("images:Q"),
+        color=alt.Color("split:N", sort=["train", "valid", "test"]),
+        tooltip=["split:N", "class:N", "images:Q"],
+    ))
+
+
+# --- comparing runs ---------------------------------------------------------------
+COMPARE_COLUMNS = ["run", "variant", "what changed", "test %", "valid %", "epochs", "parameters",
+                   "s / epoch", "augmentation", "state"]
+
+
+def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The report's table for the picked runs, from `cinic.runs.list_runs` entries.
+
+    `notes` maps a preset name to what it changes (cinic.models.PRESET_NOTES);
+    a custom model shows its own description instead.
+    """
+    notes = notes or {}
+    rows = []
+    for s in summaries:
+        preset = s.get("preset") or "custom"
+        rows.append({
+            "run": s["name"], "variant": preset,
+            "what changed": notes.get(preset) or s.get("model") or "",
+            "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
+            "epochs": s.get("epoch"), "parameters": s.get("params"),
+            "s / epoch": _round(s.get("s_per_epoch")), "augmentation": s.get("augment", ""),
+            "state": s.get("state"),
+        })
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+def _round(x, digits: int = 2):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), digits)

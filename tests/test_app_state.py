@@ -1,0 +1,88 @@
+"""cinic/app_state.py: remembered choices, background jobs, sample picks."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from cinic import app_state, paths
+from cinic.augment import SEED_PIPELINE, load_pipeline
+
+
+def test_nothing_is_chosen_until_a_data_root_is_remembered(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "no-demo")
+    assert app_state.chosen_data_root() is None and app_state.available_data_root() is None
+    folder = tmp_path / "data"
+    folder.mkdir()
+    app_state.remember_data_root(folder)
+    assert app_state.chosen_data_root() == folder.resolve()
+    folder.rmdir()  # a remembered folder that went away counts as not chosen
+    assert app_state.chosen_data_root() is None
+
+
+def test_available_data_root_falls_back_to_cinic10_then_an_existing_demo(tmp_path, monkeypatch):
+    demo = tmp_path / "demo"
+    monkeypatch.setattr(paths, "demo_root", lambda: demo)
+    (demo / "train").mkdir(parents=True)
+    assert app_state.available_data_root() == demo
+    cinic = tmp_path / "CINIC-10"
+    (cinic / "train").mkdir(parents=True)
+    monkeypatch.setenv("CINIC_DATA", str(cinic))
+    assert app_state.available_data_root() == cinic
+    assert "demo" in app_state.data_root_label(demo) and app_state.data_root_label(None) == "no data set yet"
+
+
+def test_a_damaged_state_file_means_nothing_chosen():
+    app_state.state_path().write_text("{not json")
+    assert app_state.load_state() == {}
+    assert app_state.update_state(x=1) == {"x": 1}
+
+
+def test_saved_pipeline_round_trips_and_is_a_valid_pipeline_file():
+    assert app_state.saved_pipeline() is None
+    steps = load_pipeline("seed")
+    path = app_state.save_pipeline(steps, 300)
+    assert app_state.saved_pipeline() == (steps, 300)
+    assert load_pipeline(path) == load_pipeline(list(SEED_PIPELINE))  # usable as `--augment FILE`
+
+
+def test_background_job_reports_progress_and_result():
+    gate = threading.Event()
+
+    def work(progress):
+        progress(5, 10, "download")
+        gate.wait(5)
+        return "done"
+
+    job = app_state.BackgroundJob(work, "test").start()
+    for _ in range(100):
+        if job.done == 5:
+            break
+        threading.Event().wait(0.01)
+    assert (job.done, job.total, job.stage, job.fraction, job.finished) == (5, 10, "download", 0.5, False)
+    gate.set()
+    assert job.wait(5) and job.result == "done" and job.error is None
+
+
+def test_background_job_keeps_the_error():
+    def work(progress):
+        raise ValueError("no such folder: /x; give a CINIC-10 folder")
+
+    job = app_state.BackgroundJob(work).start()
+    assert job.wait(5)
+    assert isinstance(job.error, ValueError) and "no such folder" in str(job.error)
+
+
+def test_sample_files_picks_reproducibly_per_class(tiny_data):
+    first = app_state.sample_files(tiny_data, "train", per_class=4, seed=3)
+    assert len(first) == 10 and all(len(files) == 4 for files in first.values())
+    assert all(f.parent.name == name for name, files in first.items() for f in files)
+    assert app_state.sample_files(tiny_data, "train", per_class=4, seed=3) == first
+    assert app_state.sample_files(tiny_data, "train", per_class=4, seed=4) != first
+    assert all(len(f) == 6 for f in app_state.sample_files(tiny_data, "test", per_class=50).values())
+
+
+@pytest.mark.parametrize("split", ["nope"])
+def test_sample_files_of_a_missing_split_is_empty(tiny_data, split):
+    assert app_state.sample_files(tiny_data, split) == {}

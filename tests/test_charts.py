@@ -1,0 +1,157 @@
+"""cinic/charts.py: every builder gives a valid Vega-Lite spec over the right data."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import pytest
+
+from cinic import charts
+
+CLASSES = ["cat", "dog", "ship"]
+CONFUSION = [[8, 2, 0], [3, 6, 1], [0, 0, 0]]  # ship has no test images: its row is all zero
+EPOCHS = [
+    {"kind": "epoch", "epoch": 1, "train_loss": 2.0, "train_acc": 20.0, "valid_loss": 1.9, "valid_acc": 25.0,
+     "lr": 0.001, "seconds": 10.0},
+    {"kind": "epoch", "epoch": 2, "train_loss": 1.5, "train_acc": 40.0, "valid_loss": 1.6, "valid_acc": 38.0,
+     "lr": 0.0005, "seconds": 14.0},
+]
+
+
+def spec_of(chart) -> dict:
+    """The Vega-Lite dict; altair validates it against the schema on the way."""
+    return chart.to_dict(validate=True)
+
+
+def test_lr_schedule_chart_plots_one_point_per_epoch():
+    chart = charts.lr_schedule_chart([0.1, 0.05, 0.01])
+    spec_of(chart)
+    assert list(chart.data["epoch"]) == [1, 2, 3] and list(chart.data["lr"]) == [0.1, 0.05, 0.01]
+
+
+def test_batch_loss_chart_takes_the_batch_records():
+    batches = [{"kind": "batch", "epoch": 1, "step": 0, "loss": 2.3}, {"kind": "batch", "epoch": 1, "step": 10,
+                                                                          "loss": 2.1}]
+    chart = charts.batch_loss_chart(batches)
+    spec_of(chart)
+    assert list(chart.data["step"]) == [0, 10] and list(chart.data["loss"]) == [2.3, 2.1]
+    spec_of(charts.batch_loss_chart([]))  # before the first record: an empty but valid chart
+
+
+def test_epoch_metric_chart_has_train_and_valid_lines():
+    chart = charts.epoch_metric_chart(EPOCHS, "acc")
+    spec = spec_of(chart)
+    assert spec["encoding"]["color"]["field"] == "split"
+    rows = chart.data.to_dict("records")
+    assert {"epoch": 2, "split": "valid", "value": 38.0} in rows and len(rows) == 4
+    loss = charts.epoch_metric_chart(EPOCHS, "loss").data
+    assert list(loss[loss.split == "train"]["value"]) == [2.0, 1.5]
+    with pytest.raises(ValueError, match="'acc' or 'loss'"):
+        charts.epoch_metric_chart(EPOCHS, "accuracy")
+
+
+def test_overlay_chart_has_one_line_per_run():
+    chart = charts.overlay_chart({"a": EPOCHS, "b": EPOCHS[:1]}, "valid_acc")
+    spec_of(chart)
+    assert list(chart.data["run"]) == ["a", "a", "b"]
+    assert list(chart.data["valid_acc"]) == [25.0, 38.0, 25.0]
+
+
+def test_confusion_chart_counts_normalised_rows_and_a_cell_selection():
+    frame = charts.confusion_frame(CONFUSION, CLASSES)
+    assert len(frame) == 9
+    cat_dog = frame[(frame.true_class == "cat") & (frame.predicted == "dog")].iloc[0]
+    assert cat_dog["count"] == 2 and cat_dog["row_pct"] == 20.0
+    assert frame[frame.true_class == "ship"]["row_pct"].tolist() == [0.0, 0.0, 0.0]  # no division by zero
+    for normalize, field in ((False, "count"), (True, "row_pct")):
+        spec = spec_of(charts.confusion_chart(CONFUSION, CLASSES, normalize))
+        cells = spec["layer"][0]
+        assert cells["mark"]["type"] == "rect" and cells["encoding"]["color"]["field"] == field
+        assert spec["layer"][1]["encoding"]["text"]["field"] == field
+        assert spec["layer"][0]["encoding"]["y"]["sort"] == CLASSES  # rows in class order
+    params = spec_of(charts.confusion_chart(CONFUSION, CLASSES))["params"]
+    assert params[0]["name"] == charts.CONFUSION_SELECTION
+    assert params[0]["select"]["fields"] == ["true_class", "predicted"]
+
+
+def test_selected_cell_reads_the_streamlit_selection_state():
+    state = {"selection": {charts.CONFUSION_SELECTION: [{"true_class": "cat", "predicted": "dog"}]}}
+    assert charts.selected_cell(state) == ("cat", "dog")
+    assert charts.selected_cell({"selection": {charts.CONFUSION_SELECTION: []}}) is None
+    assert charts.selected_cell(None) is None
+    assert charts.selected_cell({"selection": {charts.CONFUSION_SELECTION: [{"x": 1}]}}) is None
+
+
+def test_per_class_and_comparison_bars():
+    chart = charts.per_class_chart({"cat": 48.9, "dog": 47.3})
+    spec_of(chart)
+    assert list(chart.data["accuracy"]) == [48.9, 47.3]
+    compare = charts.per_class_compare_chart({"a": {"cat": 50.0, "dog": 40.0}, "b": {"cat": 60.0, "dog": 45.0}})
+    spec = spec_of(compare)
+    assert spec["encoding"]["xOffset"]["field"] == "run"
+    assert len(compare.data) == 4
+
+
+def test_origin_and_top_k_charts():
+    origin = charts.origin_chart({"cifar10": {"n": 10, "accuracy": 70.0}, "imagenet": {"n": 5, "accuracy": 40.0}})
+    spec_of(origin)
+    assert list(origin.data["origin"]) == ["cifar10", "imagenet"]
+    top = charts.top_k_chart([{"class": "cat", "prob": 0.7}, {"class": "dog", "prob": 0.2}])
+    spec = spec_of(top)
+    assert spec["encoding"]["y"]["sort"] == ["cat", "dog"]  # most likely first, not alphabetical
+    assert list(top.data["probability"]) == [0.7, 0.2]
+
+
+def test_class_counts_table_and_chart():
+    counts = {"train": {"cat": 3, "dog": 4}, "test": {"cat": 1, "dog": 2}}
+    table = charts.class_counts_frame(counts)
+    assert table.loc["total", "train"] == 7 and table.loc["dog", "test"] == 2
+    chart = charts.class_counts_chart(counts)
+    spec_of(chart)
+    assert len(chart.data) == 4
+
+
+def test_training_progress_estimates_time_left():
+    progress = charts.training_progress({"epochs": 5, "epoch": 2}, EPOCHS)
+    assert progress["fraction"] == 0.4
+    assert progress["seconds_left"] == pytest.approx(12.0 * 3)
+    assert progress["text"] == "epoch 2 of 5, about 36 s left"
+    start = charts.training_progress({"epochs": 5, "epoch": 0}, [])
+    assert start == {"fraction": 0.0, "text": "epoch 0 of 5", "seconds_left": None}
+    assert charts.training_progress({"epochs": 2, "epoch": 2}, EPOCHS)["text"] == "epoch 2 of 2"
+
+
+def test_format_duration():
+    assert charts.format_duration(42.4) == "42 s"
+    assert charts.format_duration(125) == "2 min 05 s"
+    assert charts.format_duration(3 * 3600 + 7 * 60) == "3 h 07 min"
+
+
+def test_compare_table_follows_the_report():
+    summaries = [
+        {"name": "r1", "preset": "best", "model": "conv ...", "test_acc": 64.381, "best_valid_acc": 64.66,
+         "epoch": 5, "params": 1234, "s_per_epoch": 7.654, "augment": "seed x30000", "state": "finished"},
+        {"name": "r2", "preset": "custom", "model": "conv 3→8 k3, fc 1800→10", "test_acc": None,
+         "best_valid_acc": None, "epoch": 0, "params": None, "s_per_epoch": None, "state": "running"},
+    ]
+    table = charts.compare_table(summaries, {"best": "the report's best"})
+    assert list(table.columns) == charts.COMPARE_COLUMNS
+    first, second = table.to_dict("records")
+    assert first["what changed"] == "the report's best" and first["test %"] == 64.38
+    assert second["what changed"] == "conv 3→8 k3, fc 1800→10" and pd.isna(second["test %"])
+
+
+def test_every_chart_fills_the_width_but_keeps_its_height():
+    built = [
+        charts.lr_schedule_chart([0.1]), charts.batch_loss_chart([]), charts.epoch_metric_chart(EPOCHS, "acc"),
+        charts.overlay_chart({"a": EPOCHS}), charts.confusion_chart(CONFUSION, CLASSES),
+        charts.per_class_chart({"cat": 1.0}), charts.per_class_compare_chart({"a": {"cat": 1.0}}),
+        charts.origin_chart({"cifar10": {"n": 1, "accuracy": 1.0}}), charts.top_k_chart([{"class": "cat", "prob": 1}]),
+        charts.class_counts_chart({"train": {"cat": 1}}),
+    ]
+    for chart in built:
+        spec = spec_of(chart)
+        # Without it Streamlit squeezes title and axes into `height`, leaving no room for the plot.
+        assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
+        assert spec["height"] >= charts.ROW_PX
+    assert isinstance(built[4], alt.LayerChart)
