@@ -776,6 +776,10 @@ def _write_cache(sample: AugmentedSet) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, sample.path)
+    except (OSError, RuntimeError) as error:  # a full disk: torch.save's zip writer raises RuntimeError
+        cause = error.__context__ if isinstance(error.__context__, OSError) else error
+        raise AugmentError(f"could not write the augmented images to {sample.path}: {cause}. "
+                           "Free some disk space and try again.") from error
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -62,6 +62,9 @@ def cmd_check(args) -> int:
 
     root = data.resolve_data(args.data)
     report = data.validate_root(root)
+    # Headers alone miss pixel data cut short: decode the other splits too (cached for training).
+    for split in ("valid", "test"):
+        data.load_split(root, split, progress=tqdm_progress(f"decoding {split}"))
     train = data.load_split(root, "train", progress=tqdm_progress("decoding train"))
     mean, std = data.channel_stats(train.images)
     report = dict(report, root=str(root), mean=[round(m, 4) for m in mean], std=[round(s, 4) for s in std])
@@ -127,7 +130,7 @@ def parse_lr_drop(text: str) -> list:
 
 def cmd_train(args) -> int:
     from cinic.runs import RunFolder
-    from cinic.train import train_run
+    from cinic.train import choose_device, train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
         run = RunFolder.open(args.run)
@@ -135,6 +138,7 @@ def cmd_train(args) -> int:
         run = RunFolder.open(args.resume, root=args.runs_root)
     else:
         config = config_from_args(args)
+        choose_device(config.device)  # no GPU is said now, before a run folder exists
         root, name = args.runs_root, None
         if args.run_dir:
             root, name = Path(args.run_dir).parent, Path(args.run_dir).name
@@ -241,7 +245,9 @@ def cmd_predict(args) -> int:
     else:
         for r in results:
             if "error" in r:
-                print(f"{r['file']}: {r['error']}", file=sys.stderr)
+                # ImageError messages already start with the file's name: do not say it twice.
+                said = r["error"] if r["error"].startswith(r["file"]) else f"{r['file']}: {r['error']}"
+                print(said, file=sys.stderr)
                 continue
             note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
             print(f"{r['file']}{note}: " + ", ".join(f"{t['class']} {t['prob'] * 100:.1f}%" for t in r["top"]))
@@ -251,9 +257,10 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     from safetensors.torch import save_file
 
-    from cinic.runs import RunFolder
+    from cinic.runs import RunFolder, load_model
 
     run = RunFolder.open(args.run, root=args.runs_root)
+    load_model(run, args.checkpoint)  # refuses weights that do not fit their spec: never export those
     state = run.load_checkpoint(args.checkpoint)
     metadata = {"spec": json.dumps(state["spec"]), "mean": json.dumps(state["mean"]),
                 "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),

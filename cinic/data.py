@@ -420,8 +420,10 @@ def _write_cache(path: Path, dataset: DataSet) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except OSError as err:  # the cache only saves time: a full disk must not stop the load
-        log.warning("could not write decoded cache %s (%s); the next load decodes again", path, err)
+    except (OSError, RuntimeError) as err:  # the cache only saves time: a full disk must not stop the load
+        # (torch.save turns a full disk into a RuntimeError from its zip writer: name the OSError under it)
+        cause = err.__context__ if isinstance(err.__context__, OSError) else err
+        log.warning("could not write decoded cache %s (%s); the next load decodes again", path, cause)
         Path(tmp).unlink(missing_ok=True)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import threading
 import warnings
 from dataclasses import dataclass
@@ -100,13 +101,17 @@ def _read_file_bounded(path: Path, name: str) -> bytes:
     try:
         if path.is_dir():
             raise ImageError(f"{name} is a folder, not an image file: give the path of one image.")
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a link to /dev/zero reads forever, a fifo blocks forever
+            raise ImageError(f"{name} is not a regular file (a device, pipe or socket): give an image file.")
+        size = info.st_size
         if size > MAX_BYTES:  # refuse by size before reading a byte
             raise ImageError(
                 f"{name} is {_describe_bytes(size)}, more than the {_describe_bytes(MAX_BYTES)} "
                 "allowed for one image: use a smaller file."
             )
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read(MAX_BYTES + 1)  # bounded even if the file grows after the check
     except FileNotFoundError:
         raise ImageError(f"no such file: {name}: check the path.") from None
     except PermissionError:

@@ -85,25 +85,32 @@ class RunFolder:
     def create(cls, config: dict, root: Path | None = None, name: str | None = None) -> "RunFolder":
         root = Path(root or paths.runs_root())
         root.mkdir(parents=True, exist_ok=True)
-        name = name or cls._new_name(root, config)
-        path = root / name
-        try:
-            path.mkdir(parents=False, exist_ok=False)
-        except FileExistsError:
-            raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
+        if name is None:
+            path = cls._new_folder(root, config)
+        else:
+            path = root / name
+            try:
+                path.mkdir(parents=False, exist_ok=False)
+            except FileExistsError:
+                raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
         run = cls(path)
         write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
         run.write_status("queued", epoch=0, epochs=config.get("epochs"))
         return run
 
     @staticmethod
-    def _new_name(root: Path, config: dict) -> str:
+    def _new_folder(root: Path, config: dict) -> Path:
+        """A new folder named after the time and preset. mkdir itself claims the name, so two
+        launches in the same second get two folders instead of one error."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         label = config.get("preset") or "custom"
         name, i = f"{stamp}-{label}", 2
-        while (root / name).exists():
-            name, i = f"{stamp}-{label}-{i}", i + 1
-        return name
+        while True:
+            try:
+                (root / name).mkdir()
+                return root / name
+            except FileExistsError:
+                name, i = f"{stamp}-{label}-{i}", i + 1
 
     @classmethod
     def open(cls, path_or_name, root: Path | None = None) -> "RunFolder":
@@ -156,9 +163,13 @@ class RunFolder:
     # --- metrics --------------------------------------------------------------
     def append_metrics(self, record: dict) -> None:
         line = json.dumps(record) + "\n"
-        with open(self.path / METRICS, "a") as f:
-            f.write(line)
-            f.flush()
+        try:
+            with open(self.path / METRICS, "a") as f:
+                f.write(line)
+                f.flush()
+        except OSError as e:
+            raise RunError(f"could not write {self.path / METRICS}: {e.strerror or e}. Free some disk space "
+                           "and resume the run; the last checkpoint is intact.") from e
 
     def metrics(self) -> list[dict]:
         try:
@@ -243,7 +254,7 @@ def load_checkpoint_file(path: Path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        text = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__  # torch's first sentence
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             reason = "it holds Python objects that could run code, which is refused"
         else:
@@ -267,11 +278,20 @@ def load_model(run: RunFolder, which: str = "best", device="cpu"):
     except (ModelSpecError, RuntimeError, KeyError, TypeError) as e:
         raise CheckpointError(
             f"{run.checkpoint_path(which)} does not match the model it describes "
-            f"({str(e).splitlines()[0][:200]}); it is from another model or damaged") from e
+            f"({_first_detail(e)}); it is from another model or damaged") from e
     model.to(device).eval()
     facts = {k: state.get(k) for k in ("mean", "std", "classes", "epoch", "best_valid_acc")}
     facts["spec"] = spec
     return model, facts
+
+
+def _first_detail(error: Exception) -> str:
+    """The telling line of an error: load_state_dict's first line is only a heading, and a
+    shape mismatch says more than a list of key names."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    details = lines[1:] if len(lines) > 1 and lines[0].endswith(":") else lines
+    detail = next((line for line in details if line.startswith("size mismatch")), details[0]).rstrip(".")
+    return detail if len(detail) <= 200 else detail[:197] + "..."
 
 
 def load_weights_into(model: torch.nn.Module, state: dict, path: Path) -> None:
@@ -356,7 +376,7 @@ def launch_training(config: dict | None = None, root: Path | None = None,
         run = RunFolder.create(config, root)
     args = [sys.executable, "-m", "cinic", "train", "--run", str(run.path), "--no-progress"]
     if resume_run is not None:
-        args.append("--resume")
+        args += ["--resume", str(run.path)]  # --resume takes the run; --run alone would start afresh
     # The child records its own pid in status.json as it starts; writing it here
     # too could overwrite a "running" the child wrote first.
     with open(run.log_path, "ab") as log:

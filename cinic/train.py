@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from cinic.data import CLASSES
 from cinic.loader import DeviceData, augment_batch
-from cinic.runs import CheckpointError, RunFolder, load_weights_into
+from cinic.runs import CheckpointError, RunError, RunFolder, load_weights_into
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("step", "cosine", "onecycle", "none")
@@ -88,7 +88,7 @@ def recipe_defaults(recipe: str, epochs: int) -> dict:
     """
     if recipe == "seed":
         return dict(optimizer="adam", lr=0.001, schedule="step", weight_decay=0.0,
-                    lr_drops=[[max(2, round(epochs * 0.8)), 0.0005]], warmup_epochs=0.0,
+                    lr_drops=[[max(2, round(epochs * 0.8)), 0.0005]] if epochs >= 2 else [], warmup_epochs=0.0,
                     label_smoothing=0.0, flip=False, crop_pad=0)
     if recipe == "project":
         return dict(optimizer="adam", lr=0.002, schedule="onecycle", weight_decay=5e-4,
@@ -106,7 +106,9 @@ def make_config(data: str, preset: str | None = "base", recipe: str = "project",
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
         model = PRESETS[preset].to_dict()
-    epochs = overrides.get("epochs", TrainConfig.epochs)
+    epochs = overrides.get("epochs")
+    if epochs is None:  # the CLI passes every option, None when not given
+        epochs = TrainConfig.epochs
     settings = recipe_defaults(recipe, epochs)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     config = TrainConfig(data=str(data), preset=preset, model=model, recipe=recipe, **settings)
@@ -273,7 +275,12 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
         run.write_status("failed", pid=os.getpid(), error=message)
         raise ConfigError(message) from e
     except Exception as e:
-        run.write_status("failed", pid=os.getpid(), error=f"{type(e).__name__}: {e}")
+        # A ValueError is a user-facing error that already says what to do; others need their type.
+        error = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+        try:
+            run.write_status("failed", pid=os.getpid(), error=error)
+        except RunError:  # a full disk: the original error says more; the run reads as interrupted
+            pass
         raise
     return run.status()
 
@@ -442,6 +449,8 @@ def _restore(run: RunFolder, model, optimizer, generator, device) -> tuple[int, 
     """Model, optimiser and random state from `last.pt`; returns (next epoch, best valid acc)."""
     if not run.has_checkpoint("last"):
         raise CheckpointError(f"{run.name} has no completed epoch to resume from; start it again instead")
+    for stale in [*run.path.glob(".last.pt.*.tmp"), *run.path.glob(".best.pt.*.tmp")]:
+        stale.unlink(missing_ok=True)  # half a checkpoint left by a kill mid-write; only we write these
     path = run.checkpoint_path("last")
     state = run.load_checkpoint("last", map_location="cpu")
     load_weights_into(model, state, path)
