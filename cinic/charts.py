@@ -21,10 +21,22 @@ SPLIT_COLORS = alt.Scale(domain=["train", "valid"], range=["#2f6fb0", "#e07b24"]
 # squashed a 160 px line chart to a sliver and a two-bar chart to nothing.
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 ROW_PX = 24  # height per bar of a horizontal bar chart
+# Human names of the per-epoch metrics in metrics.jsonl, for axes, legends and pickers.
+CURVE_TITLES = {"valid_acc": "validation accuracy %", "train_acc": "training accuracy %",
+                "valid_loss": "validation loss", "train_loss": "training loss", "lr": "learning rate"}
 
 
 def fit_width(chart):
     return chart.properties(autosize=FIT_WIDTH)
+
+
+def class_axis() -> alt.Axis:
+    """An x axis of class names: slanted, and every label drawn.
+
+    Vega's default drops labels that would overlap ("automobile" hid "bird"),
+    which leaves half the columns of a 10-class chart unnamed.
+    """
+    return alt.Axis(labelAngle=-45, labelOverlap=False)
 
 
 # --- training curves -----------------------------------------------------------
@@ -79,12 +91,13 @@ def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> p
 
 def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "valid_acc") -> alt.Chart:
     """One per-epoch metric (e.g. "valid_acc", "train_loss") of several runs on one chart."""
-    return fit_width(alt.Chart(overlay_frame(epochs_by_run, key), height=260, title=f"{key} per epoch").mark_line(
-        point=True).encode(
+    name = CURVE_TITLES.get(key, key)
+    return fit_width(alt.Chart(overlay_frame(epochs_by_run, key), height=260,
+                               title=f"{name[0].upper()}{name[1:]} per epoch").mark_line(point=True).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y(f"{key}:Q", scale=alt.Scale(zero=False)),
+        y=alt.Y(f"{key}:Q", title=name, scale=alt.Scale(zero=False)),
         color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
-        tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", format=".3f")],
+        tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", title=name, format=".3f")],
     ))
 
 
@@ -103,6 +116,19 @@ def training_progress(status: Mapping, epochs: Sequence[Mapping]) -> dict:
     if left is not None and done < total:
         text += f", about {format_duration(left)} left"
     return {"fraction": done / total if total else 0.0, "text": text, "seconds_left": left}
+
+
+def live_state(state: str | None, name: str, summaries: Sequence[Mapping]) -> tuple[str, list[str]]:
+    """(the word for a run's state, the names of the runs training ahead of it).
+
+    A launched run is "queued" until its process holds the training lock. With
+    no other run training nobody holds it: the process is only starting up
+    (importing torch, reading the data), and "queued" would wrongly say it waits.
+    """
+    if state != "queued":
+        return state or "unknown", []
+    ahead = [s["name"] for s in summaries if s.get("state") == "running" and s["name"] != name]
+    return ("queued" if ahead else "starting…"), ahead
 
 
 def format_duration(seconds: float) -> str:
@@ -142,14 +168,15 @@ def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
                                     on="click", clear="dblclick")
     order = list(classes)
     base = alt.Chart(frame, title="Confusion matrix (rows: true class)").encode(
-        x=alt.X("predicted:N", sort=order, title="predicted", axis=alt.Axis(labelAngle=-40)),
+        x=alt.X("predicted:N", sort=order, title="predicted", axis=class_axis()),
         y=alt.Y("true_class:N", sort=order, title="true class"),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues"),
                         title="% of row" if normalize else "count"),
         opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
-        tooltip=["true_class:N", "predicted:N", "count:Q", alt.Tooltip("row_pct:Q", title="% of row")],
+        tooltip=[alt.Tooltip("true_class:N", title="true class"), "predicted:N", "count:Q",
+                 alt.Tooltip("row_pct:Q", title="% of row")],
     ).add_params(selection)
     top = frame[value].max() if len(frame) else 0
     labels = base.mark_text(fontSize=10).encode(
@@ -190,7 +217,7 @@ def per_class_compare_chart(per_class_by_run: Mapping[str, Mapping[str, float]])
     frame = pd.DataFrame(rows, columns=["run", "class", "accuracy"])
     order = list(dict.fromkeys(frame["class"]))
     return fit_width(alt.Chart(frame, title="Accuracy per class (%)", height=320).mark_bar().encode(
-        x=alt.X("class:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40)),
+        x=alt.X("class:N", sort=order, title=None, axis=class_axis()),
         xOffset="run:N",
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
         color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
@@ -221,6 +248,19 @@ def top_k_chart(predictions: Sequence[Mapping]) -> alt.Chart:
     ))
 
 
+def mistake_caption(mistake: Mapping) -> str:
+    """A short caption under a misclassified image: "cat → dog 71%" (true → predicted, its probability)."""
+    return f"{mistake['true']} → {mistake['pred']} {mistake['p_pred']:.0%}"
+
+
+def mistakes_table(mistakes: Sequence[Mapping]) -> pd.DataFrame:
+    """The details the short captions leave out, one row per image in gallery order."""
+    rows = [{"#": i, "true": m["true"], "predicted": m["pred"], "p(predicted) %": 100.0 * m["p_pred"],
+             "p(true) %": 100.0 * m["p_true"], "loss": m.get("loss"), "file": m["file"]}
+            for i, m in enumerate(mistakes, start=1)]
+    return pd.DataFrame(rows, columns=["#", "true", "predicted", "p(predicted) %", "p(true) %", "loss", "file"])
+
+
 # --- data set ------------------------------------------------------------------
 def class_counts_frame(counts: Mapping[str, Mapping[str, int]]) -> pd.DataFrame:
     """Counts per split (rows: classes, columns: splits, plus a total row)."""
@@ -235,8 +275,8 @@ def class_counts_chart(counts: Mapping[str, Mapping[str, int]]) -> alt.Chart:
             for c, n in per_class.items()]
     frame = pd.DataFrame(rows, columns=["split", "class", "images"])
     order = list(dict.fromkeys(frame["class"]))
-    return fit_width(alt.Chart(frame, title="Images per class and split", height=240).mark_bar().encode(
-        x=alt.X("class:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40)),
+    return fit_width(alt.Chart(frame, title="Images per class and split", height=260).mark_bar().encode(
+        x=alt.X("class:N", sort=order, title=None, axis=class_axis()),
         xOffset=alt.XOffset("split:N", sort=["train", "valid", "test"]),
         y=alt.Y("images:Q"),
         color=alt.Color("split:N", sort=["train", "valid", "test"]),
@@ -264,10 +304,25 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "what changed": notes.get(preset) or s.get("model") or "",
             "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
-            "s / epoch": _round(s.get("s_per_epoch")), "augmentation": s.get("augment", ""),
+            "s / epoch": _round(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment")),
             "state": s.get("state"),
         })
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
+
+
+def augmentation_label(augment: str | None, n: int | None = None) -> str:
+    """"none" or "seed ×30,000": what a run added with Augmentor.
+
+    Takes a config's augment_name and augment_n, or a run summary's combined
+    "seed x30000" alone; "none x0" (no augmentation) reads "none", not "none ×0".
+    """
+    name = (augment or "").strip()
+    head, _, count = name.rpartition(" x")
+    if n is None and head and count.isdigit():
+        name, n = head, int(count)
+    if not name or name == "none" or n == 0:
+        return "none"
+    return f"{name} ×{n:,}" if n else name
 
 
 def _round(x, digits: int = 2):

@@ -55,6 +55,10 @@ def test_overlay_chart_has_one_line_per_run():
     spec_of(chart)
     assert list(chart.data["run"]) == ["a", "a", "b"]
     assert list(chart.data["valid_acc"]) == [25.0, 38.0, 25.0]
+    # People read "validation accuracy %", not the metrics.jsonl field name.
+    assert spec_of(chart)["encoding"]["y"]["title"] == "validation accuracy %"
+    assert spec_of(chart)["title"] == "Validation accuracy % per epoch"
+    assert set(charts.CURVE_TITLES) == {"valid_acc", "train_acc", "valid_loss", "train_loss", "lr"}
 
 
 def test_confusion_chart_counts_normalised_rows_and_a_cell_selection():
@@ -139,6 +143,46 @@ def test_compare_table_follows_the_report():
     first, second = table.to_dict("records")
     assert first["what changed"] == "the report's best" and first["test %"] == 64.38
     assert second["what changed"] == "conv 3→8 k3, fc 1800→10" and pd.isna(second["test %"])
+    assert first["augmentation"] == "seed ×30,000" and second["augmentation"] == "none"
+
+
+def test_class_name_axes_are_slanted_and_keep_every_label():
+    """Ten class names side by side overlap; Vega would drop every other one unless told not to."""
+    built = [charts.confusion_chart(CONFUSION, CLASSES), charts.per_class_compare_chart({"a": {"cat": 1.0}}),
+             charts.class_counts_chart({"train": {"cat": 1}})]
+    for chart in built:
+        spec = spec_of(chart)
+        axis = (spec.get("encoding") or spec["layer"][0]["encoding"])["x"]["axis"]
+        assert axis["labelAngle"] == -45 and axis["labelOverlap"] is False
+
+
+def test_augmentation_label_says_none_rather_than_none_x0():
+    assert charts.augmentation_label("none", 0) == "none"
+    assert charts.augmentation_label(None, None) == "none"
+    assert charts.augmentation_label("none x0") == "none"  # a run summary's combined form
+    assert charts.augmentation_label("seed x30000") == "seed ×30,000"
+    assert charts.augmentation_label("seed", 1000) == "seed ×1,000"
+    assert charts.augmentation_label("seed", 0) == "none"
+    assert charts.augmentation_label("my x pipe") == "my x pipe"  # " x" without a count is part of the name
+
+
+def test_mistakes_get_a_short_caption_and_a_detail_table():
+    mistakes = [{"index": 3, "file": "cat/n0212_1.png", "true": "cat", "pred": "dog", "p_pred": 0.7123,
+                 "p_true": 0.1, "loss": 2.3}]
+    assert charts.mistake_caption(mistakes[0]) == "cat → dog 71%"
+    row = charts.mistakes_table(mistakes).to_dict("records")[0]
+    assert row == {"#": 1, "true": "cat", "predicted": "dog", "p(predicted) %": pytest.approx(71.23),
+                   "p(true) %": pytest.approx(10.0), "loss": 2.3, "file": "cat/n0212_1.png"}
+    assert list(charts.mistakes_table([]).columns)[:3] == ["#", "true", "predicted"]
+
+
+def test_live_state_says_starting_when_nothing_trains_ahead():
+    others = [{"name": "me", "state": "queued"}, {"name": "old", "state": "finished"}]
+    assert charts.live_state("queued", "me", others) == ("starting…", [])
+    busy = others + [{"name": "busy", "state": "running"}]
+    assert charts.live_state("queued", "me", busy) == ("queued", ["busy"])
+    assert charts.live_state("running", "me", busy) == ("running", [])  # only a queued run waits
+    assert charts.live_state(None, "me", []) == ("unknown", [])
 
 
 def test_every_chart_fills_the_width_but_keeps_its_height():
