@@ -88,7 +88,7 @@ def show_summary(spec: ModelSpec) -> int:
     params = sum(r["params"] for r in rows)
     st.caption(spec.describe())
     st.dataframe([{"layer": r["layer"], "output shape": " x ".join(map(str, r["output_shape"])),
-                   "parameters": r["params"]} for r in rows], hide_index=True)
+                   "parameters": r["params"]} for r in rows], hide_index=True, height="content")
     st.metric("Parameters", f"{params:,}")
     return params
 
@@ -119,11 +119,15 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     smoothing = right.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), 0.05, key="ls" + k)
     left, middle, right = st.columns(3)
     batch_size = int(left.number_input("Batch size", 1, 65536, 64, key="batch"))
-    flip = middle.checkbox("Random horizontal flips", d["flip"], key="flip" + k)
-    crop_pad = int(right.number_input("Random crop padding (px)", 0, 8, int(d["crop_pad"]), key="crop" + k))
-    left, middle = st.columns(2)
+    crop_pad = int(middle.number_input("Crop padding (px)", 0, 8, int(d["crop_pad"]), key="crop" + k,
+                                       help="Random crops: pad each side with this many zero pixels, then cut a "
+                                            "32x32 window at a random place; 0 turns crops off."))
+    seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
+    # The checkbox gets half the width: in a third its label was cut to "Random horizon…".
+    left, right = st.columns(2, vertical_alignment="bottom")
     device = left.selectbox("Device", device_choices(), key="device")
-    seed = int(middle.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
+    flip = right.checkbox("Random horizontal flips", d["flip"], key="flip" + k,
+                          help="Mirror each training image left to right with probability 0.5.")
     augmentation = choose_augmentation()
 
     with ui.errors_as_boxes("These settings cannot be used"):
@@ -206,12 +210,13 @@ def watch(run_path: str) -> None:
     run = RunFolder(run_path)
     status, epochs = run.status(), run.epochs()
     state = status.get("state")
-    st.markdown(f"**{run.name}**: {ui.STATE_ICONS.get(state, '')} {state}"
+    others = list_runs(run.path.parent) if state == "queued" else []
+    word, ahead = charts.live_state(state, run.name, others)
+    st.markdown(f"**{run.name}**: {ui.STATE_ICONS.get(state, '')} {word}"
                 + (f" on {status['device']}" if status.get("device") else ""))
-    if state == "queued":
-        ahead = [s["name"] for s in list_runs(run.path.parent) if s.get("state") == "running" and s["name"] != run.name]
-        st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends." if ahead
-                else "Queued: waiting for the device.", icon=":material/hourglass_top:")
+    if ahead:
+        st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
+                icon=":material/hourglass_top:")
     progress = charts.training_progress(status, epochs)
     st.progress(progress["fraction"], text=progress["text"])
     if status.get("error") and state in ("failed", "interrupted"):
