@@ -65,7 +65,7 @@ def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> None:
         cell = (top["true"], top["pred"])
     with right:
         st.markdown("**Most confused pairs** (true → predicted)")
-        st.dataframe(evaluation.get("most_confused", []), hide_index=True)
+        st.dataframe(evaluation.get("most_confused", []), hide_index=True, height="content")
     if cell is not None:
         cell_images(run, evaluation, data_root, *cell)
 
@@ -100,9 +100,14 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
     if len(usable) < len(wrong):
         st.warning(f"{len(wrong) - len(usable)} of these images are no longer where the evaluation saw them "
                    "(the test folder changed); evaluate the run again to refresh.")
-    st.image(ui.pictures(test.images, [m["index"] for m in usable]), width=80,
-             caption=[f"{m['true']} → {m['pred']} ({m['p_pred']:.0%}; {m['true']} {m['p_true']:.0%})"
-                      for m in usable])
+    # Short captions ("cat → dog 71%", two lines at most at this width); the rest is in the table below.
+    st.image(ui.pictures(test.images, [m["index"] for m in usable], zoom=4), width=128,
+             caption=[charts.mistake_caption(m) for m in usable])
+    with st.expander("Details: probability of the true class, loss, file"):
+        st.dataframe(charts.mistakes_table(usable), hide_index=True, column_config={
+            "p(predicted) %": st.column_config.NumberColumn(format="%.1f"),
+            "p(true) %": st.column_config.NumberColumn(format="%.1f"),
+            "loss": st.column_config.NumberColumn(format="%.3f")})
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -126,8 +131,9 @@ except RunError as e:  # a damaged eval.json: say so, and offer to evaluate agai
     st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
     evaluation = None
 headline(summary, evaluation)
-st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · augmentation {summary.get('augment')} · "
-           f"data {data_root}")
+augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
+augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
+st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
 with st.expander("Configuration (config.json)"):
     st.json(config, expanded=False)
 
@@ -155,6 +161,6 @@ if evaluation.get("per_origin"):
                   "the file name says which.")
 st.subheader("Misclassified, worst first")
 st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
-           "true → predicted (probability of the prediction; probability given to the true class).")
+           "true class → predicted class, and the probability of the prediction.")
 with ui.errors_as_boxes("The misclassified images cannot be shown"):
     misclassified_gallery(evaluation, data_root)

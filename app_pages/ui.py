@@ -183,9 +183,12 @@ def show_curves(run, epochs: list[dict]) -> None:
         right.altair_chart(charts.epoch_metric_chart(epochs, "loss"))
 
 
-def pictures(images, indices) -> list:
-    """HxWx3 uint8 arrays for st.image from a DataSet's N x 3 x 32 x 32 tensor."""
-    return [images[i].permute(1, 2, 0).numpy() for i in indices]
+def pictures(images, indices, zoom: int = 1) -> list:
+    """HxWx3 uint8 arrays for st.image from a DataSet's N x 3 x 32 x 32 tensor.
+
+    `zoom` repeats each pixel: the browser's own upscaling blurs a 32x32 image.
+    """
+    return [images[i].permute(1, 2, 0).numpy().repeat(zoom, axis=0).repeat(zoom, axis=1) for i in indices]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
