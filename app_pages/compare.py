@@ -9,9 +9,6 @@ from cinic.models import PRESET_NOTES
 from cinic.runs import RunFolder, list_runs
 from app_pages import ui
 
-CURVES = {"valid_acc": "validation accuracy (%)", "train_acc": "training accuracy (%)",
-          "valid_loss": "validation loss", "train_loss": "training loss", "lr": "learning rate"}
-
 st.title("Compare")
 summaries = [s for s in list_runs() if s.get("state") != "damaged"]
 if not summaries:
@@ -29,11 +26,15 @@ if not picked:
     st.stop()
 
 chosen = [by_name[name] for name in picked]
-st.dataframe(charts.compare_table(chosen, PRESET_NOTES), hide_index=True, column_config={
+percent = st.column_config.NumberColumn(format="%.2f")
+# "what changed" gets a medium column so the table's last columns fit beside it without scrolling.
+st.dataframe(charts.compare_table(chosen, PRESET_NOTES), hide_index=True, width="stretch", column_config={
+    "test %": percent, "valid %": percent, "s / epoch": st.column_config.NumberColumn(format="%.2f"),
     "parameters": st.column_config.NumberColumn(format="localized"),
-    "what changed": st.column_config.TextColumn(width="large")})
+    "what changed": st.column_config.TextColumn(width="medium")})
 
-key = st.selectbox("Curve", list(CURVES), format_func=CURVES.get, key="compare-curve")
+key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
+                   key="compare-curve")
 epochs = {name: RunFolder(by_name[name]["path"]).epochs() for name in picked}
 st.altair_chart(charts.overlay_chart(epochs, key))
 

@@ -15,6 +15,8 @@ from app_pages import ui
 
 AUTO_STATS_MAX_IMAGES = 20_000  # decode the train split without asking below this many images
 SAMPLES_PER_CLASS = 8
+# One short word under each sample (a file name wrapped over four lines); names are in a table below.
+ORIGIN_WORDS = {"cifar10": "CIFAR-10", "imagenet": "ImageNet", "unknown": "other"}
 
 
 # --- choosing -----------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def show_validation(root: Path) -> dict | None:
                + (f" ({report['non_rgb']} not RGB, converted when decoded)" if report.get("non_rgb") else "")
                + f", checked in {report['seconds']:.1f} s.", icon=":material/check_circle:")
     left, right = st.columns([2, 3])
-    left.dataframe(charts.class_counts_frame(report["counts"]))
+    left.dataframe(charts.class_counts_frame(report["counts"]), height="content")
     right.altair_chart(charts.class_counts_chart(report["counts"]))
     return report
 
@@ -160,20 +162,26 @@ def show_stats(root: Path, report: dict) -> None:
 
 
 def show_samples(root: Path) -> None:
+    from cinic.data import origin_of
     from cinic.images import open_image, to_model_input
 
     split = st.segmented_control("Split", ["train", "valid", "test"], default="train", key="sample-split")
     seed = st.session_state.setdefault("sample-seed", 0)
     if st.button("Other samples", icon=":material/shuffle:"):
         seed = st.session_state["sample-seed"] = seed + 1
+    shown = []
     for name, files in app_state.sample_files(root, split or "train", SAMPLES_PER_CLASS, seed).items():
         st.caption(name)
-        images = []
+        images, origins = [], []
         for f in files:
             with ui.errors_as_boxes(f"Cannot show {f}"):
                 images.append(to_model_input(open_image(f))[0])
+                origins.append(ORIGIN_WORDS[origin_of(f.name)])
+                shown.append({"class": name, "file": f.name, "origin": origins[-1]})
         if images:
-            st.image(images, width=64, caption=[f.name for f in files[:len(images)]])
+            st.image(images, width=72, caption=origins)
+    with st.expander("File names of these samples"):
+        st.dataframe(shown, hide_index=True)
 
 
 # --- the page ---------------------------------------------------------------------------
