@@ -50,18 +50,20 @@ def home() -> None:
     show_runs_table(list_runs())
 
     st.subheader("Where to go next")
-    for page, text in NEXT_STEPS:
-        st.page_link(page, label=text)
+    # The st.Page objects, not their paths: a link then shows the page's icon from the sidebar.
+    for page in PAGES:
+        if page.title in NEXT_STEPS:
+            st.page_link(page, label=f"{page.title}: {NEXT_STEPS[page.title]}")
 
 
-NEXT_STEPS = [
-    ("app_pages/data.py", "Data: choose CINIC-10 or the demo set, check it, see samples and statistics"),
-    ("app_pages/augmentation.py", "Augmentation: compose an Augmentor pipeline and preview it"),
-    ("app_pages/train.py", "Train: pick or build a LeNet variant and train it in the background"),
-    ("app_pages/results.py", "Results: curves, confusion matrix, misclassified images of a run"),
-    ("app_pages/compare.py", "Compare: several runs side by side, like the report's table"),
-    ("app_pages/classify.py", "Classify: run a trained model on your own images"),
-]
+NEXT_STEPS = {
+    "Data": "choose CINIC-10 or the demo set, check it, see samples and statistics",
+    "Augmentation": "compose an Augmentor pipeline and preview it",
+    "Train": "pick or build a LeNet variant and train it in the background",
+    "Results": "curves, confusion matrix, misclassified images of a run",
+    "Compare": "several runs side by side, like the report's table",
+    "Classify": "run a trained model on your own images",
+}
 
 
 @st.cache_data(show_spinner=False)
@@ -90,7 +92,7 @@ PAGES = [
     st.Page("app_pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("app_pages/augmentation.py", title="Augmentation", icon=":material/auto_fix_high:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/results.py", title="Results", icon=":material/insights:"),
+    st.Page("app_pages/results.py", title="Results", icon=":material/analytics:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
 ]

@@ -51,11 +51,13 @@ def edit_step(index: int, entry: dict, count: int) -> None:
     with st.container(border=True):
         title, up, down, remove = st.columns([6, 1, 1, 1])
         title.markdown(f"**{index + 1}. {info.name}**: {info.help}")
-        if up.button("↑", key=f"up-{uid}", disabled=index == 0, help="Move up"):
+        # Icon-only buttons (Streamlit's icon font, not text glyphs); the help names each one.
+        if up.button("", icon=":material/arrow_upward:", key=f"up-{uid}", disabled=index == 0, help="Move up"):
             move(index, -1)
-        if down.button("↓", key=f"down-{uid}", disabled=index == count - 1, help="Move down"):
+        if down.button("", icon=":material/arrow_downward:", key=f"down-{uid}", disabled=index == count - 1,
+                       help="Move down"):
             move(index, +1)
-        if remove.button("✕", key=f"del-{uid}", help="Remove this step"):
+        if remove.button("", icon=":material/close:", key=f"del-{uid}", help="Remove this step"):
             st.session_state[PIPELINE].pop(index)
             st.rerun()
         columns = st.columns(len(info.params))

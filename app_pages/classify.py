@@ -47,7 +47,8 @@ def show_prediction(title: str, original, model_input: np.ndarray, notes: list[s
             middle.caption(note)
         verdict = f"**{top[0]['class']}** ({top[0]['prob']:.0%})"
         if truth is not None:
-            verdict += " ✅" if top[0]["class"] == truth else f" ❌ (true: {truth})"
+            verdict += (" :material/check_circle:" if top[0]["class"] == truth
+                        else f" :material/cancel: (true: {truth})")
         right.markdown(verdict)
         right.altair_chart(charts.top_k_chart(top))
 
