@@ -207,6 +207,14 @@ def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(
         lock.release()
 
 
+def test_a_queued_run_with_nothing_training_ahead_says_starting(with_demo, isolated_dirs):
+    """Just launched, its process not yet holding the lock: it is starting, not waiting for anyone."""
+    RunFolder.create({"preset": "base", "epochs": 1}, root=paths.runs_root(), name="fresh-run")
+    at = open_app("train")
+    assert any("fresh-run" in m.value and "starting…" in m.value for m in at.markdown)
+    assert not [i for i in at.info if "Queued" in i.value]
+
+
 # --- with a finished run -------------------------------------------------------------------------
 def test_results_page_shows_the_evaluation_and_images(with_finished_run):
     evaluation = with_finished_run.evaluation()
@@ -239,7 +247,7 @@ def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run
     button(at, "Pick a random test image").click().run()
     assert not at.exception and len(at.error) == 1  # the uploads stay; only the broken one errs
     assert len(charts_on(at)) == 2
-    assert any("true:" in m.value or "✅" in m.value for m in at.markdown)
+    assert any("true:" in m.value or ":material/check_circle:" in m.value for m in at.markdown)
 
 
 # --- augmentation ---------------------------------------------------------------------------------
@@ -254,7 +262,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     at.selectbox(key="aug-add-op").set_value("greyscale").run()
     button(at, "Add step").click().run()
     assert at.code[0].value.splitlines()[0].startswith("1. zoom")
-    ups = [b for b in at.button if b.label == "↑"]
+    ups = [b for b in at.button if (b.key or "").startswith("up-")]
     ups[1].click().run()  # greyscale moves above zoom
     assert at.code[0].value.splitlines()[0].startswith("1. greyscale")
     def min_factor():  # looked up afresh: an element belongs to the run that drew it

@@ -227,11 +227,15 @@ def assert_charts_drawn(page) -> None:
 
 # --- the flow --------------------------------------------------------------------------------------
 def open_home(page, url: str) -> None:
+    from playwright.sync_api import expect
+
     page.goto(url)
     page.get_by_test_id("stHeading").filter(has_text="CINIC-10 Explorer").wait_for()
     wait_until_idle(page)
     page.get_by_text("No runs yet").wait_for()
     assert_no_errors(page)
+    # .streamlit/config.toml's toolbarMode = "minimal": no Deploy button in a local tool.
+    expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
     screenshot(page, "01-home")
 
 
@@ -256,7 +260,7 @@ def watch_training(page, run: RunFolder) -> None:
     from playwright.sync_api import expect
 
     state_line = page.get_by_test_id("stMarkdown").filter(has_text=re.compile(rf"{re.escape(run.name)}: "))
-    expect(state_line).to_contain_text(re.compile("queued|running|finished"), timeout=PAGE_S * 1000)
+    expect(state_line).to_contain_text(re.compile("starting|queued|running|finished"), timeout=PAGE_S * 1000)
     screenshot(page, "03-train-launched")
     # Beside the learning-rate plot: loss per 10 batches, then accuracy and loss per epoch after epoch 1.
     expect(charts(page)).to_have_count(4, timeout=TRAINING_S * 1000)
