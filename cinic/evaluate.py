@@ -32,9 +32,15 @@ class EvaluationError(ValueError):
 # Predictions
 
 
+def default_batch_size(device: str | torch.device) -> int:
+    """Images per evaluation batch: on a CPU 256 keeps a batch's activations in cache (the bench
+    evaluated 90,000 images 1.4x faster with best and 1.9x with base than at 1024); a GPU wants more."""
+    return 256 if torch.device(device).type == "cpu" else 1024
+
+
 def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[float],
                    std: Sequence[float], device: str | torch.device,
-                   batch_size: int = 1024) -> torch.Tensor:
+                   batch_size: int | None = None) -> torch.Tensor:
     """Logits (float32, CPU, N x C) for uint8 N x 3 x H x W images.
 
     Batches move to `device` and are normalised there exactly as in training;
@@ -42,6 +48,7 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[
     piles up on the GPU. The model's train/eval mode is restored afterwards.
     """
     _check_images(images_uint8)
+    batch_size = batch_size or default_batch_size(device)
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
@@ -66,7 +73,7 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[
 
 def predict_probs(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[float],
                   std: Sequence[float], device: str | torch.device,
-                  batch_size: int = 1024) -> torch.Tensor:
+                  batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities (float32, CPU, N x C): softmax of `predict_logits`."""
     return predict_logits(model, images_uint8, mean, std, device, batch_size).softmax(dim=1)
 
@@ -94,7 +101,7 @@ def _check_images(images: torch.Tensor) -> None:
 
 
 def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequence[float],
-             device: str | torch.device, batch_size: int = 1024,
+             device: str | torch.device, batch_size: int | None = None,
              top_misclassified: int = 200, split: str = "test") -> Evaluation:
     """The eval.json object (docs/architecture.md) for `model` on `dataset`.
 
