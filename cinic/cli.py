@@ -181,7 +181,6 @@ def cmd_stop(args) -> int:
 
 # --- evaluation ------------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from cinic import data
     from cinic.evaluate import evaluate
     from cinic.runs import RunFolder, load_model
     from cinic.train import choose_device
@@ -318,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cinic", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, func, help_text):
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    def command(name, func, help_text, **options):
+        p = sub.add_parser(name, help=help_text, description=help_text, **options)
         p.set_defaults(func=func)
         return p
 
@@ -411,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--versions", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
 
-    p = command("bench", cmd_bench, "seed pipeline vs project pipeline: seconds per epoch and ratio")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="options of the benchmark (see bench --help)")
+    # The benchmark parses its own options (main passes them through), --help included.
+    command("bench", cmd_bench, "seed pipeline vs project pipeline: seconds per epoch and ratio", add_help=False)
     return parser
 
 
@@ -428,7 +427,11 @@ def preset_names() -> list[str]:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except ValueError as e:  # every library error a user can cause subclasses ValueError

@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest

@@ -1,0 +1,830 @@
+"""Seed pipeline vs project pipeline: seconds per epoch on the same data, model, batch and device.
+
+    python -m cinic bench [--data ROOT] [--presets base,best] [--epochs 3] [--json]
+    python -m cinic bench --knobs all        # measure each speed setting on its own
+    python -m cinic bench --accuracy         # same seed and epochs: valid accuracy of both
+    python -m cinic bench --make-full-scale OUT [--per-split 90000]
+
+The seed pipeline is the course report's: torchvision ImageFolder, PIL decode,
+ToTensor and Normalize in DataLoader workers every epoch, Adam at 0.001 and a
+per-batch loop that calls `.item()` on every batch. The project pipeline is
+what `python -m cinic train` runs: the split decoded once (`cinic.data`), held
+on the device (`cinic.loader.DeviceData`), and an epoch of `cinic.train`'s own
+loop writing into a real (temporary) run folder. Both run in this one process,
+one timed epoch of each in turn, so a load change on a shared machine hits
+both alike. Printed as tables (airbench-style), or as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cinic import data, paths
+from cinic.data import CLASSES, SPLITS, DataSet
+from cinic.loader import DeviceData
+from cinic.models import PRESET_ALIASES, ModelSpec, build_model, get_preset
+from cinic.runs import RunFolder
+# The private epoch function on purpose: the benchmark must time exactly the
+# loop users get from `python -m cinic train`, not a copy that could drift.
+from cinic.train import (TrainConfig, _train_epoch, choose_device, describe_device, evaluate_loss_acc,
+                         make_config, make_optimizer, uses_bf16, uses_channels_last)
+
+SEED_LR = 0.001                        # the report's Adam learning rate
+SEED_WORKERS = {"cpu": 2, "cuda": 6}   # DataLoader workers of the seed pipeline by default
+EVAL_IMAGES = 90_000                   # a CINIC-10 test split
+CINIC_EPOCH_IMAGES = 120_000           # CINIC-10's train split plus the report's 30,000 augmented images
+EVAL_BATCH_SIZES = {"cpu": "128,256,1024", "cuda": "1024,4096,16384"}  # by device, unless given
+PREDICT_REPEATS = 20
+FULL_SCALE_PER_SPLIT = 90_000          # CINIC-10: 9,000 images per class per split
+FULL_SCALE_CHUNK = 1000                # images per worker task
+KNOBS = ("threads", "channels_last", "amp", "fused_adam", "compile", "augment", "cudnn_benchmark", "pinned")
+CUDA_ONLY_KNOBS = ("cudnn_benchmark", "pinned")
+CPU_ONLY_KNOBS = ("threads",)
+NOTABLE = 0.05                         # a knob "helps" or "hurts" beyond +-5 %
+
+
+class BenchError(ValueError):
+    """A benchmark option or folder we cannot use; the message says what to do."""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# =============================================================================
+# Options
+# =============================================================================
+def shared_sample() -> Path:
+    return paths.project_root().parent / "shared" / "data" / "cifar10-sample"
+
+
+def default_data() -> Path:
+    """The shared real sample where present, else CINIC-10 or the demo data."""
+    sample = shared_sample()
+    return sample if (sample / "train").is_dir() else paths.default_data_root()
+
+
+def comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cinic bench", description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="CINIC-10 root (default: the shared sample, else CINIC-10 or the demo data)")
+    p.add_argument("--presets", default="base,best", help="model presets, comma-separated (default base,best)")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per pipeline, after one warm-up epoch")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, help="seed pipeline DataLoader workers (default 2 on CPU, 6 on GPU)")
+    p.add_argument("--threads", type=int, help="CPU threads of both pipelines (default: torch's, as train runs)")
+    p.add_argument("--recipe", default="project", choices=("project", "seed"),
+                   help="the project pipeline's recipe (default project: on-device flips and crops)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-images", type=int, default=EVAL_IMAGES,
+                   help="images in the evaluation timing (the test split repeated; default 90000)")
+    p.add_argument("--eval-batch-sizes", help="comma-separated (default 128,256,1024 on CPU, "
+                                              "1024,4096,16384 on GPU)")
+    p.add_argument("--knobs", default="", help=f"speed settings to measure one by one: all or {','.join(KNOBS)}")
+    p.add_argument("--accuracy", action="store_true",
+                   help="also train both pipelines (no augmentation, same seed and lr) and compare valid accuracy")
+    p.add_argument("--accuracy-epochs", type=int, default=5)
+    p.add_argument("--accuracy-seeds", type=int, default=2, help="seeds 0..N-1 for --accuracy")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--make-full-scale", metavar="OUT",
+                   help="write a CINIC-10-sized folder made from --data's images, then stop")
+    p.add_argument("--per-split", type=int, default=FULL_SCALE_PER_SPLIT, help="images per split for --make-full-scale")
+    p.add_argument("--jobs", type=int, help="processes for --make-full-scale (default: all cores)")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    argv = list(argv)
+    if argv and argv[0] == "--":  # `python -m cinic bench -- ...` passes the separator on
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    checks = [
+        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
+        (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
+        (args.workers is None or args.workers >= 0, f"--workers must be 0 or more, got {args.workers}"),
+        (args.threads is None or args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
+        (args.eval_images >= 0, f"--eval-images must be 0 (skip) or more, got {args.eval_images}"),
+        (args.accuracy_epochs >= 1, f"--accuracy-epochs must be at least 1, got {args.accuracy_epochs}"),
+        (args.accuracy_seeds >= 1, f"--accuracy-seeds must be at least 1, got {args.accuracy_seeds}"),
+        (args.per_split >= len(CLASSES), f"--per-split must be at least {len(CLASSES)} (one per class), "
+                                         f"got {args.per_split}"),
+        (args.jobs is None or args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise BenchError(message)
+    args.presets = [PRESET_ALIASES.get(name, name) for name in comma_list(args.presets)]
+    if not args.presets:
+        raise BenchError("--presets is empty: name at least one model preset, e.g. base,best")
+    for name in args.presets:
+        get_preset(name)  # ModelSpecError lists the choices
+    if args.eval_batch_sizes is not None:
+        args.eval_batch_sizes = [_positive_int(v, "--eval-batch-sizes") for v in comma_list(args.eval_batch_sizes)]
+    args.knobs = list(KNOBS) if args.knobs.strip() == "all" else comma_list(args.knobs)
+    unknown = [k for k in args.knobs if k not in KNOBS]
+    if unknown:
+        raise BenchError(f"unknown knob(s) {', '.join(unknown)} in --knobs: use all or {', '.join(KNOBS)}")
+    return args
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BenchError(f"{option} takes whole numbers separated by commas, got {text!r}") from None
+    if value < 1:
+        raise BenchError(f"{option} values must be at least 1, got {value}")
+    return value
+
+
+# =============================================================================
+# Measuring
+# =============================================================================
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def host_peak_rss_mib(who=resource.RUSAGE_SELF) -> float:
+    """High-water resident memory (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(who).ru_maxrss
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), 1)
+
+
+def gpu_peak_mib(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
+
+
+def reset_gpu_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the DataLoader workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+@contextmanager
+def torch_settings(threads: int, cudnn_benchmark: bool):
+    """Process-wide torch settings for one block, put back afterwards."""
+    before = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    torch.set_num_threads(threads)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+@contextmanager
+def cache_root_at(folder: Path):
+    """Point cinic's decoded cache at `folder` for one block (a cold decode)."""
+    before = os.environ.get("CINIC_CACHE")
+    os.environ["CINIC_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CINIC_CACHE", None)
+        else:
+            os.environ["CINIC_CACHE"] = before
+
+
+# =============================================================================
+# The seed pipeline (the course report's code, model swapped for the same preset)
+# =============================================================================
+@dataclass
+class SeedPipeline:
+    loader: torch.utils.data.DataLoader
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    images: int
+    threads: int
+
+
+def build_seed(split_folder: Path, preset: str, mean, std, batch_size: int, workers: int,
+               device: torch.device, seed: int, threads: int) -> SeedPipeline:
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    dataset = datasets.ImageFolder(str(split_folder), transform=transform)
+    if tuple(dataset.classes) != CLASSES:
+        raise BenchError(f"{split_folder} has class folders {', '.join(dataset.classes)}; the seed pipeline "
+                         f"needs exactly the CINIC-10 classes ({', '.join(CLASSES)}) so labels agree")
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
+    torch.manual_seed(seed)
+    model = build_model(get_preset(preset)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=SEED_LR)
+    return SeedPipeline(loader, model, optimizer, device, len(dataset), threads)
+
+
+def seed_epoch(s: SeedPipeline) -> float:
+    """One epoch of the report's loop (loss and accuracy read with .item() every batch); seconds."""
+    criterion = torch.nn.CrossEntropyLoss()
+    s.model.train()
+    running_loss, correct, total = 0.0, 0, 0
+    with torch_settings(s.threads, cudnn_benchmark=False):
+        started = time.perf_counter()
+        for inputs, labels in s.loader:
+            inputs, labels = inputs.to(s.device), labels.to(s.device)
+            s.optimizer.zero_grad()
+            outputs = s.model(inputs)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            s.optimizer.step()
+            running_loss += loss.item()
+            _, predicted = torch.max(outputs.data, 1)
+            total += labels.size(0)
+            correct += (predicted == labels).sum().item()
+        sync(s.device)
+        return time.perf_counter() - started
+
+
+# =============================================================================
+# The project pipeline (cinic.train's own epoch)
+# =============================================================================
+@dataclass(frozen=True)
+class Knobs:
+    """The speed settings of one project pipeline; `train_py_knobs` is what train.py does."""
+
+    threads: int
+    channels_last: bool
+    amp: bool                  # bf16 autocast where train.uses_bf16 allows it (CUDA, CPUs with bf16)
+    cudnn_benchmark: bool
+    fused_adam: bool = False   # candidate: not in make_optimizer
+    compile: bool = False      # candidate: train.py does not compile
+    augment: bool = True       # the recipe's on-device flips and crops
+    pinned: bool = False       # stream batches from pinned host memory instead of keeping them on the GPU
+
+
+def train_py_knobs(device: torch.device, threads: int) -> Knobs:
+    """The settings cinic.train._fit uses on `device`, from train.py's own functions."""
+    return Knobs(threads=threads, channels_last=uses_channels_last(device), amp=True,
+                 cudnn_benchmark=device.type == "cuda")
+
+
+@dataclass
+class ProjectPipeline:
+    run: RunFolder
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: DeviceData
+    config: TrainConfig
+    device: torch.device
+    generator: torch.Generator
+    knobs: Knobs
+    epochs_done: int = 0
+
+    @property
+    def images(self) -> int:
+        return len(self.data)
+
+
+def project_config(root: Path, preset: str, recipe: str, epochs: int, batch_size: int,
+                   device: torch.device, mean, std, seed: int, knobs: Knobs, **overrides) -> TrainConfig:
+    config = make_config(str(root), preset=preset, recipe=recipe, epochs=epochs, batch_size=batch_size,
+                         device=str(device), seed=seed, mean=list(mean), std=list(std), amp=knobs.amp,
+                         **overrides)
+    if not knobs.augment:
+        config = replace(config, flip=False, crop_pad=0)
+    return config
+
+
+def build_project(config, train: DataSet, device: torch.device, knobs: Knobs, runs_root: Path) -> ProjectPipeline:
+    """Model, optimiser and on-device data as cinic.train._fit builds them, with `knobs` applied."""
+    run = RunFolder.create(config.to_dict(), root=runs_root,
+                           name=f"{config.preset}-{len(list(runs_root.iterdir())) + 1}")
+    data_ = DeviceData(train.images, train.labels, device, config.mean, config.std, knobs.channels_last)
+    if knobs.pinned and device.type == "cuda":
+        # DeviceData's own fallback when the split does not fit: batches copied from pinned memory.
+        data_.on_device, data_.images = False, train.images.pin_memory()
+    torch.manual_seed(config.seed)
+    model = build_model(ModelSpec.from_dict(config.model)).to(device)
+    if knobs.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if knobs.fused_adam:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                      fused=True)
+    else:
+        optimizer = make_optimizer(model, config)
+    if knobs.compile:
+        model = torch.compile(model)
+    generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(config.seed)
+    return ProjectPipeline(run, model, optimizer, data_, config, device, generator, knobs)
+
+
+def project_epoch(p: ProjectPipeline) -> float:
+    """One epoch of cinic.train's loop (metrics into the temporary run folder); seconds."""
+    p.epochs_done += 1
+    steps = -(-len(p.data) // p.config.batch_size)
+    with torch_settings(p.knobs.threads, p.knobs.cudnn_benchmark):
+        started = time.perf_counter()
+        _train_epoch(p.run, p.model, p.optimizer, p.data, p.config, p.device, p.generator,
+                     min(p.epochs_done, p.config.epochs), steps, False)
+        sync(p.device)
+        return time.perf_counter() - started
+
+
+# =============================================================================
+# Timing both, in turn
+# =============================================================================
+def time_in_turn(contestants: dict, epochs: int, device: torch.device) -> dict:
+    """{name: (epoch_fn, pipeline)} -> {name: {"first", "epochs", "cpu", "gpu_peak_mib"}} in seconds.
+
+    One warm-up epoch each (its GPU memory peak recorded per contestant), then
+    the timed epochs in turn: a shared machine's load changes are spread over
+    every contestant instead of charged to whichever ran last.
+    """
+    times = {}
+    for name, (fn, pipeline) in contestants.items():
+        reset_gpu_peak(device)
+        times[name] = {"first": round(fn(pipeline), 6), "epochs": [], "cpu": [], "gpu_peak_mib": gpu_peak_mib(device)}
+    for _ in range(epochs):
+        for name, (fn, pipeline) in contestants.items():
+            cpu_before = cpu_seconds()
+            times[name]["epochs"].append(round(fn(pipeline), 6))
+            times[name]["cpu"].append(round(cpu_seconds() - cpu_before, 6))
+    return times
+
+
+def bench_preset(preset: str, ctx: dict, args) -> tuple[dict, ProjectPipeline]:
+    device = ctx["device"]
+    log(f"{preset}: seed pipeline vs project pipeline, 1 warm-up + {args.epochs} timed epochs each")
+    seed = build_seed(ctx["root"] / "train", preset, ctx["mean"], ctx["std"], args.batch_size,
+                      ctx["workers"], device, args.seed, ctx["threads"])
+    knobs = ctx["knobs"]
+    config = project_config(ctx["root"], preset, args.recipe, args.epochs + 1, args.batch_size, device,
+                            ctx["mean"], ctx["std"], args.seed, knobs)
+    project = build_project(config, ctx["train"], device, knobs, ctx["runs_root"])
+    times = time_in_turn({"seed": (seed_epoch, seed), "project": (project_epoch, project)}, args.epochs, device)
+    seed_s = statistics.median(times["seed"]["epochs"])
+    project_s = statistics.median(times["project"]["epochs"])
+    seed_cpu, project_cpu = statistics.median(times["seed"]["cpu"]), statistics.median(times["project"]["cpu"])
+    result = {
+        "preset": preset,
+        "seed_s_per_epoch": round(seed_s, 6),
+        "project_s_per_epoch": round(project_s, 6),
+        "ratio": round(seed_s / project_s, 4),
+        "train_images": seed.images,
+        "seed_images_per_s": round(seed.images / seed_s, 1),
+        "project_images_per_s": round(project.images / project_s, 1),
+        # The GPU target is stated for a CINIC-10-sized epoch (90,000 + 30,000 augmented images).
+        "project_s_per_120k_images": round(CINIC_EPOCH_IMAGES * project_s / project.images, 3),
+        "seed_cpu_s_per_epoch": round(seed_cpu, 6),
+        "project_cpu_s_per_epoch": round(project_cpu, 6),
+        "cpu_ratio": round(seed_cpu / project_cpu, 4) if project_cpu > 0 else None,
+        "seed_epochs_s": times["seed"]["epochs"],
+        "project_epochs_s": times["project"]["epochs"],
+        "seed_first_epoch_s": times["seed"]["first"],
+        "project_first_epoch_s": times["project"]["first"],
+        "host_peak_rss_mib": host_peak_rss_mib(),
+        "workers_peak_rss_mib": host_peak_rss_mib(resource.RUSAGE_CHILDREN),
+        "gpu_peak_mib": {name: times[name]["gpu_peak_mib"] for name in times},
+    }
+    return result, project
+
+
+# =============================================================================
+# Decoding, evaluation and one prediction
+# =============================================================================
+def time_decode(root: Path) -> tuple[dict, DataSet]:
+    """The train split decoded into a fresh cache (cold), then loaded from it (warm)."""
+    with tempfile.TemporaryDirectory(prefix="cinic-bench-cache-") as fresh, cache_root_at(Path(fresh)):
+        started = time.perf_counter()
+        train = data.load_split(root, "train")
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        data.load_split(root, "train")
+        warm = time.perf_counter() - started
+    return {"images": len(train.labels), "cold_s": round(cold, 4), "warm_s": round(warm, 4)}, train
+
+
+def repeated_split(split: DataSet, n: int) -> DataSet:
+    """`split` repeated (and cut) to exactly n images: a CINIC-sized test set from a sample."""
+    reps = -(-n // len(split.labels))
+    return DataSet(images=split.images.repeat(reps, 1, 1, 1)[:n].contiguous(),
+                   labels=split.labels.repeat(reps)[:n].contiguous(),
+                   files=(split.files * reps)[:n], origins=(split.origins * reps)[:n],
+                   classes=split.classes, source=split.source)
+
+
+def evaluation_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The trained model as a checkpoint loads it: plain memory format, as the app evaluates it."""
+    return copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+
+
+def time_evaluation(model, test: DataSet, mean, std, device, batch_sizes, threads: int) -> list[dict]:
+    """cinic.evaluate.evaluate (confusion matrix and all) on `test`, per batch size."""
+    from cinic.evaluate import evaluate
+
+    rows = []
+    with torch_settings(threads, device.type == "cuda"):
+        for batch_size in batch_sizes:
+            started = time.perf_counter()
+            result = evaluate(model, test, mean, std, device, batch_size=batch_size)
+            seconds = time.perf_counter() - started
+            rows.append({"images": result["n"], "batch_size": batch_size, "seconds": round(seconds, 4),
+                         "images_per_s": round(result["n"] / seconds, 1), "accuracy": result["accuracy"]})
+    return rows
+
+
+def time_predict_one(model, image_path: Path, mean, std, device, threads: int) -> dict:
+    """One uploaded image as the app and `predict` handle it: open, convert, classify, top 3."""
+    from cinic.evaluate import predict_probs, top_k
+    from cinic.images import open_image, to_model_input
+
+    def once() -> float:
+        started = time.perf_counter()
+        pixels, _notes = to_model_input(open_image(image_path))
+        batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
+        top_k(predict_probs(model, batch, mean, std, device)[0], CLASSES, 3)
+        return (time.perf_counter() - started) * 1000
+
+    with torch_settings(threads, device.type == "cuda"):
+        first = once()
+        rest = [once() for _ in range(PREDICT_REPEATS)]
+    return {"first_ms": round(first, 3), "median_ms": round(statistics.median(rest), 3)}
+
+
+# =============================================================================
+# Knobs: each speed setting on its own, against train.py's settings
+# =============================================================================
+def knob_variants(name: str, base: Knobs, device: torch.device) -> list[tuple[str, Knobs]]:
+    """(label, knobs) for one knob; none where the knob means nothing on this device."""
+    if (name in CUDA_ONLY_KNOBS and device.type != "cuda") or (name in CPU_ONLY_KNOBS and device.type != "cpu"):
+        return []
+    if name == "amp" and not uses_bf16(device, True):
+        return []  # no bf16 on this device: both variants would run in fp32
+    if name == "threads":
+        counts = sorted({1, 2, len(os.sched_getaffinity(0))} - {base.threads})
+        return [(f"threads {n}", replace(base, threads=n)) for n in counts]
+    if name == "augment":
+        return [("no flips/crops", replace(base, augment=False))]
+    if name == "pinned":
+        return [("stream from pinned host memory", replace(base, pinned=True))]
+    flipped = not getattr(base, name)
+    return [(f"{name} {'on' if flipped else 'off'}", replace(base, **{name: flipped}))]
+
+
+def bench_knobs(preset: str, ctx: dict, args) -> list[dict]:
+    """Each variant against train.py's settings, epochs in turn; speed-up = baseline / variant."""
+    device = ctx["device"]
+    base = ctx["knobs"]
+    rows = []
+    for name in args.knobs:
+        for label, knobs in knob_variants(name, base, device):
+            log(f"{preset}: knob {label}")
+            pipelines = {}
+            for tag, k in (("baseline", base), ("variant", knobs)):
+                config = project_config(ctx["root"], preset, args.recipe, args.epochs + 1, args.batch_size,
+                                        device, ctx["mean"], ctx["std"], args.seed, k)
+                pipelines[tag] = (project_epoch, build_project(config, ctx["train"], device, k, ctx["runs_root"]))
+            times = time_in_turn(pipelines, args.epochs, device)
+            base_s = statistics.median(times["baseline"]["epochs"])
+            variant_s = statistics.median(times["variant"]["epochs"])
+            rows.append({"knob": name, "setting": label, "baseline_s": round(base_s, 6),
+                         "variant_s": round(variant_s, 6), "speedup": round(base_s / variant_s, 3),
+                         "variant_first_epoch_s": times["variant"]["first"],
+                         "verdict": verdict(base_s / variant_s)})
+    return rows
+
+
+def verdict(speedup: float) -> str:
+    if speedup > 1 + NOTABLE:
+        return "helps"
+    if speedup < 1 - NOTABLE:
+        return "hurts"
+    return "no effect"
+
+
+# =============================================================================
+# Accuracy: the same model, seed and learning rate through both pipelines
+# =============================================================================
+def bench_accuracy(preset: str, ctx: dict, args) -> dict:
+    """Valid accuracy after N epochs of each pipeline, no augmentation, constant Adam lr 0.001.
+
+    Both models start from the same weights (same seed) and are scored by the
+    same evaluator on the same decoded valid split, so the only difference is
+    the data path (and its shuffling order).
+    """
+    device = ctx["device"]
+    valid = DeviceData(ctx["valid"].images, ctx["valid"].labels, device, ctx["mean"], ctx["std"])
+    knobs = replace(ctx["knobs"], augment=False)
+    runs = []
+    for seed in range(args.accuracy_seeds):
+        log(f"{preset}: accuracy, seed {seed}, {args.accuracy_epochs} epochs per pipeline")
+        seed_pipe = build_seed(ctx["root"] / "train", preset, ctx["mean"], ctx["std"], args.batch_size,
+                               ctx["workers"], device, seed, ctx["threads"])
+        config = project_config(ctx["root"], preset, "seed", args.accuracy_epochs, args.batch_size, device,
+                                ctx["mean"], ctx["std"], seed, knobs, schedule="none", lr=SEED_LR,
+                                weight_decay=0.0, label_smoothing=0.0)
+        project = build_project(config, ctx["train"], device, knobs, ctx["runs_root"])
+        with torch_settings(ctx["threads"], knobs.cudnn_benchmark):
+            for _ in range(args.accuracy_epochs):
+                seed_epoch(seed_pipe)
+                project_epoch(project)
+            # Both scored in fp32 by the same function: only the training differs.
+            seed_acc = evaluate_loss_acc(seed_pipe.model, valid, 1024, device, False)[1]
+            project_acc = evaluate_loss_acc(project.model, valid, 1024, device, False)[1]
+        runs.append({"seed": seed, "seed_valid_acc": round(seed_acc, 2), "project_valid_acc": round(project_acc, 2)})
+    return {"epochs": args.accuracy_epochs, "runs": runs,
+            "seed_valid_acc": round(statistics.mean(r["seed_valid_acc"] for r in runs), 2),
+            "project_valid_acc": round(statistics.mean(r["project_valid_acc"] for r in runs), 2)}
+
+
+# =============================================================================
+# A CINIC-10-sized folder from a sample
+# =============================================================================
+_SOURCES: dict = {}
+
+
+def _init_full_scale_worker(sources: dict, out: str, seed: int) -> None:
+    _SOURCES.update(sources=sources, out=out, seed=seed)
+
+
+def perturb(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A near copy of an HxWx3 uint8 image: maybe mirrored, shifted up to 2 px, light noise."""
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    dy, dx = rng.integers(-2, 3, size=2)
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="edge")
+    shifted = padded[2 + dy:2 + dy + h, 2 + dx:2 + dx + w].astype(np.int16)
+    noisy = shifted + rng.normal(0, 3, size=shifted.shape).round().astype(np.int16)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def _write_full_scale_chunk(task: tuple[str, int, int, int]) -> int:
+    """Write images start..stop-1 of one split's class; returns how many."""
+    from PIL import Image
+
+    split, label, start, stop = task
+    pool = _SOURCES["sources"][split][label]
+    folder = Path(_SOURCES["out"]) / split / CLASSES[label]
+    for k in range(start, stop):
+        rng = np.random.default_rng([_SOURCES["seed"], SPLITS.index(split), label, k])
+        pixels = perturb(pool[k % len(pool)], rng)
+        Image.fromarray(pixels, "RGB").save(folder / f"synthetic-{split}-{label}-{k:06d}.png", "PNG")
+    return stop - start
+
+
+def _class_pools(root: Path) -> dict:
+    """{split: {label: N x 32 x 32 x 3 uint8}} of the source data, every class required."""
+    pools = {}
+    for split in SPLITS:
+        decoded = data.load_split(root, split)
+        hwc = decoded.images.permute(0, 2, 3, 1).numpy()
+        pools[split] = {}
+        for label, name in enumerate(CLASSES):
+            chosen = hwc[(decoded.labels == label).numpy()]
+            if len(chosen) == 0:
+                raise BenchError(f"{root / split / name} has no images to copy from: "
+                                 "--make-full-scale needs every class in every split of --data")
+            pools[split][label] = np.ascontiguousarray(chosen)
+    return pools
+
+
+def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: int = 0) -> dict:
+    """Write `per_split` perturbed copies of `source`'s images per split, in CINIC-10 layout.
+
+    Built in a hidden folder beside `out` and renamed into place, so a stopped
+    run never leaves a half folder that looks complete.
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BenchError(f"{out} already exists and is not an empty folder: give a new folder "
+                         "for --make-full-scale (it writes train/, valid/ and test/ there)")
+    started = time.perf_counter()
+    pools = _class_pools(source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    tasks = []
+    for split in SPLITS:
+        for label, name in enumerate(CLASSES):
+            (building / split / name).mkdir(parents=True)
+            count = per_split // len(CLASSES) + (label < per_split % len(CLASSES))
+            tasks += [(split, label, a, min(a + FULL_SCALE_CHUNK, count)) for a in range(0, count, FULL_SCALE_CHUNK)]
+    try:
+        written = _run_full_scale_tasks(tasks, pools, building, seed, jobs)
+        (building / "FULL_SCALE.txt").write_text(
+            f"Made by `python -m cinic bench --make-full-scale` from {source}: {per_split} images per split,\n"
+            "each a source image mirrored at random, shifted up to 2 px and given light noise.\n"
+            "For timing only: its images are near copies, so accuracy on it means little.\n")
+        if out.exists():
+            out.rmdir()
+        os.replace(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return {"out": str(out), "per_split": per_split, "images": written, "jobs": jobs,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _run_full_scale_tasks(tasks, pools, building: Path, seed: int, jobs: int) -> int:
+    if jobs == 1:
+        _init_full_scale_worker(pools, str(building), seed)
+        return sum(_write_full_scale_chunk(t) for t in tasks)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Spawned, not forked: forking a process that holds torch threads can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_full_scale_worker,
+                             initargs=(pools, str(building), seed)) as pool:
+        return sum(pool.map(_write_full_scale_chunk, tasks))
+
+
+# =============================================================================
+# Report
+# =============================================================================
+def format_table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table with right-aligned numbers, readable in a terminal too."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
+
+    def line(values):
+        return "| " + " | ".join(v.rjust(w) if num else v.ljust(w)
+                                 for v, w, num in zip(values, widths, numeric)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else "-" * (w + 2) for w, num in zip(widths, numeric)) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def report_text(report: dict) -> str:
+    m, d, st = report["machine"], report["data"], report["settings"]
+    rows = report["results"]
+    parts = [
+        f"CINIC-10 Explorer bench, {report['date']}: {m['device']}, torch {m['torch']}, {m['cores']} cores, "
+        f"load average {m['load_before']} -> {m['load_after']}",
+        f"data {d['root']}: train {d['train']:,}, valid {d['valid']:,}, test {d['test']:,}",
+        f"batch {st['batch_size']}, {m['threads']} thread(s); seed pipeline: {st['workers']} DataLoader workers; "
+        f"project pipeline: recipe {st['recipe']}, train.py's settings {_knob_text(st['project_knobs'])}; "
+        f"median of {st['epochs']} epochs after a warm-up",
+        f"decode of the train split: cold {report['decode']['cold_s']:.2f} s "
+        f"({report['decode']['images']:,} images, fresh cache), warm {report['decode']['warm_s']:.3f} s",
+        "",
+        format_table(["preset", "seed s/epoch", "project s/epoch", "ratio", "seed CPU s", "project CPU s",
+                      "CPU ratio", "seed img/s", "project img/s", "project s/120k img"],
+                     [[r["preset"], r["seed_s_per_epoch"], r["project_s_per_epoch"], r["ratio"],
+                       r["seed_cpu_s_per_epoch"], r["project_cpu_s_per_epoch"], r["cpu_ratio"],
+                       r["seed_images_per_s"], r["project_images_per_s"], r["project_s_per_120k_images"]]
+                      for r in rows]),
+        "",
+        "memory (host: this process's high-water mark so far, and the largest DataLoader worker):",
+        format_table(["preset", "host peak RSS MiB", "worker peak RSS MiB", "GPU peak MiB seed/project"],
+                     [[r["preset"], r["host_peak_rss_mib"], r["workers_peak_rss_mib"], _gpu_text(r["gpu_peak_mib"])]
+                      for r in rows]),
+    ]
+    evals = [[r["preset"], e["images"], e["batch_size"], e["seconds"], e["images_per_s"]]
+             for r in report["results"] for e in r.get("evaluation", [])]
+    if evals:
+        parts += ["", "evaluate() with confusion matrix, per-class and misclassified:",
+                  format_table(["preset", "images", "batch", "seconds", "img/s"], evals)]
+    predicts = [[r["preset"], r["predict_one"]["first_ms"], r["predict_one"]["median_ms"]]
+                for r in report["results"] if "predict_one" in r]
+    if predicts:
+        parts += ["", "one image file: open, convert to 32x32, classify, top 3:",
+                  format_table(["preset", "first ms", "median ms"], predicts)]
+    knobs = [[r["preset"], k["setting"], k["baseline_s"], k["variant_s"], k["speedup"],
+              k["variant_first_epoch_s"], k["verdict"]] for r in report["results"] for k in r.get("knobs", [])]
+    if knobs:
+        parts += ["", "knobs, each against train.py's settings (s/epoch, speed-up = baseline / variant):",
+                  format_table(["preset", "setting", "baseline s", "variant s", "speed-up", "variant 1st epoch s",
+                                "verdict"], knobs)]
+    accuracy = [[r["preset"], r["accuracy"]["epochs"], len(r["accuracy"]["runs"]), r["accuracy"]["seed_valid_acc"],
+                 r["accuracy"]["project_valid_acc"]] for r in report["results"] if "accuracy" in r]
+    if accuracy:
+        parts += ["", "valid accuracy %, same model, seed and Adam lr 0.001, no augmentation (mean over seeds):",
+                  format_table(["preset", "epochs", "seeds", "seed pipeline", "project pipeline"], accuracy)]
+    return "\n".join(parts)
+
+
+def _knob_text(knobs: dict) -> str:
+    on = [name for name in ("channels_last", "amp", "cudnn_benchmark") if knobs.get(name)]
+    return "(" + (", ".join(on) or "plain fp32") + ")"
+
+
+def _gpu_text(gpu: dict) -> str | None:
+    if not gpu or gpu.get("seed") is None:
+        return None
+    return f"{gpu['seed']:.0f}/{gpu['project']:.0f}"
+
+
+# =============================================================================
+# main
+# =============================================================================
+def prepare(args) -> dict:
+    """Device, threads, data (decode timed) and the temporary runs root, shared by every preset."""
+    device = choose_device(args.device)
+    root = data.resolve_data(args.data or default_data())
+    threads = args.threads or torch.get_num_threads()
+    workers = args.workers if args.workers is not None else SEED_WORKERS.get(device.type, 2)
+    knobs = train_py_knobs(device, threads)
+    if args.eval_batch_sizes is None:
+        args.eval_batch_sizes = [int(v) for v in comma_list(EVAL_BATCH_SIZES.get(device.type, "1024"))]
+    log(f"device {device}, {threads} thread(s), data {root}")
+    decode, train = time_decode(root)
+    valid = data.load_split(root, "valid")
+    test = data.load_split(root, "test")
+    mean, std = data.channel_stats(train.images)
+    return {"device": device, "root": root, "threads": threads, "workers": workers, "knobs": knobs,
+            "decode": decode, "train": train, "valid": valid, "test": test, "mean": list(mean), "std": list(std)}
+
+
+def bench_everything(preset: str, ctx: dict, eval_set: DataSet | None, args) -> dict:
+    """Epoch timings of both pipelines, then evaluation, one prediction, knobs and accuracy as asked."""
+    device = ctx["device"]
+    result, project = bench_preset(preset, ctx, args)
+    model = evaluation_model(getattr(project.model, "_orig_mod", project.model))
+    if eval_set is not None:
+        log(f"{preset}: evaluate {len(eval_set.labels):,} images at batch sizes {args.eval_batch_sizes}")
+        result["evaluation"] = time_evaluation(model, eval_set, ctx["mean"], ctx["std"], device,
+                                               args.eval_batch_sizes, ctx["threads"])
+    result["predict_one"] = time_predict_one(model, ctx["root"] / "test" / ctx["test"].files[0],
+                                             ctx["mean"], ctx["std"], device, ctx["threads"])
+    if args.knobs:
+        result["knobs"] = bench_knobs(preset, ctx, args)
+    if args.accuracy:
+        result["accuracy"] = bench_accuracy(preset, ctx, args)
+    return result
+
+
+def run_benchmark(args) -> dict:
+    load_before = load_average()
+    ctx = prepare(args)
+    device = ctx["device"]
+    eval_set = repeated_split(ctx["test"], args.eval_images) if args.eval_images else None
+    with tempfile.TemporaryDirectory(prefix="cinic-bench-runs-") as runs_root:
+        ctx["runs_root"] = Path(runs_root)
+        results = [bench_everything(preset, ctx, eval_set, args) for preset in args.presets]
+    return {
+        "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": {"device": describe_device(device) if device.type != "cpu" else f"cpu ({ctx['threads']} threads)",
+                    "cores": len(os.sched_getaffinity(0)), "threads": ctx["threads"], "torch": torch.__version__,
+                    "load_before": load_before, "load_after": load_average()},
+        "data": {"root": str(ctx["root"]), "train": len(ctx["train"].labels), "valid": len(ctx["valid"].labels),
+                 "test": len(ctx["test"].labels), "mean": ctx["mean"], "std": ctx["std"]},
+        "settings": {"batch_size": args.batch_size, "workers": ctx["workers"], "epochs": args.epochs,
+                     "recipe": args.recipe, "seed": args.seed,
+                     "project_knobs": dataclasses.asdict(ctx["knobs"])},
+        "decode": ctx["decode"],
+        "results": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.make_full_scale:
+        source = data.resolve_data(args.data or default_data())
+        jobs = args.jobs or len(os.sched_getaffinity(0))
+        log(f"writing {args.per_split:,} images per split into {args.make_full_scale} with {jobs} process(es)")
+        made = make_full_scale(source, Path(args.make_full_scale), args.per_split, jobs, args.seed)
+        print(json.dumps(made) if args.json else
+              f"wrote {made['images']:,} images into {made['out']} in {made['seconds']:.1f} s; "
+              f"benchmark it with: python -m cinic bench --data {made['out']}")
+        return 0
+    report = run_benchmark(args)
+    print(json.dumps(report) if args.json else report_text(report))
+    return 0

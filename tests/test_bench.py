@@ -1,0 +1,108 @@
+"""cinic/bench.py: the benchmark's JSON, its options, and the full-scale folder maker, on tiny data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cinic import bench, cli, data
+from cinic.train import uses_bf16
+
+
+def run_json(capsys, *args) -> dict:
+    """Through the CLI, as a user types it: `python -m cinic bench --data ... --json`."""
+    assert cli.main(["bench", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_json_has_both_timings_and_their_ratio(tiny_data, capsys):
+    report = run_json(capsys, "--data", str(tiny_data), "--presets", "base", "--epochs", "1",
+                      "--workers", "1", "--eval-images", "300", "--eval-batch-sizes", "64,256")
+    [result] = report["results"]
+    assert result["preset"] == "base"
+    seed_s, project_s = result["seed_s_per_epoch"], result["project_s_per_epoch"]
+    assert seed_s > 0 and project_s > 0
+    assert result["ratio"] == pytest.approx(seed_s / project_s, rel=1e-3)
+    assert len(result["seed_epochs_s"]) == len(result["project_epochs_s"]) == 1
+    assert result["train_images"] == report["data"]["train"] == 160
+    assert result["project_images_per_s"] == pytest.approx(160 / project_s, rel=1e-3)
+    assert result["host_peak_rss_mib"] > 0 and result["gpu_peak_mib"] == {"seed": None, "project": None}
+    assert [(e["images"], e["batch_size"]) for e in result["evaluation"]] == [(300, 64), (300, 256)]
+    assert result["predict_one"]["median_ms"] > 0
+    assert report["decode"]["images"] == 160 and report["decode"]["cold_s"] > 0
+    assert report["settings"]["project_knobs"]["channels_last"] is True  # train.py's CPU setting
+
+
+def test_knobs_and_accuracy_are_reported(tiny_data, capsys):
+    report = run_json(capsys, "--data", str(tiny_data), "--presets", "base", "--epochs", "1",
+                      "--workers", "0", "--eval-images", "0", "--knobs", "channels_last,augment,amp",
+                      "--accuracy", "--accuracy-epochs", "1", "--accuracy-seeds", "1")
+    [result] = report["results"]
+    assert "evaluation" not in result  # --eval-images 0 skips it
+    # amp is bf16 autocast: where the device has no bf16 it yields no row rather than a meaningless one.
+    amp = ["amp off"] if uses_bf16(torch.device("cpu"), True) else []
+    assert [k["setting"] for k in result["knobs"]] == ["channels_last off", "no flips/crops", *amp]
+    for knob in result["knobs"]:
+        assert knob["speedup"] == pytest.approx(knob["baseline_s"] / knob["variant_s"], rel=1e-2)
+        assert knob["verdict"] in ("helps", "hurts", "no effect")
+    accuracy = result["accuracy"]
+    assert accuracy["epochs"] == 1 and len(accuracy["runs"]) == 1
+    assert 0 <= accuracy["seed_valid_acc"] <= 100 and 0 <= accuracy["project_valid_acc"] <= 100
+
+
+def test_table_output_names_both_pipelines(tiny_data, capsys):
+    assert bench.main(["--data", str(tiny_data), "--presets", "base", "--epochs", "1", "--workers", "0",
+                       "--eval-images", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "| preset | seed s/epoch | project s/epoch | ratio |" in out
+    assert "train.py's settings (channels_last" in out and "| base " in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--knobs", "turbo"], "unknown knob(s) turbo"),
+    (["--eval-batch-sizes", "64,big"], "--eval-batch-sizes takes whole numbers"),
+    (["--per-split", "5"], "--per-split must be at least 10"),
+    (["--presets", "huge"], "unknown model preset 'huge'"),
+])
+def test_bad_options_are_named(args, words):
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        bench.parse_args(args)
+
+
+def test_make_full_scale_writes_a_cinic_layout(tiny_data, tmp_path, capsys):
+    out = tmp_path / "full"
+    assert bench.main(["--data", str(tiny_data), "--make-full-scale", str(out), "--per-split", "205",
+                       "--jobs", "2", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["images"] == 3 * 205
+    checked = data.validate_root(out)  # the project's own validator accepts it
+    for split in data.SPLITS:
+        counts = checked["counts"][split]
+        assert sum(counts.values()) == 205
+        assert sorted(counts.values()) == [20] * 5 + [21] * 5  # the remainder goes to the first classes
+    one = next((out / "train" / "cat").glob("*.png"))
+    with Image.open(one) as img:
+        assert img.size == (32, 32) and img.mode == "RGB"
+    with pytest.raises(bench.BenchError, match="already exists and is not an empty folder"):
+        bench.main(["--data", str(tiny_data), "--make-full-scale", str(out), "--per-split", "10", "--jobs", "1"])
+
+
+def test_perturb_keeps_an_image_close_but_not_equal():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    copies = [bench.perturb(image, np.random.default_rng(k)) for k in range(8)]
+    assert all(c.shape == image.shape and c.dtype == np.uint8 for c in copies)
+    assert all(not np.array_equal(c, image) for c in copies)
+    assert len({c.tobytes() for c in copies}) == len(copies)
+
+
+def test_repeated_split_has_exactly_n_images(tiny_data):
+    test = data.load_split(tiny_data, "test")
+    big = bench.repeated_split(test, 150)
+    assert big.images.shape == (150, 3, 32, 32) and big.labels.shape == (150,) and len(big.files) == 150
+    assert torch.equal(big.images[len(test.labels)], test.images[0])
