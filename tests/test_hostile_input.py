@@ -660,10 +660,7 @@ def test_training_without_epochs_uses_the_default(tiny_data, monkeypatch, capsys
 
 # --- the server -----------------------------------------------------------------------------------------------
 def test_server_is_local_protected_and_silent():
-    config_file = PROJECT / ".streamlit" / "config.toml"
-    if not config_file.is_file():
-        pytest.skip(f"{config_file} is not there yet (the app's server settings)")
-    config = tomllib.loads(config_file.read_text())
+    config = tomllib.loads((PROJECT / ".streamlit" / "config.toml").read_text())
     server = config.get("server", {})
     assert server.get("address") == "127.0.0.1"  # loopback only: nobody else on the network reaches it
     assert server.get("enableXsrfProtection") is True
