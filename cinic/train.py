@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from cinic.data import CLASSES
 from cinic.loader import DeviceData, augment_batch
 from cinic.evaluate import default_batch_size
-from cinic.runs import CheckpointError, RunError, RunFolder, load_weights_into
+from cinic.runs import TRAINING_LOCK, CheckpointError, RunError, RunFolder, load_weights_into
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("step", "cosine", "onecycle", "none")
@@ -259,7 +259,7 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
     from filelock import FileLock, Timeout
 
     run.write_status("queued", pid=os.getpid(), error=None)
-    lock = FileLock(str(run.path.parent / ".training.lock"))
+    lock = FileLock(str(run.path.parent / TRAINING_LOCK))
     while True:
         if run.stop_requested():
             run.clear_stop()
