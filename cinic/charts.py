@@ -304,25 +304,18 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "what changed": notes.get(preset) or s.get("model") or "",
             "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
-            "s / epoch": _round(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment")),
+            "s / epoch": _round(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment_name"), s.get("augment_n")),
             "state": s.get("state"),
         })
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
-def augmentation_label(augment: str | None, n: int | None = None) -> str:
-    """"none" or "seed ×30,000": what a run added with Augmentor.
-
-    Takes a config's augment_name and augment_n, or a run summary's combined
-    "seed x30000" alone; "none x0" (no augmentation) reads "none", not "none ×0".
-    """
-    name = (augment or "").strip()
-    head, _, count = name.rpartition(" x")
-    if n is None and head and count.isdigit():
-        name, n = head, int(count)
-    if not name or name == "none" or n == 0:
+def augmentation_label(name: str | None, n: int | None) -> str:
+    """"none" or "seed ×30,000": what a run added with Augmentor (a config's augment_name and
+    augment_n); no pipeline or no images reads "none", not "none ×0"."""
+    if not name or name == "none" or not n:
         return "none"
-    return f"{name} ×{n:,}" if n else name
+    return f"{name} ×{n:,}"
 
 
 def _round(x, digits: int = 2):

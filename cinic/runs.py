@@ -342,7 +342,8 @@ def summarize_run(run: RunFolder) -> dict:
         "best_valid_acc": max((e["valid_acc"] for e in epochs), default=None),
         "test_acc": evaluation.get("accuracy"),
         "s_per_epoch": round(sum(seconds) / len(seconds), 3) if seconds else None,
-        "augment": f"{config.get('augment_name', 'none')} x{config.get('augment_n', 0)}",
+        "augment_name": config.get("augment_name") or "none",
+        "augment_n": config.get("augment_n") or 0,
         "created": status.get("created") or run.path.stat().st_mtime,
     }
 

@@ -134,7 +134,7 @@ def test_format_duration():
 def test_compare_table_follows_the_report():
     summaries = [
         {"name": "r1", "preset": "best", "model": "conv ...", "test_acc": 64.381, "best_valid_acc": 64.66,
-         "epoch": 5, "params": 1234, "s_per_epoch": 7.654, "augment": "seed x30000", "state": "finished"},
+         "epoch": 5, "params": 1234, "s_per_epoch": 7.654, "augment_name": "seed", "augment_n": 30000, "state": "finished"},
         {"name": "r2", "preset": "custom", "model": "conv 3→8 k3, fc 1800→10", "test_acc": None,
          "best_valid_acc": None, "epoch": 0, "params": None, "s_per_epoch": None, "state": "running"},
     ]
@@ -159,11 +159,9 @@ def test_class_name_axes_are_slanted_and_keep_every_label():
 def test_augmentation_label_says_none_rather_than_none_x0():
     assert charts.augmentation_label("none", 0) == "none"
     assert charts.augmentation_label(None, None) == "none"
-    assert charts.augmentation_label("none x0") == "none"  # a run summary's combined form
-    assert charts.augmentation_label("seed x30000") == "seed ×30,000"
     assert charts.augmentation_label("seed", 1000) == "seed ×1,000"
+    assert charts.augmentation_label("my x pipe.json", 30000) == "my x pipe.json ×30,000"
     assert charts.augmentation_label("seed", 0) == "none"
-    assert charts.augmentation_label("my x pipe") == "my x pipe"  # " x" without a count is part of the name
 
 
 def test_mistakes_get_a_short_caption_and_a_detail_table():
