@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cinic import data, paths
-from cinic.data import CLASSES, SPLITS, DataSet
+from cinic import data, full_scale, paths
+from cinic.data import CLASSES, DataSet
 from cinic.loader import DeviceData
 from cinic.models import PRESET_ALIASES, ModelSpec, build_model, get_preset
 from cinic.runs import RunFolder
@@ -52,8 +51,6 @@ EVAL_IMAGES = 90_000                   # a CINIC-10 test split
 CINIC_EPOCH_IMAGES = 120_000           # CINIC-10's train split plus the report's 30,000 augmented images
 EVAL_BATCH_SIZES = {"cpu": "128,256,1024", "cuda": "1024,4096,16384"}  # by device, unless given
 PREDICT_REPEATS = 20
-FULL_SCALE_PER_SPLIT = 90_000          # CINIC-10: 9,000 images per class per split
-FULL_SCALE_CHUNK = 1000                # images per worker task
 KNOBS = ("threads", "channels_last", "amp", "fused_adam", "compile", "augment", "cudnn_benchmark", "pinned")
 CUDA_ONLY_KNOBS = ("cudnn_benchmark", "pinned")
 CPU_ONLY_KNOBS = ("threads",)
@@ -109,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--make-full-scale", metavar="OUT",
                    help="write a CINIC-10-sized folder made from --data's images, then stop")
-    p.add_argument("--per-split", type=int, default=FULL_SCALE_PER_SPLIT, help="images per split for --make-full-scale")
+    p.add_argument("--per-split", type=int, default=full_scale.PER_SPLIT, help="images per split for --make-full-scale")
     p.add_argument("--jobs", type=int, help="processes for --make-full-scale (default: all cores)")
     return p
 
@@ -564,108 +561,6 @@ def bench_accuracy(preset: str, ctx: dict, args) -> dict:
 
 
 # =============================================================================
-# A CINIC-10-sized folder from a sample
-# =============================================================================
-_SOURCES: dict = {}
-
-
-def _init_full_scale_worker(sources: dict, out: str, seed: int) -> None:
-    _SOURCES.update(sources=sources, out=out, seed=seed)
-
-
-def perturb(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A near copy of an HxWx3 uint8 image: maybe mirrored, shifted up to 2 px, light noise."""
-    if rng.random() < 0.5:
-        image = image[:, ::-1]
-    dy, dx = rng.integers(-2, 3, size=2)
-    h, w = image.shape[:2]
-    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="edge")
-    shifted = padded[2 + dy:2 + dy + h, 2 + dx:2 + dx + w].astype(np.int16)
-    noisy = shifted + rng.normal(0, 3, size=shifted.shape).round().astype(np.int16)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
-
-
-def _write_full_scale_chunk(task: tuple[str, int, int, int]) -> int:
-    """Write images start..stop-1 of one split's class; returns how many."""
-    from PIL import Image
-
-    split, label, start, stop = task
-    pool = _SOURCES["sources"][split][label]
-    folder = Path(_SOURCES["out"]) / split / CLASSES[label]
-    for k in range(start, stop):
-        rng = np.random.default_rng([_SOURCES["seed"], SPLITS.index(split), label, k])
-        pixels = perturb(pool[k % len(pool)], rng)
-        Image.fromarray(pixels, "RGB").save(folder / f"synthetic-{split}-{label}-{k:06d}.png", "PNG")
-    return stop - start
-
-
-def _class_pools(root: Path) -> dict:
-    """{split: {label: N x 32 x 32 x 3 uint8}} of the source data, every class required."""
-    pools = {}
-    for split in SPLITS:
-        decoded = data.load_split(root, split)
-        hwc = decoded.images.permute(0, 2, 3, 1).numpy()
-        pools[split] = {}
-        for label, name in enumerate(CLASSES):
-            chosen = hwc[(decoded.labels == label).numpy()]
-            if len(chosen) == 0:
-                raise BenchError(f"{root / split / name} has no images to copy from: "
-                                 "--make-full-scale needs every class in every split of --data")
-            pools[split][label] = np.ascontiguousarray(chosen)
-    return pools
-
-
-def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: int = 0) -> dict:
-    """Write `per_split` perturbed copies of `source`'s images per split, in CINIC-10 layout.
-
-    Built in a hidden folder beside `out` and renamed into place, so a stopped
-    run never leaves a half folder that looks complete.
-    """
-    out = Path(out).expanduser().absolute()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BenchError(f"{out} already exists and is not an empty folder: give a new folder "
-                         "for --make-full-scale (it writes train/, valid/ and test/ there)")
-    started = time.perf_counter()
-    pools = _class_pools(source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
-    tasks = []
-    for split in SPLITS:
-        for label, name in enumerate(CLASSES):
-            (building / split / name).mkdir(parents=True)
-            count = per_split // len(CLASSES) + (label < per_split % len(CLASSES))
-            tasks += [(split, label, a, min(a + FULL_SCALE_CHUNK, count)) for a in range(0, count, FULL_SCALE_CHUNK)]
-    try:
-        written = _run_full_scale_tasks(tasks, pools, building, seed, jobs)
-        (building / "FULL_SCALE.txt").write_text(
-            f"Made by `python -m cinic bench --make-full-scale` from {source}: {per_split} images per split,\n"
-            "each a source image mirrored at random, shifted up to 2 px and given light noise.\n"
-            "For timing only: its images are near copies, so accuracy on it means little.\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(building, out)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    return {"out": str(out), "per_split": per_split, "images": written, "jobs": jobs,
-            "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _run_full_scale_tasks(tasks, pools, building: Path, seed: int, jobs: int) -> int:
-    if jobs == 1:
-        _init_full_scale_worker(pools, str(building), seed)
-        return sum(_write_full_scale_chunk(t) for t in tasks)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # Spawned, not forked: forking a process that holds torch threads can hang.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_full_scale_worker,
-                             initargs=(pools, str(building), seed)) as pool:
-        return sum(pool.map(_write_full_scale_chunk, tasks))
-
-
-# =============================================================================
 # Report
 # =============================================================================
 def format_table(headers: list[str], rows: list[list]) -> str:
@@ -820,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         source = data.resolve_data(args.data or default_data())
         jobs = args.jobs or len(os.sched_getaffinity(0))
         log(f"writing {args.per_split:,} images per split into {args.make_full_scale} with {jobs} process(es)")
-        made = make_full_scale(source, Path(args.make_full_scale), args.per_split, jobs, args.seed)
+        made = full_scale.make_full_scale(source, Path(args.make_full_scale), args.per_split, jobs, args.seed)
         print(json.dumps(made) if args.json else
               f"wrote {made['images']:,} images into {made['out']} in {made['seconds']:.1f} s; "
               f"benchmark it with: python -m cinic bench --data {made['out']}")

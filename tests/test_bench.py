@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from cinic import bench, cli, data
 from cinic.train import uses_bf16
@@ -72,33 +70,6 @@ def test_table_output_names_both_pipelines(tiny_data, capsys):
 def test_bad_options_are_named(args, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         bench.parse_args(args)
-
-
-def test_make_full_scale_writes_a_cinic_layout(tiny_data, tmp_path, capsys):
-    out = tmp_path / "full"
-    assert bench.main(["--data", str(tiny_data), "--make-full-scale", str(out), "--per-split", "205",
-                       "--jobs", "2", "--json"]) == 0
-    made = json.loads(capsys.readouterr().out)
-    assert made["images"] == 3 * 205
-    checked = data.validate_root(out)  # the project's own validator accepts it
-    for split in data.SPLITS:
-        counts = checked["counts"][split]
-        assert sum(counts.values()) == 205
-        assert sorted(counts.values()) == [20] * 5 + [21] * 5  # the remainder goes to the first classes
-    one = next((out / "train" / "cat").glob("*.png"))
-    with Image.open(one) as img:
-        assert img.size == (32, 32) and img.mode == "RGB"
-    with pytest.raises(bench.BenchError, match="already exists and is not an empty folder"):
-        bench.main(["--data", str(tiny_data), "--make-full-scale", str(out), "--per-split", "10", "--jobs", "1"])
-
-
-def test_perturb_keeps_an_image_close_but_not_equal():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-    copies = [bench.perturb(image, np.random.default_rng(k)) for k in range(8)]
-    assert all(c.shape == image.shape and c.dtype == np.uint8 for c in copies)
-    assert all(not np.array_equal(c, image) for c in copies)
-    assert len({c.tobytes() for c in copies}) == len(copies)
 
 
 def test_repeated_split_has_exactly_n_images(tiny_data):
