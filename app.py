@@ -69,7 +69,7 @@ NEXT_STEPS = {
 @st.cache_data(show_spinner=False)
 def device_text() -> str:
     """The device a training with device "auto" would use (asked once per server)."""
-    from cinic.train import choose_device, describe_device
+    from cinic.device import choose_device, describe_device
 
     return describe_device(choose_device("auto"))
 

@@ -42,8 +42,8 @@ from cinic.models import PRESET_ALIASES, ModelSpec, build_model, get_preset
 from cinic.runs import RunFolder
 # The private epoch function on purpose: the benchmark must time exactly the
 # loop users get from `python -m cinic train`, not a copy that could drift.
-from cinic.train import (TrainConfig, _train_epoch, choose_device, describe_device, evaluate_loss_acc,
-                         make_config, make_optimizer, uses_bf16, uses_channels_last)
+from cinic.device import choose_device, describe_device, uses_bf16, uses_channels_last
+from cinic.train import TrainConfig, _train_epoch, evaluate_loss_acc, make_config, make_optimizer
 
 SEED_LR = 0.001                        # the report's Adam learning rate
 SEED_WORKERS = {"cpu": 2, "cuda": 6}   # DataLoader workers of the seed pipeline by default
@@ -277,7 +277,7 @@ class Knobs:
 
     threads: int
     channels_last: bool
-    amp: bool                  # bf16 autocast where train.uses_bf16 allows it (CUDA, CPUs with bf16)
+    amp: bool                  # bf16 autocast where device.uses_bf16 allows it (CUDA, CPUs with bf16)
     cudnn_benchmark: bool
     fused_adam: bool = False   # candidate: not in make_optimizer
     compile: bool = False      # candidate: train.py does not compile

@@ -130,7 +130,8 @@ def parse_lr_drop(text: str) -> list:
 
 def cmd_train(args) -> int:
     from cinic.runs import RunFolder
-    from cinic.train import choose_device, train_run
+    from cinic.device import choose_device
+    from cinic.train import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
         run = RunFolder.open(args.run)
@@ -183,7 +184,7 @@ def cmd_stop(args) -> int:
 def cmd_evaluate(args) -> int:
     from cinic.evaluate import evaluate
     from cinic.runs import RunFolder, load_model
-    from cinic.train import choose_device
+    from cinic.device import choose_device
 
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
@@ -220,7 +221,7 @@ def cmd_predict(args) -> int:
     from cinic.evaluate import predict_probs, top_k
     from cinic.images import ImageError, open_image, to_model_input
     from cinic.runs import RunFolder, load_model
-    from cinic.train import choose_device
+    from cinic.device import choose_device
 
     import numpy as np
     import torch

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
+from cinic.device import autocast_for, uses_channels_last
 from cinic.loader import normalize
 
 # The eval.json object (see docs/architecture.md): plain JSON-able data.
@@ -52,17 +53,19 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
-    on_cuda = device.type == "cuda"
+    # As in training: NHWC input and bf16 where the device has it (best's 90,000 test images
+    # in 3.3 s instead of 12 s on a 2-core CPU with bf16; see bench/README.md).
+    channels_last = uses_channels_last(device)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
     std_t = torch.tensor(std, dtype=torch.float32, device=device)
     was_training = model.training
     model.eval()
     chunks = []
     try:
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+        with torch.inference_mode(), autocast_for(device, True):
             for start in range(0, images_uint8.shape[0], batch_size):
                 raw = images_uint8[start:start + batch_size].to(device, non_blocking=True)
-                x = normalize(raw, mean_t, std_t, channels_last=on_cuda)
+                x = normalize(raw, mean_t, std_t, channels_last=channels_last)
                 chunks.append(model(x).float().cpu())
     finally:
         model.train(was_training)

@@ -13,13 +13,13 @@ import math
 import os
 import signal
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
 
 from cinic.data import CLASSES
+from cinic.device import autocast_for, choose_device, describe_device, uses_channels_last
 from cinic.loader import DeviceData, augment_batch
 from cinic.evaluate import default_batch_size
 from cinic.runs import TRAINING_LOCK, CheckpointError, RunError, RunFolder, load_weights_into
@@ -169,63 +169,6 @@ def lr_at(c: TrainConfig, t: float) -> float:
 def lr_at_epoch(c: TrainConfig, epoch: int) -> float:
     """The learning rate at the start of `epoch` (1-based), for plots."""
     return lr_at(c, epoch - 1)
-
-
-# --- the device -----------------------------------------------------------------
-def choose_device(requested: str = "auto") -> torch.device:
-    """CUDA when present, else Apple MPS, else CPU; an explicit request must be available."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was asked for but this machine has no usable CUDA GPU; "
-                          "use --device cpu (or auto)")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(f"{requested} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("Apple MPS was asked for but is not available here; use --device cpu")
-    return device
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads{', bf16' if cpu_has_native_bf16() else ''})"
-    return str(device)
-
-
-def cpu_has_native_bf16() -> bool:
-    """bf16 in hardware (AMX or AVX512-BF16); elsewhere bf16 is emulated and slower than fp32."""
-    try:
-        capabilities = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):
-        return False
-    return bool(capabilities.get("amx_bf16") or capabilities.get("avx512_bf16"))
-
-
-def uses_bf16(device: torch.device, enabled: bool) -> bool:
-    """bf16 autocast (no loss scaling needed) on CUDA, and on CPUs with bf16 in hardware, where
-    `python -m cinic bench --knobs cpu_bf16` measured best's epoch 2.1x faster (bench/README.md)."""
-    return enabled and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
-
-
-def uses_channels_last(device: torch.device) -> bool:
-    """NHWC convolutions: faster on CUDA (cuDNN) and on the CPU (oneDNN), measured by the bench."""
-    return device.type in ("cuda", "cpu")
-
-
-def autocast_for(device: torch.device, enabled: bool):
-    if uses_bf16(device, enabled):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
 
 
 # --- data -----------------------------------------------------------------------

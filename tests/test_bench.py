@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cinic import bench, cli, data
-from cinic.train import uses_bf16
+from cinic.device import uses_bf16
 
 
 def run_json(capsys, *args) -> dict:

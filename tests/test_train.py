@@ -8,8 +8,8 @@ import torch
 
 from cinic.loader import DeviceData, augment_batch
 from cinic.runs import CheckpointError, RunFolder
-from cinic.train import (ConfigError, TrainConfig, choose_device, lr_at, lr_at_epoch, make_config,
-                         train_run)
+from cinic.device import DeviceError, choose_device
+from cinic.train import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config, train_run
 
 
 def test_step_schedule_drops_at_the_given_epochs():
@@ -61,9 +61,9 @@ def test_device_choice_on_a_cpu_machine(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert choose_device("auto").type in ("cpu", "mps")
     assert choose_device("cpu").type == "cpu"
-    with pytest.raises(ConfigError, match="no usable CUDA GPU; use --device cpu"):
+    with pytest.raises(DeviceError, match="no usable CUDA GPU; use --device cpu"):
         choose_device("cuda")
-    with pytest.raises(ConfigError, match="unknown device 'gpu7'"):
+    with pytest.raises(DeviceError, match="unknown device 'gpu7'"):
         choose_device("gpu7")
 
 
