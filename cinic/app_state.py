@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cinic import paths
+from cinic.atomic import replace_file
 
 STATE_FILE = "app_state.json"
 PIPELINE_FILE = "app_pipeline.json"
@@ -46,9 +47,7 @@ def update_state(**fields) -> dict:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    replace_file(path, lambda handle: handle.write(json.dumps(data, indent=2).encode()))
 
 
 # --- the data set ---------------------------------------------------------------

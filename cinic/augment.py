@@ -47,6 +47,7 @@ from Augmentor import Operations
 from PIL import Image
 
 from cinic import paths
+from cinic.atomic import replace_file
 
 if TYPE_CHECKING:
     import torch
@@ -769,19 +770,11 @@ def _write_cache(sample: AugmentedSet) -> None:
             "classes": list(sample.classes), "per_class": sample.per_class}
     payload = {"images": sample.images, "labels": sample.labels,
                "source_index": sample.source_index, "meta": meta}
-    temporary = sample.path.with_name(f"{sample.path.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, sample.path)
-    except (OSError, RuntimeError) as error:  # a full disk: torch.save's zip writer raises RuntimeError
-        cause = error.__context__ if isinstance(error.__context__, OSError) else error
-        raise AugmentError(f"could not write the augmented images to {sample.path}: {cause}. "
+        replace_file(sample.path, lambda handle: torch.save(payload, handle))
+    except (OSError, RuntimeError) as error:
+        raise AugmentError(f"could not write the augmented images to {sample.path}: {error}. "
                            "Free some disk space and try again.") from error
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _read_cache(path: Path, dataset, steps: list[dict], seed: int) -> AugmentedSet | None:

@@ -30,6 +30,7 @@ import torch
 from filelock import FileLock
 
 from cinic import images, paths
+from cinic.atomic import replace_file
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")   # CINIC-10 order (sorted)
@@ -413,18 +414,10 @@ def _write_cache(path: Path, dataset: DataSet) -> None:
     payload = {"version": CACHE_VERSION, "images": dataset.images, "labels": dataset.labels,
                "files": dataset.files, "origins": dataset.origins,
                "classes": list(dataset.classes), "source": dataset.source}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as out:
-            torch.save(payload, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        replace_file(path, lambda handle: torch.save(payload, handle))
     except (OSError, RuntimeError) as err:  # the cache only saves time: a full disk must not stop the load
-        # (torch.save turns a full disk into a RuntimeError from its zip writer: name the OSError under it)
-        cause = err.__context__ if isinstance(err.__context__, OSError) else err
-        log.warning("could not write decoded cache %s (%s); the next load decodes again", path, cause)
-        Path(tmp).unlink(missing_ok=True)
+        log.warning("could not write decoded cache %s (%s); the next load decodes again", path, err)
 
 
 def _load_cached(folder: Path, files: list[_ImageFile], progress: Progress | None) -> DataSet:

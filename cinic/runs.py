@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from cinic import paths
+from cinic.atomic import replace_file
 
 CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
     "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
@@ -40,15 +41,9 @@ def write_atomically(path: Path, data: bytes) -> None:
 
     On a full disk the temp file is removed and the previous file is untouched.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_file(path, lambda handle: handle.write(data))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise RunError(f"could not write {path}: {e.strerror or e}. "
                        "Free some disk space and try again; the previous file is intact.") from e
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
+from cinic.atomic import leftover_temp_files
 from cinic.data import CLASSES
 from cinic.device import autocast_for, choose_device, describe_device, uses_channels_last
 from cinic.loader import DeviceData, augment_batch
@@ -415,8 +416,9 @@ def _restore(run: RunFolder, model, optimizer, generator, device) -> tuple[int, 
     """Model, optimiser and random state from `last.pt`; returns (next epoch, best valid acc)."""
     if not run.has_checkpoint("last"):
         raise CheckpointError(f"{run.name} has no completed epoch to resume from; start it again instead")
-    for stale in [*run.path.glob(".last.pt.*.tmp"), *run.path.glob(".best.pt.*.tmp")]:
-        stale.unlink(missing_ok=True)  # half a checkpoint left by a kill mid-write; only we write these
+    for which in ("last", "best"):  # half a checkpoint left by a kill mid-write; only we write these
+        for stale in leftover_temp_files(run.checkpoint_path(which)):
+            stale.unlink(missing_ok=True)
     path = run.checkpoint_path("last")
     state = run.load_checkpoint("last", map_location="cpu")
     load_weights_into(model, state, path)
