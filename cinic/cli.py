@@ -257,11 +257,11 @@ def cmd_predict(args) -> int:
 def cmd_export(args) -> int:
     from safetensors.torch import save_file
 
-    from cinic.runs import RunFolder, load_model
+    from cinic.runs import RunFolder, model_from_checkpoint
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    load_model(run, args.checkpoint)  # refuses weights that do not fit their spec: never export those
     state = run.load_checkpoint(args.checkpoint)
+    model_from_checkpoint(state, run.checkpoint_path(args.checkpoint))  # never export weights that misfit their spec
     metadata = {"spec": json.dumps(state["spec"]), "mean": json.dumps(state["mean"]),
                 "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),
                 "epoch": str(state["epoch"])}

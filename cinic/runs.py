@@ -263,21 +263,27 @@ def load_checkpoint_file(path: Path, map_location="cpu") -> dict:
 
 def load_model(run: RunFolder, which: str = "best", device="cpu"):
     """The model rebuilt from the checkpoint's own spec with its weights, and the checkpoint's facts."""
+    state = run.load_checkpoint(which, map_location="cpu")
+    model, spec = model_from_checkpoint(state, run.checkpoint_path(which))
+    model.to(device).eval()
+    facts = {k: state.get(k) for k in ("mean", "std", "classes", "epoch", "best_valid_acc")}
+    facts["spec"] = spec
+    return model, facts
+
+
+def model_from_checkpoint(state: dict, path: Path):
+    """(model, spec) rebuilt from a loaded checkpoint's own spec and weights; a CheckpointError
+    naming `path` when they do not fit each other."""
     from cinic.models import ModelSpec, ModelSpecError, build_model
 
-    state = run.load_checkpoint(which, map_location="cpu")
     try:
         spec = ModelSpec.from_dict(state["spec"])
         model = build_model(spec)
         model.load_state_dict(state["model"])
     except (ModelSpecError, RuntimeError, KeyError, TypeError) as e:
-        raise CheckpointError(
-            f"{run.checkpoint_path(which)} does not match the model it describes "
-            f"({_first_detail(e)}); it is from another model or damaged") from e
-    model.to(device).eval()
-    facts = {k: state.get(k) for k in ("mean", "std", "classes", "epoch", "best_valid_acc")}
-    facts["spec"] = spec
-    return model, facts
+        raise CheckpointError(f"{path} does not match the model it describes "
+                              f"({_first_detail(e)}); it is from another model or damaged") from e
+    return model, spec
 
 
 def _first_detail(error: Exception) -> str:
