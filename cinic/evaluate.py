@@ -49,7 +49,8 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[
     piles up on the GPU. The model's train/eval mode is restored afterwards.
     """
     _check_images(images_uint8)
-    batch_size = batch_size or default_batch_size(device)
+    if batch_size is None:
+        batch_size = default_batch_size(device)
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
