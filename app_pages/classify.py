@@ -10,7 +10,6 @@ import random
 
 import numpy as np
 import streamlit as st
-import torch
 
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
@@ -28,11 +27,9 @@ def enlarged(image_hwc: np.ndarray) -> np.ndarray:
 
 
 def classify(model, facts: dict, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
-    from cinic.evaluate import predict_probs, top_k
+    from cinic.evaluate import classify_pictures
 
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    probs = predict_probs(model, batch, facts["mean"], facts["std"], "cpu")
-    return [top_k(row, facts["classes"], k) for row in probs]
+    return classify_pictures(model, arrays, facts["mean"], facts["std"], facts["classes"], k)
 
 
 def show_prediction(title: str, original, model_input: np.ndarray, notes: list[str], top: list[dict],

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cinic import data, full_scale, paths
@@ -458,14 +457,13 @@ def time_evaluation(model, test: DataSet, mean, std, device, batch_sizes, thread
 
 def time_predict_one(model, image_path: Path, mean, std, device, threads: int) -> dict:
     """One uploaded image as the app and `predict` handle it: open, convert, classify, top 3."""
-    from cinic.evaluate import predict_probs, top_k
+    from cinic.evaluate import classify_pictures
     from cinic.images import open_image, to_model_input
 
     def once() -> float:
         started = time.perf_counter()
         pixels, _notes = to_model_input(open_image(image_path))
-        batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
-        top_k(predict_probs(model, batch, mean, std, device)[0], CLASSES, 3)
+        classify_pictures(model, [pixels], mean, std, CLASSES, 3, device)
         return (time.perf_counter() - started) * 1000
 
     with torch_settings(threads, device.type == "cuda"):

@@ -218,13 +218,10 @@ def load_evaluation_set(source: str, split: str):
 
 
 def cmd_predict(args) -> int:
-    from cinic.evaluate import predict_probs, top_k
+    from cinic.evaluate import classify_pictures
     from cinic.images import ImageError, open_image, to_model_input
     from cinic.runs import RunFolder, load_model
     from cinic.device import choose_device
-
-    import numpy as np
-    import torch
 
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
@@ -237,9 +234,9 @@ def cmd_predict(args) -> int:
             results.append({"file": path, "error": str(e)})
             failed += 1
             continue
-        batch = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
-        probs = predict_probs(model, batch, facts["mean"], facts["std"], device)[0]
-        results.append({"file": path, "notes": notes, "top": top_k(probs, facts["classes"], args.top_k)})
+        [top] = classify_pictures(model, [pixels], facts["mean"], facts["std"], facts["classes"], args.top_k,
+                                  device)
+        results.append({"file": path, "notes": notes, "top": top})
     if args.json:
         print_json(results)
     else:

@@ -93,6 +93,14 @@ def top_k(probs_row: torch.Tensor | Sequence[float], classes: Sequence[str],
     return [{"class": classes[i], "prob": float(p)} for p, i in zip(values.tolist(), indices.tolist())]
 
 
+def classify_pictures(model: nn.Module, pictures: Sequence[np.ndarray], mean: Sequence[float],
+                      std: Sequence[float], classes: Sequence[str], k: int = 3,
+                      device: str | torch.device = "cpu") -> list[list[dict[str, Any]]]:
+    """The top-k classes of each HxWx3 uint8 picture (as cinic.images.to_model_input gives them)."""
+    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
+    return [top_k(row, classes, k) for row in predict_probs(model, images, mean, std, device)]
+
+
 def _check_images(images: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__

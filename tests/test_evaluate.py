@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cinic.device import uses_bf16
-from cinic.evaluate import EvaluationError, evaluate, predict_logits, predict_probs, top_k
+from cinic.evaluate import EvaluationError, classify_pictures, evaluate, predict_logits, predict_probs, top_k
 from cinic.models import PRESETS, build_model
 from cinic.loader import normalize
 
@@ -231,3 +231,13 @@ def test_top_k_orders_by_probability():
     assert all(type(row["prob"]) is float for row in everything)
     with pytest.raises(EvaluationError, match="2 probabilities for 3 class names"):
         top_k([0.5, 0.5], CLASSES)
+
+
+def test_classify_pictures_takes_hwc_pictures_as_predict_takes_nchw_images():
+    torch.manual_seed(0)
+    model = build_model(PRESETS["base"])
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    pictures = [image.permute(1, 2, 0).numpy() for image in images]  # what to_model_input gives
+    mean, std, classes = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), [f"c{i}" for i in range(10)]
+    expected = [top_k(row, classes, 2) for row in predict_probs(model, images, mean, std, "cpu")]
+    assert classify_pictures(model, pictures, mean, std, classes, 2) == expected
