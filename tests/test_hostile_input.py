@@ -24,7 +24,6 @@ import sys
 import tarfile
 import time
 import tomllib
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from PIL import Image
 from cinic import cli, images
 from cinic.models import PRESETS, ModelSpec, build_model
 from cinic.runs import RunFolder, load_model
+from made_images import header_only_png, image_bytes
 
 PROJECT = Path(__file__).resolve().parents[1]
 PAGES = "app_pages"  # st.navigation pages; see the README for why not pages/
@@ -67,21 +67,8 @@ def error_text(err: str) -> str:
 
 
 # --- bad files, made to order ---------------------------------------------------------------------
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
-    """A valid PNG header claiming width x height RGB pixels, in under a kilobyte."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
-            + png_chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + png_chunk(b"IEND", b""))
-
-
-def image_bytes(img: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **options)
-    return buffer.getvalue()
+def bomb_png() -> bytes:
+    return header_only_png(20_000, 20_000)
 
 
 def animated_gif(frames: int = 3) -> bytes:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -14,24 +12,7 @@ from PIL import Image, ImageFile
 
 from cinic import images
 from cinic.images import ImageError, open_image, probe_image, to_model_input
-
-
-def png_bytes(img: Image.Image, fmt: str = "PNG", **save_args) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **save_args)
-    return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def header_only_png(width: int, height: int) -> bytes:
-    """A valid PNG header claiming width x height RGB, with almost no pixel data behind it."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 1024)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
-            + png_chunk(b"IEND", b""))
+from made_images import header_only_png, image_bytes
 
 
 def noise(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -77,7 +58,7 @@ def test_not_an_image_is_refused(tmp_path):
 
 
 def test_format_outside_the_allowed_list_is_named(tmp_path):
-    data = png_bytes(noise(16, 16), "ICO")
+    data = image_bytes(noise(16, 16), "ICO")
     with pytest.raises(ImageError) as err:
         open_image(data, name="icon.ico")
     assert str(err.value).startswith("icon.ico is in ICO format, which is not accepted: convert it to PNG")
@@ -143,13 +124,13 @@ def test_pillow_bomb_warning_becomes_an_error(monkeypatch, side):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)
     filters_before = list(warnings.filters)
     with pytest.raises(ImageError, match=r"x\.png was refused as a possible decompression bomb"):
-        open_image(png_bytes(noise(side, side)), name="x.png")
+        open_image(image_bytes(noise(side, side)), name="x.png")
     assert warnings.filters == filters_before  # no process-wide side effect
 
 
 def test_truncated_file_is_refused_with_its_path(tmp_path):
     path = tmp_path / "cut.png"
-    whole = png_bytes(noise(64, 64))
+    whole = image_bytes(noise(64, 64))
     path.write_bytes(whole[: len(whole) // 2])
     probe_image(path)  # the header is intact: only decoding finds the damage
     with pytest.raises(ImageError, match=rf"{path} is truncated or corrupt and cannot be decoded .*re-download"):
@@ -186,7 +167,7 @@ def test_high_depth_grayscale_modes(mode, values, expected):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
 def test_cmyk_files_become_rgb(fmt):
-    data = png_bytes(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), fmt)  # pure red in ink
+    data = image_bytes(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), fmt)  # pure red in ink
     img = open_image(data, name=f"red.{fmt.lower()}")
     assert img.mode == "CMYK"
     array, notes = to_model_input(img)
@@ -200,7 +181,7 @@ def test_palette_png_with_transparency_is_composited_on_white():
     img.putpalette([10, 20, 30] + [200, 0, 0] + [0] * 762)
     img.paste(1, (0, 0, 16, 32))
     img.info["transparency"] = 0
-    opened = open_image(png_bytes(img, transparency=0))
+    opened = open_image(image_bytes(img, transparency=0))
     assert opened.mode == "P"
     array, notes = to_model_input(opened)
     assert array[5, 5].tolist() == [200, 0, 0]
@@ -213,7 +194,7 @@ def test_rgba_is_composited_on_white():
     pixels[:, :16] = (0, 0, 255, 255)   # opaque blue
     pixels[:, 16:] = (0, 0, 0, 0)       # fully transparent
     pixels[0, 0] = (0, 0, 0, 128)       # half-transparent black
-    array, notes = to_model_input(open_image(png_bytes(Image.fromarray(pixels))))
+    array, notes = to_model_input(open_image(image_bytes(Image.fromarray(pixels))))
     assert array[10, 5].tolist() == [0, 0, 255]
     assert array[10, 20].tolist() == [255, 255, 255]
     assert all(abs(v - 127) <= 1 for v in array[0, 0].tolist())
@@ -227,7 +208,7 @@ def test_rgba_is_composited_on_white():
 ])
 def test_gray_modes_become_three_equal_channels(mode, note):
     img = noise(32, 32).convert(mode)
-    array, notes = to_model_input(open_image(png_bytes(img)))
+    array, notes = to_model_input(open_image(image_bytes(img)))
     assert array.shape == (32, 32, 3)
     assert np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 1], array[..., 2])
     assert notes == [note]
@@ -236,14 +217,14 @@ def test_gray_modes_become_three_equal_channels(mode, note):
 def test_animated_gif_gives_its_first_frame_and_says_so():
     colours = [(255, 0, 0)] + [(0, 20 * i, 255 - 20 * i) for i in range(1, 12)]  # all differ: Pillow merges equal frames
     frames = [Image.new("RGB", (32, 32), c) for c in colours]
-    data = png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    data = image_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
     array, notes = to_model_input(open_image(data, name="anim.gif"))
     assert array[16, 16].tolist() == [255, 0, 0]
     assert notes[0] == "used the first of 12 frames"
 
 
 def test_big_photo_is_resized_and_the_notes_say_how():
-    array, notes = to_model_input(open_image(png_bytes(Image.new("RGB", (640, 480), (30, 140, 90)))))
+    array, notes = to_model_input(open_image(image_bytes(Image.new("RGB", (640, 480), (30, 140, 90)))))
     assert array.shape == (32, 32, 3)
     assert np.abs(array.astype(int) - [30, 140, 90]).max() <= 1  # a good filter keeps flat colour
     assert notes == ["resized from 640x480 to 32x32",
@@ -256,7 +237,7 @@ def test_camera_orientation_is_applied():
     pixels[:, 32:] = (0, 0, 255)     # right half blue
     exif = Image.Exif()
     exif[0x0112] = 6                 # "rotate 90 clockwise to view"
-    data = png_bytes(Image.fromarray(pixels), "JPEG", exif=exif.tobytes(), quality=95)
+    data = image_bytes(Image.fromarray(pixels), "JPEG", exif=exif.tobytes(), quality=95)
     array, notes = to_model_input(open_image(data))
     assert notes[0] == "turned upright as its EXIF orientation (6) asks"
     assert array[4, 16, 0] > 200 and array[4, 16, 2] < 60      # red is now on top
