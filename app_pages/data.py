@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from cinic import app_state, charts, paths
+from cinic.errors import CinicError
 from app_pages import ui
 
 AUTO_STATS_MAX_IMAGES = 20_000  # decode the train split without asking below this many images
@@ -87,7 +88,7 @@ def show_job() -> None:
         return
     del jobs()["data"]
     if job.error is not None:
-        if isinstance(job.error, ui.library_errors()):
+        if isinstance(job.error, CinicError):
             st.error(f"{job.label} failed: {job.error}", icon=":material/error:")
         else:
             st.error(f"{job.label} failed unexpectedly ({type(job.error).__name__}: {job.error}). "

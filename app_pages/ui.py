@@ -13,26 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from cinic import app_state, paths
-
-
-def library_errors() -> tuple[type[Exception], ...]:
-    """The library's user-facing errors: ValueError subclasses whose messages say what to do.
-
-    Imported when first needed, not at module level, so the home page does not
-    pull in every module (Augmentor, the fetcher) before it is used.
-    """
-    from cinic.augment import AugmentError
-    from cinic.data import DataError
-    from cinic.demo import DemoError
-    from cinic.evaluate import EvaluationError
-    from cinic.fetch import FetchError
-    from cinic.images import ImageError
-    from cinic.models import ModelSpecError
-    from cinic.runs import CheckpointError, RunError
-    from cinic.train import ConfigError
-
-    return (DataError, ImageError, AugmentError, ModelSpecError, RunError, CheckpointError,
-            FetchError, EvaluationError, ConfigError, DemoError)
+from cinic.errors import CinicError
 
 
 @contextlib.contextmanager
@@ -44,7 +25,7 @@ def errors_as_boxes(what: str = ""):
     """
     try:
         yield
-    except library_errors() as e:
+    except CinicError as e:
         prefix = f"{what}: " if what else ""
         st.error(f"{prefix}{e}", icon=":material/error:")
 

@@ -48,6 +48,7 @@ from PIL import Image
 
 from cinic import paths
 from cinic.atomic import replace_file
+from cinic.errors import CinicError
 
 if TYPE_CHECKING:
     import torch
@@ -65,7 +66,7 @@ _FILTER_ALIASES = {"ANTIALIAS": "LANCZOS"}
 _FILTERS = ("NEAREST", "BILINEAR", "BICUBIC", "LANCZOS")
 
 
-class AugmentError(ValueError):
+class AugmentError(CinicError):
     """A pipeline, a pipeline file or a sampling request that cannot be used, and why."""
 
 

@@ -36,6 +36,7 @@ import torch
 
 from cinic import data, full_scale, paths
 from cinic.data import CLASSES, DataSet
+from cinic.errors import CinicError
 from cinic.loader import DeviceData
 from cinic.models import PRESET_ALIASES, ModelSpec, build_model, get_preset
 from cinic.runs import RunFolder
@@ -56,7 +57,7 @@ CPU_ONLY_KNOBS = ("threads",)
 NOTABLE = 0.05                         # a knob "helps" or "hurts" beyond +-5 %
 
 
-class BenchError(ValueError):
+class BenchError(CinicError):
     """A benchmark option or folder we cannot use; the message says what to do."""
 
 

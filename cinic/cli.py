@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from cinic.errors import CinicError
+
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
 
@@ -114,7 +116,7 @@ def config_from_args(args):
         from cinic.augment import load_pipeline
 
         if not args.augment_n:
-            raise ValueError("--augment needs --augment-n N: how many extra training images to sample")
+            raise CinicError("--augment needs --augment-n N: how many extra training images to sample")
         overrides.update(augment=load_pipeline(args.augment), augment_name=Path(args.augment).name,
                          augment_n=args.augment_n)
     return make_config(str(root), preset=args.preset, recipe=args.recipe, **overrides)
@@ -125,7 +127,7 @@ def parse_lr_drop(text: str) -> list:
         epoch, lr = text.split(":")
         return [int(epoch), float(lr)]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--lr-drop {text!r}: expected EPOCH:LR, e.g. 8:0.0001") from None
+        raise CinicError(f"--lr-drop {text!r}: expected EPOCH:LR, e.g. 8:0.0001") from None
 
 
 def cmd_train(args) -> int:
@@ -432,7 +434,7 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
-    except ValueError as e:  # every library error a user can cause subclasses ValueError
+    except CinicError as e:  # every library error a user can cause and fix
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

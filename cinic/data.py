@@ -31,6 +31,7 @@ from filelock import FileLock
 
 from cinic import images, paths
 from cinic.atomic import replace_file
+from cinic.errors import CinicError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")   # CINIC-10 order (sorted)
@@ -49,7 +50,7 @@ _CLASS_ALIASES = {"car": "automobile", "plane": "airplane", "aeroplane": "airpla
 log = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(CinicError):
     """A data folder or archive we cannot use; `problems` lists every fault found."""
 
     def __init__(self, message: str, problems: Sequence[str] = ()):
@@ -506,7 +507,7 @@ def _is_archive(path: Path) -> bool:
 
 def _extract_once(archive: Path, progress: Progress | None) -> Path:
     """Extract into the cache (once per archive content); returns the extracted folder."""
-    from cinic.fetch import extract_archive  # lazily: only archives need it
+    from cinic.fetch import FetchError, extract_archive  # lazily: only archives need it
 
     stat = archive.stat()
     stem = re.sub(r"\.(tar\.gz|tgz)$", "", archive.name, flags=re.IGNORECASE)
@@ -521,7 +522,7 @@ def _extract_once(archive: Path, progress: Progress | None) -> Path:
         try:
             try:
                 extract_archive(archive, partial, progress=progress)
-            except ValueError as err:  # fetch's FetchError: already says what to do
+            except FetchError as err:  # already says what to do
                 raise DataError(str(err)) from err
             os.replace(partial, target)  # a half-extracted folder never has the final name
         finally:

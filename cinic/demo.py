@@ -34,6 +34,7 @@ from filelock import FileLock
 from PIL import Image, ImageDraw
 
 from cinic.data import CLASSES, SPLITS
+from cinic.errors import CinicError
 
 DEMO_VERSION = 1          # bump when the drawing changes, so old demo folders are rebuilt
 DEFAULT_PER_CLASS = (200, 50, 50)   # images per class in train, valid, test
@@ -52,7 +53,7 @@ Progress = Callable[[int, int], None]
 RGB = tuple[int, int, int]
 
 
-class DemoError(ValueError):
+class DemoError(CinicError):
     """Bad demo parameters, or a target folder that is not ours to replace."""
 
 

@@ -10,8 +10,10 @@ from contextlib import nullcontext
 
 import torch
 
+from cinic.errors import CinicError
 
-class DeviceError(ValueError):
+
+class DeviceError(CinicError):
     """A device that was asked for and is not there; the message says what to use instead."""
 
 

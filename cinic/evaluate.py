@@ -17,6 +17,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from cinic.device import autocast_for, uses_channels_last
+from cinic.errors import CinicError
 from cinic.loader import normalize
 
 # The eval.json object (see docs/architecture.md): plain JSON-able data.
@@ -25,7 +26,7 @@ Evaluation = dict[str, Any]
 MOST_CONFUSED = 10  # class pairs listed in "most_confused"
 
 
-class EvaluationError(ValueError):
+class EvaluationError(CinicError):
     """Inputs that cannot be evaluated; the message says what is wrong and where."""
 
 

@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from cinic.errors import CinicError
+
 CINIC10_URL = "https://datashare.ed.ac.uk/bitstream/handle/10283/3192/CINIC-10.tar.gz"
 CINIC10_DOI = "10.7488/ds/2448"
 ARCHIVE_NAME = "CINIC-10.tar.gz"
@@ -35,7 +37,7 @@ TRANSIENT = (http.client.IncompleteRead, http.client.HTTPException, ConnectionEr
 Progress = Callable[[int, "int | None"], None]
 
 
-class FetchError(ValueError):
+class FetchError(CinicError):
     """A download or extraction that failed, with what to do about it."""
 
 

@@ -19,12 +19,13 @@ import numpy as np
 
 from cinic import data
 from cinic.data import CLASSES, SPLITS
+from cinic.errors import CinicError
 
 PER_SPLIT = 90_000   # CINIC-10: 9,000 images per class per split
 CHUNK = 1000         # images per worker task
 
 
-class FullScaleError(ValueError):
+class FullScaleError(CinicError):
     """A source or target folder we cannot use; the message says what to do."""
 
 _SOURCES: dict = {}

@@ -23,6 +23,8 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from cinic.errors import CinicError
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 MAX_PIXELS = 4096 * 4096
 MAX_BYTES = 20 * 1024 * 1024
@@ -57,7 +59,7 @@ _MODE_NAMES = {
 }
 
 
-class ImageError(ValueError):
+class ImageError(CinicError):
     """An image file we refuse to read; the message names it and says what to do."""
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cinic.errors import CinicError
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -26,7 +28,7 @@ ACTIVATIONS = {
 INITS = ("default", "xavier")
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(CinicError):
     """A model spec that cannot be built; the message names the field or layer."""
 
 

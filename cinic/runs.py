@@ -20,6 +20,7 @@ import torch
 
 from cinic import paths
 from cinic.atomic import replace_file
+from cinic.errors import CinicError
 
 CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
     "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
@@ -28,11 +29,11 @@ LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
 
 
-class RunError(ValueError):
+class RunError(CinicError):
     """A path that is not a run folder, or an action the run's state forbids."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CinicError):
     """A checkpoint that is missing, damaged, unsafe or of another model."""
 
 

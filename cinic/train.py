@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from cinic.atomic import leftover_temp_files
 from cinic.data import CLASSES
 from cinic.device import autocast_for, choose_device, describe_device, uses_channels_last
+from cinic.errors import CinicError
 from cinic.loader import DeviceData, augment_batch
 from cinic.evaluate import default_batch_size
 from cinic.runs import TRAINING_LOCK, CheckpointError, RunError, RunFolder, load_weights_into
@@ -31,7 +32,7 @@ RECIPES = ("project", "seed")
 LOG_EVERY = 10  # batches between training-loss records, as in the report's curves
 
 
-class ConfigError(ValueError):
+class ConfigError(CinicError):
     """A training setting out of range, named with what is allowed."""
 
 
@@ -241,8 +242,8 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
         run.write_status("failed", pid=os.getpid(), error=message)
         raise ConfigError(message) from e
     except Exception as e:
-        # A ValueError is a user-facing error that already says what to do; others need their type.
-        error = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+        # A CinicError already says what to do; others need their type.
+        error = str(e) if isinstance(e, CinicError) else f"{type(e).__name__}: {e}"
         try:
             run.write_status("failed", pid=os.getpid(), error=error)
         except RunError:  # a full disk: the original error says more; the run reads as interrupted
