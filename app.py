@@ -6,11 +6,11 @@ st.navigation rather than discovered by file name, because:
   file names like `3_🧪_Train.py`;
 - the home page is this file's own content (`home()` below), so the landing
   page needs no separate file and app.py stays the one entry point;
-- app_pages/ui.py (shared helpers) sits beside the pages without becoming one.
+- app_ui.py (shared helpers) sits outside the pages folder, so it never becomes one.
 The folder is app_pages/, not pages/: while a `pages/` folder exists, a fresh
 server treats a first visit to a page URL (a bookmark, a reload of /train) as
 a legacy multipage app, runs that page file without this router and lists
-every file in pages/ (ui.py included) in the sidebar.
+every file in pages/ in the sidebar.
 Each page is thin: widgets and layout, one call into `cinic/` per action.
 """
 
@@ -20,7 +20,7 @@ import streamlit as st
 
 from cinic import app_state, paths
 from cinic.runs import list_runs
-from app_pages import ui
+import app_ui
 
 
 def home() -> None:
@@ -36,7 +36,7 @@ def home() -> None:
         st.subheader("Data set")
         root = app_state.available_data_root()
         if root is None:
-            ui.data_root_or_offer_demo("home")
+            app_ui.data_root_or_offer_demo("home")
         else:
             st.write(app_state.data_root_label(root))
             if root.resolve() == paths.demo_root().resolve():
@@ -81,7 +81,7 @@ def show_runs_table(summaries: list[dict]) -> None:
     rows = [{"run": s["name"], "state": s.get("state"), "model": s.get("preset"),
              "epoch": f"{s.get('epoch', 0)}/{s.get('epochs') or '?'}",
              "valid %": s.get("best_valid_acc"), "test %": s.get("test_acc"),
-             "started": ui.age(s.get("created"))} for s in summaries]
+             "started": app_ui.age(s.get("created"))} for s in summaries]
     st.dataframe(rows, hide_index=True, column_config={
         "valid %": st.column_config.NumberColumn(format="%.2f"),
         "test %": st.column_config.NumberColumn(format="%.2f")})
@@ -103,5 +103,5 @@ with st.sidebar:
     st.caption(f"Data: {app_state.data_root_label(app_state.available_data_root())}")
     st.caption(f"Device: {device_text()}")
 # A library error a page did not expect still shows as a box saying what to do, not a traceback.
-with ui.errors_as_boxes():
+with app_ui.errors_as_boxes():
     page.run()

@@ -1,1 +1,1 @@
-"""The app's pages (listed in app.py) and their shared helpers (app_pages/ui.py)."""
+"""The app's pages, listed in app.py (their shared helpers are app_ui.py)."""

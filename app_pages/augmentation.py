@@ -11,7 +11,7 @@ import streamlit as st
 
 from cinic import app_state
 from cinic.augment import OPERATIONS, SEED_PIPELINE, format_pipeline, preview_grid, validate_pipeline
-from app_pages import ui
+import app_ui
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
 NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun
@@ -119,7 +119,7 @@ for i, entry in enumerate(list(pipeline)):
 add_step()
 
 steps = None
-with ui.errors_as_boxes("This pipeline cannot be used"):
+with app_ui.errors_as_boxes("This pipeline cannot be used"):
     steps = validate_pipeline([e["step"] for e in pipeline])
 if steps is not None:
     st.code(format_pipeline(steps), language=None)
@@ -133,7 +133,7 @@ if steps is not None:
         st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
                    f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
     st.subheader("Preview")
-    root = ui.data_root_or_offer_demo("augment")
+    root = app_ui.data_root_or_offer_demo("augment")
     if root is not None:
-        with ui.errors_as_boxes("The preview failed"):
+        with app_ui.errors_as_boxes("The preview failed"):
             preview(steps, root)

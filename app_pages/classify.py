@@ -14,7 +14,7 @@ import streamlit as st
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
 from cinic.runs import CheckpointError, RunFolder, list_runs
-from app_pages import ui
+import app_ui
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
 UPLOAD_TYPES = [ext for fmt in ALLOWED_FORMATS for ext in EXTENSIONS.get(fmt, [fmt.lower()])]
@@ -74,10 +74,10 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> None:
     if "classify-random" not in st.session_state:
         return
     data_root = run.config().get("data", "")
-    with ui.errors_as_boxes("The test split cannot be read"):
-        test = ui.load_split_cached(data_root, "test")
+    with app_ui.errors_as_boxes("The test split cannot be read"):
+        test = app_ui.load_split_cached(data_root, "test")
         index = st.session_state["classify-random"] % len(test.labels)
-        array = ui.pictures(test.images, [index])[0]
+        array = app_ui.pictures(test.images, [index])[0]
         top = classify(model, facts, [array], k)[0]
         show_prediction(f"test image {test.files[index]}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
@@ -86,7 +86,7 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> None:
 # --- the page ------------------------------------------------------------------------------------
 st.title("Classify")
 trained = [s for s in list_runs() if s.get("state") != "damaged" and RunFolder(s["path"]).has_checkpoint("best")]
-summary = ui.pick_run(trained, key="classify-run", label="Model (a run with a best checkpoint)")
+summary = app_ui.pick_run(trained, key="classify-run", label="Model (a run with a best checkpoint)")
 if summary is None:
     st.info("No trained model yet: train one on the Train page (the demo set takes seconds).",
             icon=":material/info:")
@@ -95,7 +95,7 @@ if summary is None:
 
 run = RunFolder(summary["path"])
 try:
-    model, facts = ui.load_best(str(run.path))
+    model, facts = app_ui.load_best(str(run.path))
 except CheckpointError as e:  # damaged, unsafe or of another model
     st.error(f"{e}", icon=":material/error:")
     st.stop()

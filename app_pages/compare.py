@@ -7,7 +7,7 @@ import streamlit as st
 from cinic import charts
 from cinic.models import PRESET_NOTES
 from cinic.runs import RunFolder, list_runs
-from app_pages import ui
+import app_ui
 
 st.title("Compare")
 summaries = [s for s in list_runs() if s.get("state") != "damaged"]
@@ -20,7 +20,7 @@ if not summaries:
 by_name = {s["name"]: s for s in summaries}
 finished = [s["name"] for s in summaries if s.get("test_acc") is not None]
 picked = st.multiselect("Runs", list(by_name), default=finished[:4] or list(by_name)[:2],
-                        format_func=lambda name: ui.run_label(by_name[name]), key="compare-runs")
+                        format_func=lambda name: app_ui.run_label(by_name[name]), key="compare-runs")
 if not picked:
     st.caption("Pick at least one run.")
     st.stop()
@@ -40,7 +40,7 @@ st.altair_chart(charts.overlay_chart(epochs, key))
 
 per_class = {}
 for name in picked:
-    with ui.errors_as_boxes(f"Run {name}"):  # a damaged eval.json spoils one run, not the page
+    with app_ui.errors_as_boxes(f"Run {name}"):  # a damaged eval.json spoils one run, not the page
         evaluation = RunFolder(by_name[name]["path"]).evaluation()
         if evaluation and evaluation.get("per_class"):
             per_class[name] = evaluation["per_class"]

@@ -12,7 +12,7 @@ import streamlit as st
 
 from cinic import app_state, charts, paths
 from cinic.errors import CinicError
-from app_pages import ui
+import app_ui
 
 AUTO_STATS_MAX_IMAGES = 20_000  # decode the train split without asking below this many images
 SAMPLES_PER_CLASS = 8
@@ -27,7 +27,7 @@ def choose_data() -> None:
         st.write("3,000 drawn 32x32 images in CINIC-10's layout (200/50/50 per class in train/valid/test). "
                  "Everything works on it in seconds; its accuracies say nothing about CINIC-10.")
         if st.button("Use the demo data set", key="data-demo"):
-            ui.use_demo_data_set()
+            app_ui.use_demo_data_set()
     with path_tab:
         given = st.text_input("CINIC-10 folder or archive", placeholder="/data/CINIC-10 or ~/CINIC-10.tar.gz",
                               help="A folder holding train/, valid/ and test/ with one folder per class, "
@@ -108,7 +108,7 @@ def validation_report(root: Path) -> dict:
     """cinic.data.validate_root (reads every image header, with progress), remembered per folder state."""
     from cinic.data import validate_root
 
-    key = (str(root), ui.folder_fingerprint(root))
+    key = (str(root), app_ui.folder_fingerprint(root))
     if key not in _reports():
         bar = st.progress(0.0, text="Checking every image header...")
 
@@ -154,8 +154,8 @@ def show_stats(root: Path, report: dict) -> None:
         if not st.button(f"Decode the {n_train:,} training images and compute", key="stats"):
             return
         st.session_state[f"stats-{root}"] = True
-    train = ui.load_split_cached(root, "train")
-    mean, std = stats_of(str(root), ui.folder_fingerprint(root), train.images)
+    train = app_ui.load_split_cached(root, "train")
+    mean, std = stats_of(str(root), app_ui.folder_fingerprint(root), train.images)
     st.dataframe([{"": "mean", "red": mean[0], "green": mean[1], "blue": mean[2]},
                   {"": "std", "red": std[0], "green": std[1], "blue": std[2]}],
                  hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.4f")
@@ -175,7 +175,7 @@ def show_samples(root: Path) -> None:
         st.caption(name)
         images, origins = [], []
         for f in files:
-            with ui.errors_as_boxes(f"Cannot show {f}"):
+            with app_ui.errors_as_boxes(f"Cannot show {f}"):
                 images.append(to_model_input(open_image(f))[0])
                 origins.append(ORIGIN_WORDS[origin_of(f.name)])
                 shown.append({"class": name, "file": f.name, "origin": origins[-1]})
@@ -198,7 +198,7 @@ if current is not None:
     report = show_validation(current)
     if report is not None:
         st.subheader("Mean and standard deviation")
-        with ui.errors_as_boxes("The statistics could not be computed"):
+        with app_ui.errors_as_boxes("The statistics could not be computed"):
             show_stats(current, report)
         st.subheader("Samples")
         show_samples(current)

@@ -13,7 +13,7 @@ import streamlit as st
 
 from cinic import charts
 from cinic.runs import RunError, RunFolder, list_runs
-from app_pages import ui
+import app_ui
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -24,7 +24,7 @@ def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float,
     """(predicted labels, probability of the prediction) for every test image, as numpy arrays."""
     from cinic.evaluate import predict_probs
 
-    model, facts = ui.load_best(run_path, mtime)
+    model, facts = app_ui.load_best(run_path, mtime)
     probs = predict_probs(model, _test.images, facts["mean"], facts["std"], "cpu")
     top, predicted = probs.max(dim=1)
     return predicted.numpy(), top.numpy()
@@ -34,8 +34,8 @@ def evaluate_now(run: RunFolder, data_root: str) -> None:
     """Evaluate the best checkpoint on the test split into eval.json (for runs stopped before the end)."""
     from cinic.evaluate import evaluate
 
-    test = ui.load_split_cached(data_root, "test")
-    model, facts = ui.load_best(str(run.path), run.checkpoint_path("best").stat().st_mtime)
+    test = app_ui.load_split_cached(data_root, "test")
+    model, facts = app_ui.load_best(str(run.path), run.checkpoint_path("best").stat().st_mtime)
     with st.spinner("Evaluating on the test split..."):
         result = evaluate(model, test, facts["mean"], facts["std"], "cpu")
     result.update(checkpoint="best", epoch=facts["epoch"])
@@ -74,11 +74,11 @@ def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: st
     classes = evaluation["classes"]
     st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
                 "(click a cell of the matrix to pick another pair; double-click clears)")
-    test = ui.load_split_cached(data_root, "test")
+    test = app_ui.load_split_cached(data_root, "test")
     mtime = run.checkpoint_path("best").stat().st_mtime
     with st.spinner("Predicting the test split..."):
         predicted_labels, confidence = predictions(str(run.path), mtime, data_root,
-                                                   ui.folder_fingerprint(data_root), test)
+                                                   app_ui.folder_fingerprint(data_root), test)
     t, p = classes.index(true_class), classes.index(predicted)
     in_cell = np.flatnonzero((test.labels.numpy() == t) & (predicted_labels == p))
     if len(in_cell) == 0:
@@ -86,7 +86,7 @@ def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: st
         return
     indices = in_cell[np.argsort(-confidence[in_cell], kind="stable")][:CELL_IMAGES].tolist()
     st.caption(f"{len(in_cell)} images; the {len(indices)} most confident predictions shown")
-    st.image(ui.pictures(test.images, indices), width=64,
+    st.image(app_ui.pictures(test.images, indices), width=64,
              caption=[f"p={confidence[i]:.2f}" for i in indices])
 
 
@@ -95,13 +95,13 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
     if not wrong:
         st.caption("No misclassified images.")
         return
-    test = ui.load_split_cached(data_root, "test")
+    test = app_ui.load_split_cached(data_root, "test")
     usable = [m for m in wrong if m["index"] < len(test.files) and test.files[m["index"]] == m["file"]]
     if len(usable) < len(wrong):
         st.warning(f"{len(wrong) - len(usable)} of these images are no longer where the evaluation saw them "
                    "(the test folder changed); evaluate the run again to refresh.")
     # Short captions ("cat → dog 71%", two lines at most at this width); the rest is in the table below.
-    st.image(ui.pictures(test.images, [m["index"] for m in usable], zoom=4), width=128,
+    st.image(app_ui.pictures(test.images, [m["index"] for m in usable], zoom=4), width=128,
              caption=[charts.mistake_caption(m) for m in usable])
     with st.expander("Details: probability of the true class, loss, file"):
         st.dataframe(charts.mistakes_table(usable), hide_index=True, column_config={
@@ -113,7 +113,7 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
 # --- the page ------------------------------------------------------------------------------
 st.title("Results")
 summaries = list_runs()
-summary = ui.pick_run(summaries, key="results-run")
+summary = app_ui.pick_run(summaries, key="results-run")
 if summary is None:
     st.info("No runs yet: train a model on the Train page first.", icon=":material/info:")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
@@ -138,20 +138,20 @@ with st.expander("Configuration (config.json)"):
     st.json(config, expanded=False)
 
 st.subheader("Curves")
-ui.show_curves(run, run.epochs())
+app_ui.show_curves(run, run.epochs())
 
 st.subheader("Test evaluation")
 if evaluation is None:
     if run.has_checkpoint("best") and summary.get("state") not in ("queued", "running"):
         st.info("This run has no evaluation yet (it stopped before the end).")
         if st.button("Evaluate the best checkpoint on the test split", type="primary"):
-            with ui.errors_as_boxes("The evaluation failed"):
+            with app_ui.errors_as_boxes("The evaluation failed"):
                 evaluate_now(run, data_root)
     else:
         st.caption("The evaluation appears when the training has finished.")
     st.stop()
 
-with ui.errors_as_boxes("The test images cannot be shown"):
+with app_ui.errors_as_boxes("The test images cannot be shown"):
     confusion_section(run, evaluation, data_root)
 left, right = st.columns(2, gap="large")
 left.altair_chart(charts.per_class_chart(evaluation["per_class"]))
@@ -162,5 +162,5 @@ if evaluation.get("per_origin"):
 st.subheader("Misclassified, worst first")
 st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
            "true class → predicted class, and the probability of the prediction.")
-with ui.errors_as_boxes("The misclassified images cannot be shown"):
+with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
     misclassified_gallery(evaluation, data_root)

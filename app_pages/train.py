@@ -15,7 +15,7 @@ from cinic import app_state, charts
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
 from cinic.train import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
-from app_pages import ui
+import app_ui
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -30,7 +30,7 @@ def choose_model() -> tuple[str | None, ModelSpec | None]:
                           help="Start from one of the report's models or a one-change variant of the base.")
     if mode == "Preset":
         return preset, PRESETS[preset]
-    with ui.errors_as_boxes("This model cannot be built"):
+    with app_ui.errors_as_boxes("This model cannot be built"):
         return None, compose_spec(PRESETS[preset])
     return None, None
 
@@ -130,7 +130,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
                           help="Mirror each training image left to right with probability 0.5.")
     augmentation = choose_augmentation()
 
-    with ui.errors_as_boxes("These settings cannot be used"):
+    with app_ui.errors_as_boxes("These settings cannot be used"):
         config = make_config(
             data_root, preset=preset, recipe=recipe, model=None if preset else spec.to_dict(),
             epochs=epochs, optimizer=optimizer, lr=float(lr), schedule=schedule,
@@ -187,7 +187,7 @@ def choose_augmentation() -> dict:
 
 # --- launching and watching --------------------------------------------------------
 def launch(config) -> None:
-    with ui.errors_as_boxes("The training could not be started"):
+    with app_ui.errors_as_boxes("The training could not be started"):
         run = launch_training(config.to_dict())
         st.query_params["run"] = run.name
         st.toast(f"Started {run.name}")
@@ -212,7 +212,7 @@ def watch(run_path: str) -> None:
     state = status.get("state")
     others = list_runs(run.path.parent) if state == "queued" else []
     word, ahead = charts.live_state(state, run.name, others)
-    st.markdown(f"**{run.name}**: {ui.STATE_ICONS.get(state, '')} {word}"
+    st.markdown(f"**{run.name}**: {app_ui.STATE_ICONS.get(state, '')} {word}"
                 + (f" on {status['device']}" if status.get("device") else ""))
     if ahead:
         st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
@@ -223,7 +223,7 @@ def watch(run_path: str) -> None:
         st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
                  "and start a new run.", icon=":material/error:")
     actions(run, state)
-    ui.show_curves(run, epochs)
+    app_ui.show_curves(run, epochs)
     with st.expander("Training log"):
         st.code(run.log_tail(30) or "(empty)", language=None)
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
@@ -239,14 +239,14 @@ def actions(run: RunFolder, state: str) -> None:
                  "from its last completed epoch.")
     if state in RESUMABLE and run.has_checkpoint("last") and right.button("Resume", key="resume",
                                                                           icon=":material/play_arrow:"):
-        with ui.errors_as_boxes("The run could not be resumed"):
+        with app_ui.errors_as_boxes("The run could not be resumed"):
             launch_training(resume_run=run)
             st.rerun()
 
 
 # --- the page ---------------------------------------------------------------------------
 st.title("Train")
-data_root = ui.data_root_or_offer_demo("train")
+data_root = app_ui.data_root_or_offer_demo("train")
 if data_root is not None:
     st.caption(f"Data: {app_state.data_root_label(data_root)}")
     model_col, recipe_col = st.columns([1, 1], gap="large")
