@@ -1,16 +1,10 @@
 """CINIC-10 Explorer: `streamlit run app.py`.
 
-This file is the router and the home page. The pages are listed with
-st.navigation rather than discovered by file name, because:
-- their order, titles and icons are stated here in one place, not encoded in
-  file names like `3_🧪_Train.py`;
-- the home page is this file's own content (`home()` below), so the landing
-  page needs no separate file and app.py stays the one entry point;
-- app_ui.py (shared helpers) sits outside the pages folder, so it never becomes one.
-The folder is app_pages/, not pages/: while a `pages/` folder exists, a fresh
-server treats a first visit to a page URL (a bookmark, a reload of /train) as
-a legacy multipage app, runs that page file without this router and lists
-every file in pages/ in the sidebar.
+This file is the home page. It and pages/ are Streamlit's own multipage
+layout: every file in pages/ is a page (so pages/ holds nothing else) and its
+URL is its file name (/train for pages/train.py). Streamlit's automatic menu
+is switched off (.streamlit/config.toml); `app_ui.page_setup` draws the menu
+from one list, app_ui.MENU, so order, titles and icons live in one place.
 Each page is thin: widgets and layout, one call into `cinic/` per action.
 """
 
@@ -18,9 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import app_ui
 from cinic import app_state, paths
 from cinic.runs import list_runs
-import app_ui
 
 
 def home() -> None:
@@ -44,34 +38,15 @@ def home() -> None:
                            "nothing about CINIC-10. Get the real data on the Data page.")
     with device_col:
         st.subheader("Device")
-        st.write(device_text())
+        st.write(app_ui.device_text())
 
     st.subheader("Runs so far")
     show_runs_table(list_runs())
 
     st.subheader("Where to go next")
-    # The st.Page objects, not their paths: a link then shows the page's icon from the sidebar.
-    for page in PAGES:
-        if page.title in NEXT_STEPS:
-            st.page_link(page, label=f"{page.title}: {NEXT_STEPS[page.title]}")
-
-
-NEXT_STEPS = {
-    "Data": "choose CINIC-10 or the demo set, check it, see samples and statistics",
-    "Augmentation": "compose an Augmentor pipeline and preview it",
-    "Train": "pick or build a LeNet variant and train it in the background",
-    "Results": "curves, confusion matrix, misclassified images of a run",
-    "Compare": "several runs side by side, like the report's table",
-    "Classify": "run a trained model on your own images",
-}
-
-
-@st.cache_data(show_spinner=False)
-def device_text() -> str:
-    """The device a training with device "auto" would use (asked once per server)."""
-    from cinic.device import choose_device, describe_device
-
-    return describe_device(choose_device("auto"))
+    for entry in app_ui.MENU:
+        if entry.purpose:
+            app_ui.link_to(entry.title, label=f"{entry.title}: {entry.purpose}")
 
 
 def show_runs_table(summaries: list[dict]) -> None:
@@ -87,21 +62,5 @@ def show_runs_table(summaries: list[dict]) -> None:
         "test %": st.column_config.NumberColumn(format="%.2f")})
 
 
-PAGES = [
-    st.Page(home, title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/data.py", title="Data", icon=":material/dataset:"),
-    st.Page("app_pages/augmentation.py", title="Augmentation", icon=":material/auto_fix_high:"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/results.py", title="Results", icon=":material/analytics:"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
-]
-
-st.set_page_config(page_title="CINIC-10 Explorer", page_icon=":material/grid_view:", layout="wide")
-page = st.navigation(PAGES)
-with st.sidebar:
-    st.caption(f"Data: {app_state.data_root_label(app_state.available_data_root())}")
-    st.caption(f"Device: {device_text()}")
-# A library error a page did not expect still shows as a box saying what to do, not a traceback.
-with app_ui.errors_as_boxes():
-    page.run()
+with app_ui.page_setup("Home"):
+    home()

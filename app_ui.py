@@ -1,7 +1,8 @@
-"""Streamlit helpers the pages share: the data set in use, caches, error boxes.
+"""What every page shares: its setup (page config, the sidebar menu), the data set in use, caches.
 
-Not a page (app.py's st.navigation lists the pages explicitly). Everything
-here is about showing things; the work itself is in `cinic/`.
+Not a page: Streamlit lists every file of pages/ as a page, so the helpers live
+here, beside app.py. Everything here is about showing things; the work itself is
+in `cinic/`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,82 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 
 from cinic import app_state, paths
 from cinic.errors import CinicError
+
+APP_TITLE = "CINIC-10 Explorer"
+
+
+# --- the menu and the setup of every page ------------------------------------------------
+class MenuEntry(NamedTuple):
+    file: str          # relative to app.py; Streamlit's own pages/ layout makes the URL /<file name>
+    title: str         # in the menu, the browser tab and the page's setup call
+    icon: str          # a Material icon (Streamlit's own font), not an emoji a browser may lack
+    purpose: str = ""  # the home page's "Where to go next" line
+
+
+# The one list of the app's pages, in menu order. A new page is a file in pages/ and a line here.
+MENU = [
+    MenuEntry("app.py", "Home", ":material/home:"),
+    MenuEntry("pages/data.py", "Data", ":material/dataset:",
+              "choose CINIC-10 or the demo set, check it, see samples and statistics"),
+    MenuEntry("pages/augmentation.py", "Augmentation", ":material/auto_fix_high:",
+              "compose an Augmentor pipeline and preview it"),
+    MenuEntry("pages/train.py", "Train", ":material/model_training:",
+              "pick or build a LeNet variant and train it in the background"),
+    MenuEntry("pages/results.py", "Results", ":material/analytics:",
+              "curves, confusion matrix, misclassified images of a run"),
+    MenuEntry("pages/compare.py", "Compare", ":material/compare:",
+              "several runs side by side, like the report's table"),
+    MenuEntry("pages/classify.py", "Classify", ":material/image_search:",
+              "run a trained model on your own images"),
+]
+
+
+def menu_entry(title: str) -> MenuEntry:
+    by_title = {entry.title: entry for entry in MENU}
+    if title not in by_title:
+        raise ValueError(f"no page titled {title!r} in app_ui.MENU; known: {', '.join(by_title)}")
+    return by_title[title]
+
+
+@contextlib.contextmanager
+def page_setup(title: str):
+    """`with app_ui.page_setup("Train"):` at the top of a page, the page's content inside.
+
+    Sets the page config (wide layout, the tab's title and icon), draws the
+    sidebar (the menu, the data set and device in use) and shows a library
+    error the page did not expect as a box saying what to do, not a traceback.
+    """
+    entry = menu_entry(title)
+    tab_title = APP_TITLE if entry == MENU[0] else f"{entry.title} · {APP_TITLE}"
+    st.set_page_config(page_title=tab_title, page_icon=entry.icon, layout="wide")
+    with st.sidebar:
+        for item in MENU:
+            link_to(item.title)
+        st.divider()
+        st.caption(f"Data: {app_state.data_root_label(app_state.available_data_root())}")
+        st.caption(f"Device: {device_text()}")
+    with errors_as_boxes():
+        yield
+
+
+def link_to(title: str, label: str | None = None) -> None:
+    """A link to the page of that title, with its icon (Streamlit highlights the page showing)."""
+    entry = menu_entry(title)
+    st.page_link(entry.file, label=label or entry.title, icon=entry.icon)
+
+
+@st.cache_data(show_spinner=False)
+def device_text() -> str:
+    """The device a training with device "auto" would use (asked once per server)."""
+    from cinic.device import choose_device, describe_device
+
+    return describe_device(choose_device("auto"))
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def with_finished_run(with_demo, finished_runs_root, monkeypatch) -> RunFolder:
 def open_app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     if page:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
     assert_clean(at)
     return at
 
@@ -97,7 +97,7 @@ def test_every_page_opens_without_a_data_set(demo_dir):
     assert "CINIC-10 Explorer" in at.title[0].value
     assert any("No data set yet" in i.value for i in at.info)
     for page in PAGES:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
         assert_clean(at)
     assert not demo_dir.exists(), "opening pages must not make the demo set unasked"
 
@@ -120,7 +120,7 @@ def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
 def test_every_page_opens_with_the_demo_set(with_demo):
     at = open_app()
     for page in PAGES:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"pages/{page}.py").run()
         assert_clean(at)
 
 
@@ -277,7 +277,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     assert [s["op"] for s in steps] == ["greyscale", "zoom"] and n == 500
     assert steps[1]["min_factor"] == pytest.approx(1.2)
 
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.selectbox(key="augment-choice").set_value("saved").run()
     assert_clean(at)
     assert at.number_input(key="augment-n-saved").value == 500
@@ -299,7 +299,7 @@ def test_a_stopped_run_can_be_evaluated_and_resumed(with_finished_run, tmp_path,
     assert_clean(at)
     assert run.evaluation()["accuracy"] == with_finished_run.evaluation()["accuracy"]
 
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/train.py").run()
     button(at, "Resume").click().run()
     assert_clean(at)
     deadline = time.time() + 90

@@ -31,7 +31,7 @@ from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_r
 from cinic.train import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
-PAGES = "app_pages"  # st.navigation pages; see the README for why not pages/
+PAGES = "pages"  # Streamlit's own multipage folder: every file in it is a page
 FULL = "No space left on device. Free some disk space"
 
 

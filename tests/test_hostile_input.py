@@ -37,7 +37,7 @@ from cinic.runs import RunFolder, load_model
 from made_images import header_only_png, image_bytes
 
 PROJECT = Path(__file__).resolve().parents[1]
-PAGES = "app_pages"  # st.navigation pages; see the README for why not pages/
+PAGES = "pages"  # Streamlit's own multipage folder: every file in it is a page
 CLASS_LIST = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
 ACCEPTED = "choose a PNG, JPEG, BMP, GIF, WEBP or TIFF file."
 PREDICTION = r"(\w+ \d+\.\d%, ){2}\w+ \d+\.\d%"  # "cat 41.2%, dog 20.1%, frog 9.9%"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
+import app_ui
 from cinic import app_state, charts, paths
 from cinic.errors import CinicError
-import app_ui
 
 AUTO_STATS_MAX_IMAGES = 20_000  # decode the train split without asking below this many images
 SAMPLES_PER_CLASS = 8
@@ -186,19 +186,20 @@ def show_samples(root: Path) -> None:
 
 
 # --- the page ---------------------------------------------------------------------------
-st.title("Data")
-st.subheader("Choose the data")
-current = app_state.available_data_root()
-st.write(f"In use: **{app_state.data_root_label(current)}**")
-choose_data()
-st.fragment(show_job, run_every=1.0 if jobs().get("data") is not None else None)()
+with app_ui.page_setup("Data"):
+    st.title("Data")
+    st.subheader("Choose the data")
+    current = app_state.available_data_root()
+    st.write(f"In use: **{app_state.data_root_label(current)}**")
+    choose_data()
+    st.fragment(show_job, run_every=1.0 if jobs().get("data") is not None else None)()
 
-if current is not None:
-    st.subheader("Check")
-    report = show_validation(current)
-    if report is not None:
-        st.subheader("Mean and standard deviation")
-        with app_ui.errors_as_boxes("The statistics could not be computed"):
-            show_stats(current, report)
-        st.subheader("Samples")
-        show_samples(current)
+    if current is not None:
+        st.subheader("Check")
+        report = show_validation(current)
+        if report is not None:
+            st.subheader("Mean and standard deviation")
+            with app_ui.errors_as_boxes("The statistics could not be computed"):
+                show_stats(current, report)
+            st.subheader("Samples")
+            show_samples(current)

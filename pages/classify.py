@@ -11,10 +11,10 @@ import random
 import numpy as np
 import streamlit as st
 
+import app_ui
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
 from cinic.runs import CheckpointError, RunFolder, list_runs
-import app_ui
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
 UPLOAD_TYPES = [ext for fmt in ALLOWED_FORMATS for ext in EXTENSIONS.get(fmt, [fmt.lower()])]
@@ -84,23 +84,24 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------------
-st.title("Classify")
-trained = [s for s in list_runs() if s.get("state") != "damaged" and RunFolder(s["path"]).has_checkpoint("best")]
-summary = app_ui.pick_run(trained, key="classify-run", label="Model (a run with a best checkpoint)")
-if summary is None:
-    st.info("No trained model yet: train one on the Train page (the demo set takes seconds).",
-            icon=":material/info:")
-    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+with app_ui.page_setup("Classify"):
+    st.title("Classify")
+    trained = [s for s in list_runs() if s.get("state") != "damaged" and RunFolder(s["path"]).has_checkpoint("best")]
+    summary = app_ui.pick_run(trained, key="classify-run", label="Model (a run with a best checkpoint)")
+    if summary is None:
+        st.info("No trained model yet: train one on the Train page (the demo set takes seconds).",
+                icon=":material/info:")
+        app_ui.link_to("Train", label="Go to Train")
+        st.stop()
 
-run = RunFolder(summary["path"])
-try:
-    model, facts = app_ui.load_best(str(run.path))
-except CheckpointError as e:  # damaged, unsafe or of another model
-    st.error(f"{e}", icon=":material/error:")
-    st.stop()
-st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
-           f"validation {facts.get('best_valid_acc') or 0:.1f}%")
-k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
-uploaded_images(model, facts, k)
-random_test_image(run, model, facts, k)
+    run = RunFolder(summary["path"])
+    try:
+        model, facts = app_ui.load_best(str(run.path))
+    except CheckpointError as e:  # damaged, unsafe or of another model
+        st.error(f"{e}", icon=":material/error:")
+        st.stop()
+    st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
+               f"validation {facts.get('best_valid_acc') or 0:.1f}%")
+    k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
+    uploaded_images(model, facts, k)
+    random_test_image(run, model, facts, k)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import app_ui
 from cinic import charts
 from cinic.runs import RunError, RunFolder, list_runs
-import app_ui
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -111,56 +111,57 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
-st.title("Results")
-summaries = list_runs()
-summary = app_ui.pick_run(summaries, key="results-run")
-if summary is None:
-    st.info("No runs yet: train a model on the Train page first.", icon=":material/info:")
-    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
-if summary.get("state") == "damaged":
-    st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
-    st.stop()
+with app_ui.page_setup("Results"):
+    st.title("Results")
+    summaries = list_runs()
+    summary = app_ui.pick_run(summaries, key="results-run")
+    if summary is None:
+        st.info("No runs yet: train a model on the Train page first.", icon=":material/info:")
+        app_ui.link_to("Train", label="Go to Train")
+        st.stop()
+    if summary.get("state") == "damaged":
+        st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+        st.stop()
 
-run = RunFolder(summary["path"])
-config = run.config()
-data_root = config.get("data", "")
-try:
-    evaluation = run.evaluation()
-except RunError as e:  # a damaged eval.json: say so, and offer to evaluate again below
-    st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
-    evaluation = None
-headline(summary, evaluation)
-augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
-augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
-st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
-with st.expander("Configuration (config.json)"):
-    st.json(config, expanded=False)
+    run = RunFolder(summary["path"])
+    config = run.config()
+    data_root = config.get("data", "")
+    try:
+        evaluation = run.evaluation()
+    except RunError as e:  # a damaged eval.json: say so, and offer to evaluate again below
+        st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
+        evaluation = None
+    headline(summary, evaluation)
+    augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
+    augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
+    st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
+    with st.expander("Configuration (config.json)"):
+        st.json(config, expanded=False)
 
-st.subheader("Curves")
-app_ui.show_curves(run, run.epochs())
+    st.subheader("Curves")
+    app_ui.show_curves(run, run.epochs())
 
-st.subheader("Test evaluation")
-if evaluation is None:
-    if run.has_checkpoint("best") and summary.get("state") not in ("queued", "running"):
-        st.info("This run has no evaluation yet (it stopped before the end).")
-        if st.button("Evaluate the best checkpoint on the test split", type="primary"):
-            with app_ui.errors_as_boxes("The evaluation failed"):
-                evaluate_now(run, data_root)
-    else:
-        st.caption("The evaluation appears when the training has finished.")
-    st.stop()
+    st.subheader("Test evaluation")
+    if evaluation is None:
+        if run.has_checkpoint("best") and summary.get("state") not in ("queued", "running"):
+            st.info("This run has no evaluation yet (it stopped before the end).")
+            if st.button("Evaluate the best checkpoint on the test split", type="primary"):
+                with app_ui.errors_as_boxes("The evaluation failed"):
+                    evaluate_now(run, data_root)
+        else:
+            st.caption("The evaluation appears when the training has finished.")
+        st.stop()
 
-with app_ui.errors_as_boxes("The test images cannot be shown"):
-    confusion_section(run, evaluation, data_root)
-left, right = st.columns(2, gap="large")
-left.altair_chart(charts.per_class_chart(evaluation["per_class"]))
-if evaluation.get("per_origin"):
-    right.altair_chart(charts.origin_chart(evaluation["per_origin"]))
-    right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
-                  "the file name says which.")
-st.subheader("Misclassified, worst first")
-st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
-           "true class → predicted class, and the probability of the prediction.")
-with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
-    misclassified_gallery(evaluation, data_root)
+    with app_ui.errors_as_boxes("The test images cannot be shown"):
+        confusion_section(run, evaluation, data_root)
+    left, right = st.columns(2, gap="large")
+    left.altair_chart(charts.per_class_chart(evaluation["per_class"]))
+    if evaluation.get("per_origin"):
+        right.altair_chart(charts.origin_chart(evaluation["per_origin"]))
+        right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
+                      "the file name says which.")
+    st.subheader("Misclassified, worst first")
+    st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
+               "true class → predicted class, and the probability of the prediction.")
+    with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
+        misclassified_gallery(evaluation, data_root)

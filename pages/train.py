@@ -11,11 +11,11 @@ from dataclasses import asdict
 
 import streamlit as st
 
+import app_ui
 from cinic import app_state, charts
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
 from cinic.train import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
-import app_ui
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -245,29 +245,30 @@ def actions(run: RunFolder, state: str) -> None:
 
 
 # --- the page ---------------------------------------------------------------------------
-st.title("Train")
-data_root = app_ui.data_root_or_offer_demo("train")
-if data_root is not None:
-    st.caption(f"Data: {app_state.data_root_label(data_root)}")
-    model_col, recipe_col = st.columns([1, 1], gap="large")
-    with model_col:
-        st.subheader("Model")
-        preset, spec = choose_model()
-        if spec is not None:
-            show_summary(spec)
-    with recipe_col:
-        st.subheader("Recipe")
-        config = choose_recipe(str(data_root), preset, spec) if spec is not None else None
-    if st.button("Start training", type="primary", disabled=config is None, icon=":material/rocket_launch:"):
-        launch(config)
+with app_ui.page_setup("Train"):
+    st.title("Train")
+    data_root = app_ui.data_root_or_offer_demo("train")
+    if data_root is not None:
+        st.caption(f"Data: {app_state.data_root_label(data_root)}")
+        model_col, recipe_col = st.columns([1, 1], gap="large")
+        with model_col:
+            st.subheader("Model")
+            preset, spec = choose_model()
+            if spec is not None:
+                show_summary(spec)
+        with recipe_col:
+            st.subheader("Recipe")
+            config = choose_recipe(str(data_root), preset, spec) if spec is not None else None
+        if st.button("Start training", type="primary", disabled=config is None, icon=":material/rocket_launch:"):
+            launch(config)
 
-st.subheader("Progress")
-summaries = list_runs()
-current = watched_run(summaries)
-if current is None:
-    st.caption("No runs yet.")
-else:
-    live = current.get("state") in LIVE_STATES
-    st.session_state["watch-live"] = live
-    # Poll only while the run can still change; a finished run is drawn once.
-    st.fragment(watch, run_every=POLL_SECONDS if live else None)(current["path"])
+    st.subheader("Progress")
+    summaries = list_runs()
+    current = watched_run(summaries)
+    if current is None:
+        st.caption("No runs yet.")
+    else:
+        live = current.get("state") in LIVE_STATES
+        st.session_state["watch-live"] = live
+        # Poll only while the run can still change; a finished run is drawn once.
+        st.fragment(watch, run_every=POLL_SECONDS if live else None)(current["path"])

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import app_ui
 from cinic import app_state
 from cinic.augment import OPERATIONS, SEED_PIPELINE, format_pipeline, preview_grid, validate_pipeline
-import app_ui
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
 NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun
@@ -101,39 +101,40 @@ def preview(steps: list[dict], root) -> None:
 
 
 # --- the page -------------------------------------------------------------------------------
-st.title("Augmentation")
-st.markdown("Augmentor makes extra training images before training (the report added 30,000). "
-            "Here they are made in memory and cached outside your data folder.")
-start_pipeline()
-reset, clear = st.columns(2)
-if reset.button("Start from the report's pipeline", icon=":material/restart_alt:"):
-    st.session_state[PIPELINE] = entries(SEED_PIPELINE)
-    st.rerun()
-if clear.button("Remove all steps", icon=":material/delete_sweep:"):
-    st.session_state[PIPELINE] = []
-    st.rerun()
+with app_ui.page_setup("Augmentation"):
+    st.title("Augmentation")
+    st.markdown("Augmentor makes extra training images before training (the report added 30,000). "
+                "Here they are made in memory and cached outside your data folder.")
+    start_pipeline()
+    reset, clear = st.columns(2)
+    if reset.button("Start from the report's pipeline", icon=":material/restart_alt:"):
+        st.session_state[PIPELINE] = entries(SEED_PIPELINE)
+        st.rerun()
+    if clear.button("Remove all steps", icon=":material/delete_sweep:"):
+        st.session_state[PIPELINE] = []
+        st.rerun()
 
-pipeline = st.session_state[PIPELINE]
-for i, entry in enumerate(list(pipeline)):
-    edit_step(i, entry, len(pipeline))
-add_step()
+    pipeline = st.session_state[PIPELINE]
+    for i, entry in enumerate(list(pipeline)):
+        edit_step(i, entry, len(pipeline))
+    add_step()
 
-steps = None
-with app_ui.errors_as_boxes("This pipeline cannot be used"):
-    steps = validate_pipeline([e["step"] for e in pipeline])
-if steps is not None:
-    st.code(format_pipeline(steps), language=None)
-st.subheader("Save for training")
-# Drawn even while the pipeline is invalid: a widget left out of a run loses its value.
-n = int(st.number_input("How many augmented images to add to the training set (N)", 0, 1_000_000,
-                        key="aug-n", step=1000))
-if steps is not None:
-    if st.button("Save pipeline", type="primary", icon=":material/save:"):
-        path = app_state.save_pipeline(steps, n)
-        st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
-                   f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
-    st.subheader("Preview")
-    root = app_ui.data_root_or_offer_demo("augment")
-    if root is not None:
-        with app_ui.errors_as_boxes("The preview failed"):
-            preview(steps, root)
+    steps = None
+    with app_ui.errors_as_boxes("This pipeline cannot be used"):
+        steps = validate_pipeline([e["step"] for e in pipeline])
+    if steps is not None:
+        st.code(format_pipeline(steps), language=None)
+    st.subheader("Save for training")
+    # Drawn even while the pipeline is invalid: a widget left out of a run loses its value.
+    n = int(st.number_input("How many augmented images to add to the training set (N)", 0, 1_000_000,
+                            key="aug-n", step=1000))
+    if steps is not None:
+        if st.button("Save pipeline", type="primary", icon=":material/save:"):
+            path = app_state.save_pipeline(steps, n)
+            st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
+                       f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
+        st.subheader("Preview")
+        root = app_ui.data_root_or_offer_demo("augment")
+        if root is not None:
+            with app_ui.errors_as_boxes("The preview failed"):
+                preview(steps, root)

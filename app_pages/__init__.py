@@ -1,1 +1,0 @@
-"""The app's pages, listed in app.py (their shared helpers are app_ui.py)."""
