@@ -1,6 +1,7 @@
-"""The Streamlit app through streamlit.testing.v1.AppTest: every page, the main controls.
+"""The Streamlit app through streamlit.testing.v1.AppTest: every page, its menu, the main controls.
 
-Each test runs app.py (the router) and switches pages as a user would. The
+Each test runs app.py (the home page) and switches pages as a user would,
+by the titles of app_ui.MENU, so a page added there is tested here too. The
 environment is isolated by conftest.py (CINIC_CACHE, CINIC_RUNS, CINIC_DATA in
 tmp); the demo data set location is redirected to tmp here, so no test writes
 into the project.
@@ -17,12 +18,15 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import app_ui
 from cinic import app_state, paths
+from cinic.errors import CinicError
 from cinic.models import PRESETS, summarize
 from cinic.runs import RunFolder
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-PAGES = ["data", "augmentation", "train", "results", "compare", "classify"]
+PROJECT = Path(__file__).resolve().parents[1]
+APP = PROJECT / "app.py"
+TITLES = [entry.title for entry in app_ui.MENU]  # Home first
 TIMEOUT = 30
 
 
@@ -61,12 +65,17 @@ def with_finished_run(with_demo, finished_runs_root, monkeypatch) -> RunFolder:
     return RunFolder.open("finished-base", root=finished_runs_root)
 
 
-def open_app(page: str | None = None) -> AppTest:
+def open_app(title: str = "Home") -> AppTest:
+    """A fresh session on app.py, switched to the page of that menu title."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
+    if title != "Home":
+        go_to(at, title)
     assert_clean(at)
     return at
+
+
+def go_to(at: AppTest, title: str) -> AppTest:
+    return at.switch_page(app_ui.menu_entry(title).file).run()
 
 
 def assert_clean(at: AppTest) -> None:
@@ -96,8 +105,8 @@ def test_every_page_opens_without_a_data_set(demo_dir):
     at = open_app()
     assert "CINIC-10 Explorer" in at.title[0].value
     assert any("No data set yet" in i.value for i in at.info)
-    for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+    for title in TITLES[1:]:
+        go_to(at, title)
         assert_clean(at)
     assert not demo_dir.exists(), "opening pages must not make the demo set unasked"
 
@@ -108,7 +117,7 @@ def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
     real = cinic.demo.ensure_demo_dataset
     monkeypatch.setattr(cinic.demo, "ensure_demo_dataset",
                         lambda out, progress=None: real(out, per_class=(3, 2, 2), progress=progress))
-    at = open_app("train")
+    at = open_app("Train")
     button(at, "Use the demo data set").click().run()
     assert_clean(at)
     assert app_state.chosen_data_root() == demo_dir.resolve()
@@ -117,15 +126,50 @@ def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
 
 
 # --- with the demo set ------------------------------------------------------------------------
-def test_every_page_opens_with_the_demo_set(with_demo):
+def test_every_page_opens_with_the_demo_set_and_the_whole_menu(with_demo):
     at = open_app()
-    for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+    for entry in app_ui.MENU:
+        go_to(at, entry.title)
         assert_clean(at)
+        assert at.title[0].value == ("CINIC-10 Explorer" if entry.title == "Home" else entry.title)
+        menu = [(link.value, link.proto.icon, link.proto.page) for link in at.sidebar.get("page_link")]
+        # Labels and icons from the one list; the URL Streamlit gives each file (home: "", pages/train.py: train).
+        assert menu == [(e.title, e.icon, Path(e.file).stem if e.file.startswith("pages/") else "")
+                        for e in app_ui.MENU]
+        assert [c.value.split(":")[0] for c in at.sidebar.caption] == ["Data", "Device"]
+    go_to(at, "Home")
+    next_steps = [link.value for link in at.main.get("page_link")]
+    assert next_steps == [f"{e.title}: {e.purpose}" for e in app_ui.MENU[1:]]
+
+
+# --- the layout: Streamlit's pages/ folder, one menu, page_setup on every page ---------------------------
+def test_pages_holds_exactly_the_pages_of_the_menu():
+    """Streamlit makes every file of pages/ a page: no helper may live there, no page may miss the menu."""
+    in_folder = sorted(p.relative_to(PROJECT).as_posix() for p in (PROJECT / "pages").iterdir()
+                       if p.name != "__pycache__")
+    assert in_folder == sorted(entry.file for entry in app_ui.MENU[1:])
+    assert app_ui.MENU[0].file == "app.py" and TITLES[0] == "Home"
+    assert len(set(TITLES)) == len(TITLES)
+
+
+def test_a_library_error_shows_as_a_box_on_every_page(with_demo, monkeypatch):
+    """page_setup catches what a page did not: here the first thing each page draws fails."""
+    import streamlit as st
+
+    def refuse(*args, **kwargs):
+        raise CinicError("The disk refused: free some space and reload the page.")
+
+    monkeypatch.setattr(st, "title", refuse)  # every page starts with st.title, inside page_setup
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for title in TITLES:
+        go_to(at, title)
+        assert not at.exception, (title, [e.value for e in at.exception])
+        assert [e.value for e in at.error] == ["The disk refused: free some space and reload the page."], title
+        assert len(at.sidebar.get("page_link")) == len(TITLES), title  # the menu is still there
 
 
 def test_data_page_checks_counts_measures_and_shows_samples(with_demo):
-    at = open_app("data")
+    at = open_app("Data")
     assert any("valid CINIC-10 layout" in s.value for s in at.success)
     counts = at.dataframe[0].value
     assert counts.loc["cat", "train"] == 16 and counts.loc["total", "test"] == 60
@@ -137,7 +181,7 @@ def test_data_page_checks_counts_measures_and_shows_samples(with_demo):
 def test_data_page_explains_a_folder_that_is_not_cinic10(with_demo, tmp_path):
     not_cinic = tmp_path / "photos"
     (not_cinic / "train").mkdir(parents=True)
-    at = open_app("data")
+    at = open_app("Data")
     at.text_input[0].set_value(str(not_cinic))
     button(at, "Use this data").click().run()
     for _ in range(50):  # the check runs in a background thread; the page polls it
@@ -150,7 +194,7 @@ def test_data_page_explains_a_folder_that_is_not_cinic10(with_demo, tmp_path):
 
 
 def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
-    at = open_app("train")
+    at = open_app("Train")
     at.selectbox(key="preset").set_value("best").run()
     best_params = sum(r["params"] for r in summarize(PRESETS["best"]))
     assert at.metric[0].value == f"{best_params:,}"
@@ -167,7 +211,7 @@ def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
 
 
 def test_train_page_recipe_controls_and_schedule_plot(with_demo):
-    at = open_app("train")
+    at = open_app("Train")
     assert charts_on(at), "the learning-rate plot is missing"
     at.selectbox(key="sched-project").set_value("step").run()
     at.text_input(key="drops-project").set_value("3:0.0001, 99:0.1").run()
@@ -188,7 +232,7 @@ def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(
     lock = FileLock(str(runs / ".training.lock"))
     lock.acquire()  # the "busy" training holds the device
     try:
-        at = open_app("train")
+        at = open_app("Train")
         at.number_input(key="epochs").set_value(1).run()
         button(at, "Start training").click().run()
         assert_clean(at)
@@ -209,7 +253,7 @@ def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(
 def test_a_queued_run_with_nothing_training_ahead_says_starting(with_demo, isolated_dirs):
     """Just launched, its process not yet holding the lock: it is starting, not waiting for anyone."""
     RunFolder.create({"preset": "base", "epochs": 1}, root=paths.runs_root(), name="fresh-run")
-    at = open_app("train")
+    at = open_app("Train")
     assert any("fresh-run" in m.value and "starting…" in m.value for m in at.markdown)
     assert not [i for i in at.info if "Queued" in i.value]
 
@@ -217,7 +261,7 @@ def test_a_queued_run_with_nothing_training_ahead_says_starting(with_demo, isola
 # --- with a finished run -------------------------------------------------------------------------
 def test_results_page_shows_the_evaluation_and_images(with_finished_run):
     evaluation = with_finished_run.evaluation()
-    at = open_app("results")
+    at = open_app("Results")
     assert at.metric[0].value == f"{evaluation['accuracy']:.2f}%"
     assert len(charts_on(at)) >= 5  # curves, confusion matrix, per class, per origin
     assert at.get("image"), "no test images shown"
@@ -226,7 +270,7 @@ def test_results_page_shows_the_evaluation_and_images(with_finished_run):
 
 
 def test_compare_page_tabulates_the_run(with_finished_run):
-    at = open_app("compare")
+    at = open_app("Compare")
     table = at.dataframe[0].value
     assert list(table["run"]) == ["finished-base"]
     assert table.loc[0, "test %"] == pytest.approx(with_finished_run.evaluation()["accuracy"], abs=0.01)
@@ -234,7 +278,7 @@ def test_compare_page_tabulates_the_run(with_finished_run):
 
 
 def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run):
-    at = open_app("classify")
+    at = open_app("Classify")
     at.file_uploader(key="classify-upload").set_value([
         ("red.png", png_bytes(640, 480), "image/png"),
         ("broken.png", b"not a png at all", "image/png"),
@@ -251,7 +295,7 @@ def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run
 
 # --- augmentation ---------------------------------------------------------------------------------
 def test_augmentation_page_composes_previews_and_saves(with_demo):
-    at = open_app("augmentation")
+    at = open_app("Augmentation")
     assert "1. crop_centre" in at.code[0].value
     assert len(at.get("image")) == 1  # the preview grid
     button(at, "Remove all steps").click().run()
@@ -277,7 +321,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     assert [s["op"] for s in steps] == ["greyscale", "zoom"] and n == 500
     assert steps[1]["min_factor"] == pytest.approx(1.2)
 
-    at.switch_page("pages/train.py").run()
+    go_to(at, "Train")
     at.selectbox(key="augment-choice").set_value("saved").run()
     assert_clean(at)
     assert at.number_input(key="augment-n-saved").value == 500
@@ -293,13 +337,13 @@ def test_a_stopped_run_can_be_evaluated_and_resumed(with_finished_run, tmp_path,
     (run.path / "eval.json").unlink()
     run.write_status("cancelled", pid=None)
 
-    at = open_app("results")
+    at = open_app("Results")
     assert any("no evaluation yet" in i.value for i in at.info)
     button(at, "Evaluate the best checkpoint on the test split").click().run()
     assert_clean(at)
     assert run.evaluation()["accuracy"] == with_finished_run.evaluation()["accuracy"]
 
-    at.switch_page("pages/train.py").run()
+    go_to(at, "Train")
     button(at, "Resume").click().run()
     assert_clean(at)
     deadline = time.time() + 90

@@ -1,10 +1,12 @@
 """The whole app end to end: the real server driven by a real headless Chromium.
 
-One flow, as a person would click it: open the home page, start a short
-training of the `base` preset on a tiny demo data set from the Train page,
-watch its curves appear, read its test accuracy and confusion matrix on the
-Results page, and classify an uploaded PNG on the Classify page. Screenshots of
-every step land in artifacts/e2e/ (git-ignored) for a person to look at.
+One flow, as a person would click it. Its first request to the fresh server
+is a page URL, not / (a bookmark, a reload of /train): that page must show with
+the app's whole menu. Then: open the home page, start a short training of the
+`base` preset on a tiny demo data set from the Train page, watch its curves
+appear, read its test accuracy and confusion matrix on the Results page, and
+classify an uploaded PNG on the Classify page. Screenshots of every step land
+in artifacts/e2e/ (git-ignored) for a person to look at.
 
 Needs Debian's `chromium` (`.ci/run` installs it) and the `playwright` package;
 without either the test skips and says why. Playwright's own browser download
@@ -28,6 +30,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import app_ui
 from cinic.data import CLASSES
 from cinic.runs import LIVE_STATES, RunFolder
 
@@ -227,6 +230,25 @@ def assert_charts_drawn(page) -> None:
 
 
 # --- the flow --------------------------------------------------------------------------------------
+def open_page_first(page, url: str, title: str) -> None:
+    """The first visit to a fresh server, straight to a page's URL: that page, and the whole menu."""
+    from playwright.sync_api import expect
+
+    file = app_ui.menu_entry(title).file
+    page.goto(f"{url}/{Path(file).stem}")  # Streamlit's URL for pages/train.py is /train
+    page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for()
+    wait_until_idle(page)
+    assert_no_errors(page)
+    expect(page).to_have_title(f"{title} · {app_ui.APP_TITLE}")
+    sidebar = page.get_by_test_id("stSidebar")
+    # Every entry of app_ui.MENU, and nothing else: no helper module, no Streamlit automatic menu.
+    for entry in app_ui.MENU:
+        expect(sidebar.get_by_role("link", name=entry.title, exact=True)).to_have_count(1)
+    expect(sidebar.get_by_role("link")).to_have_count(len(app_ui.MENU))
+    expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+    screenshot(page, f"00-first-visit-{title.lower()}")
+
+
 def open_home(page, url: str) -> None:
     from playwright.sync_api import expect
 
@@ -237,6 +259,7 @@ def open_home(page, url: str) -> None:
     assert_no_errors(page)
     # .streamlit/config.toml's toolbarMode = "minimal": no Deploy button in a local tool.
     expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
+    expect(page).to_have_title(app_ui.APP_TITLE)
     screenshot(page, "01-home")
 
 
@@ -343,6 +366,7 @@ def wait_for(probe, seconds: float, what: str):
 def test_train_watch_results_and_classify_in_a_real_browser(page, server):
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)  # a stale one must not outlive a passing run
     try:
+        open_page_first(page, server["url"], "Train")  # must stay the server's first request
         open_home(page, server["url"])
         run = launch_training(page, server["runs"])
         watch_training(page, run)
