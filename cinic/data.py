@@ -13,25 +13,20 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
-import multiprocessing
 import os
 import re
-import shutil
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from cinic import images, paths
-from cinic.atomic import replace_file
+from cinic.atomic import build_folder, read_or_build, replace_file
 from cinic.errors import CinicError
+from cinic.workers import map_in_processes, usable_cores
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")   # CINIC-10 order (sorted)
@@ -234,47 +229,22 @@ def _worker_count(n_files: int) -> int:
         log.warning("ignoring CINIC_DECODE_WORKERS=%r: it must be a whole number", override)
     if n_files < PARALLEL_MIN_FILES:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, 16))
+    return min(usable_cores(), 16)
 
 
 def _map_chunks(work: Callable[[list[str]], object], items: list[str],
                 progress: Progress | None) -> list:
-    """`work` over chunks of `items`, results in order; processes for large inputs.
-
-    Decoding is pure-Python-heavy per image, so threads gain nothing (the GIL);
-    worker processes do. They are spawned (not forked) because the caller may
-    be a threaded server, and the workers import only numpy and Pillow.
-    """
+    """`work` over chunks of `items`, results in order; worker processes for large inputs."""
     chunks = [items[i:i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
     _report(progress, 0, len(items))
-    workers = min(_worker_count(len(items)), len(chunks))
-    if workers > 1:
-        try:
-            return _map_in_processes(work, chunks, workers, progress, len(items))
-        except (BrokenProcessPool, OSError) as err:  # e.g. no /dev/shm in a sandbox
-            log.warning("worker processes failed (%s); decoding in this process instead", err)
-    results, done = [], 0
-    for chunk in chunks:
-        results.append(work(chunk))
-        done += len(chunk)
-        _report(progress, done, len(items))
-    return results
-
-
-def _map_in_processes(work, chunks: list[list[str]], workers: int,
-                      progress: Progress | None, total: int) -> list:
-    results: list = [None] * len(chunks)
     done = 0
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(work, chunk): i for i, chunk in enumerate(chunks)}
-        for future in as_completed(futures):
-            index = futures[future]
-            results[index] = future.result()
-            done += len(chunks[index])
-            _report(progress, done, total)
-    return results
+
+    def count(index: int, _result) -> None:
+        nonlocal done
+        done += len(chunks[index])
+        _report(progress, done, len(items))
+
+    return map_in_processes(work, chunks, _worker_count(len(items)), on_result=count)
 
 
 # --- validation --------------------------------------------------------------------------
@@ -422,17 +392,14 @@ def _write_cache(path: Path, dataset: DataSet) -> None:
 
 
 def _load_cached(folder: Path, files: list[_ImageFile], progress: Progress | None) -> DataSet:
-    cache_dir = paths.cache_root() / "decoded"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_dir / f"{_cache_key(folder, files)}.pt"
-    dataset = _read_cache(cache, folder, files)
-    if dataset is None:
-        # One builder per folder state: a second process waits, then reads the result.
-        with FileLock(str(cache) + ".lock"):
-            dataset = _read_cache(cache, folder, files)
-            if dataset is None:
-                dataset = _decode(folder, files, progress)
-                _write_cache(cache, dataset)
+    cache = paths.cache_root() / "decoded" / f"{_cache_key(folder, files)}.pt"
+
+    def decode_and_write() -> DataSet:
+        dataset = _decode(folder, files, progress)
+        _write_cache(cache, dataset)
+        return dataset
+
+    dataset = read_or_build(cache, lambda: _read_cache(cache, folder, files), decode_and_write)
     _report(progress, len(files), len(files))
     return dataset
 
@@ -512,23 +479,16 @@ def _extract_once(archive: Path, progress: Progress | None) -> Path:
     stat = archive.stat()
     stem = re.sub(r"\.(tar\.gz|tgz)$", "", archive.name, flags=re.IGNORECASE)
     tag = hashlib.sha1(f"{archive}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-    extracted = paths.cache_root() / "extracted"
-    extracted.mkdir(parents=True, exist_ok=True)
-    target = extracted / f"{stem}-{tag}"
-    with FileLock(str(target) + ".lock"):
-        if target.is_dir():
-            return target
-        partial = Path(tempfile.mkdtemp(dir=extracted, prefix=f".{target.name}.partial-"))
+    target = paths.cache_root() / "extracted" / f"{stem}-{tag}"
+
+    def extract(folder: Path) -> None:
         try:
-            try:
-                extract_archive(archive, partial, progress=progress)
-            except FetchError as err:  # already says what to do
-                raise DataError(str(err)) from err
-            os.replace(partial, target)  # a half-extracted folder never has the final name
-        finally:
-            if partial.exists():
-                shutil.rmtree(partial, ignore_errors=True)
-    return target
+            extract_archive(archive, folder, progress=progress)
+        except FetchError as err:  # already says what to do
+            raise DataError(str(err)) from err
+
+    return read_or_build(target, lambda: target if target.is_dir() else None,
+                         lambda: build_folder(target, extract))
 
 
 def resolve_data(path, progress: Progress | None = None) -> Path:
