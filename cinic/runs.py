@@ -85,7 +85,7 @@ class RunFolder:
                 raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
         run = cls(path)
         write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
-        run.write_status("queued", epoch=0, epochs=config.get("epochs"))
+        run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
         return run
 
     @staticmethod
@@ -263,7 +263,7 @@ def summarize_run(run: RunFolder) -> dict:
         "s_per_epoch": round(sum(seconds) / len(seconds), 3) if seconds else None,
         "augment_name": config.get("augment_name") or "none",
         "augment_n": config.get("augment_n") or 0,
-        "created": status.get("created") or run.path.stat().st_mtime,
+        "created": status.get("created") or run.path.stat().st_mtime,  # runs made before "created" existed
     }
 
 

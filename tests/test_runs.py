@@ -133,3 +133,14 @@ def test_list_runs_summarises_newest_first():
     assert [r["name"] for r in runs] == [b.name, a.name]
     assert runs[1]["best_valid_acc"] == 30.0 and runs[1]["test_acc"] == 31.5 and runs[1]["s_per_epoch"] == 2.0
     assert runs[0]["model"].startswith("conv 3→32")
+
+
+def test_created_is_when_the_run_was_made_not_its_folders_mtime(tmp_path):
+    import os
+    import time
+
+    before = time.time()
+    run = RunFolder.create({"epochs": 1}, root=tmp_path, name="made-now")
+    os.utime(run.path, (0, 0))  # a copied or touched folder says nothing about when the run was made
+    [summary] = list_runs(tmp_path)
+    assert summary["created"] >= before
