@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
-from cinic import app_state, paths
+from cinic import datasets, paths
 from cinic.runs import list_runs
 
 
@@ -28,11 +28,11 @@ def home() -> None:
     data_col, device_col = st.columns(2)
     with data_col:
         st.subheader("Data set")
-        root = app_state.available_data_root()
+        root = datasets.data_in_use()
         if root is None:
             app_ui.data_root_or_offer_demo("home")
         else:
-            st.write(app_state.data_root_label(root))
+            st.write(datasets.describe_data_root(root))
             if root.resolve() == paths.demo_root().resolve():
                 st.caption("A small drawn stand-in so everything works at once; accuracy on it says "
                            "nothing about CINIC-10. Get the real data on the Data page.")

@@ -14,7 +14,8 @@ import streamlit as st
 import app_ui
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
-from cinic.runs import CheckpointError, RunFolder, list_runs
+from cinic.checkpoints import CheckpointError
+from cinic.runs import RunFolder, list_runs
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
 UPLOAD_TYPES = [ext for fmt in ALLOWED_FORMATS for ext in EXTENSIONS.get(fmt, [fmt.lower()])]
