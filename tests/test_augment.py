@@ -343,3 +343,28 @@ def test_sampling_an_empty_data_set_says_so(dataset):
     empty = StandInDataSet(dataset.images[:0], dataset.labels[:0], [], [], CLASSES, "/nowhere/train")
     with pytest.raises(AugmentError, match="empty data set at /nowhere/train"):
         augment.sample_augmented(empty, SEED_PIPELINE, 3)
+
+
+# --- the same request gives the same bytes, before and after any refactoring ---------------
+# Hashes taken on the code before the operations table was rewritten (commit 2059d2f). A change
+# here means users' cached samples and trained runs are no longer reproducible: only accept a new
+# hash on purpose (and bump CACHE_FORMAT so old caches are not taken for new ones).
+EVERY_OPERATION = [{**OPERATIONS[name].example(), "probability": 0.5} for name in (
+    "crop_centre", "crop_random", "flip_left_right", "flip_top_bottom", "rotate", "rotate_random_90", "scale",
+    "zoom", "zoom_random", "random_brightness", "random_contrast", "random_color", "skew", "shear",
+    "random_distortion", "random_erasing", "greyscale", "resize")]
+
+
+def sha1(array) -> str:
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def test_samples_and_previews_are_byte_identical_to_the_pinned_ones(dataset):
+    assert sha1(dataset.images.numpy()) == "1b90f2645f67fd15c472a7518b2dd805e8a4e2a0"  # the input itself
+    seed = augment.sample_augmented(dataset, SEED_PIPELINE, 64, seed=3)
+    assert sha1(seed.images.numpy()) == "83fe5559a5359bf9ec68aab1b5d6541d004bf194"
+    assert sha1(seed.source_index.numpy()) == "deeb959fa7ff1b2b2d1252142d4bb2284035ae1f"
+    every = augment.sample_augmented(dataset, EVERY_OPERATION, 300, seed=5)  # two chunks
+    assert sha1(every.images.numpy()) == "149f0affa74346e605175af1a693b7618a0199a8"
+    grid = augment.preview_grid(EVERY_OPERATION, dataset.images[:3], versions=4, seed=2, scale=1)
+    assert sha1(grid) == "5cb25b95bb02d99c914cd17cdf806f924b5531bd"
