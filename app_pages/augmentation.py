@@ -1,8 +1,8 @@
 """Augmentation: compose an Augmentor pipeline, preview it, save it for the Train page.
 
-The pipeline is data (a list of {"op": ..., params}); cinic.augment checks it
-and applies the real Augmentor operations in memory. Widgets are drawn from
-cinic.augment.OPERATIONS, so each parameter shows its allowed range and help.
+The pipeline is data (a list of {"op": ..., params}); cinic.augment_ops checks it
+and cinic.augment applies the real Augmentor operations in memory. Widgets are drawn
+from cinic.augment_ops.OPERATIONS, so each parameter shows its allowed range and help.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from cinic import app_state
-from cinic.augment import OPERATIONS, SEED_PIPELINE, format_pipeline, preview_grid, validate_pipeline
+from cinic.augment import preview_grid
+from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
 from app_pages import ui
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder

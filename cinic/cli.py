@@ -113,7 +113,7 @@ def config_from_args(args):
     if args.crop_pad is not None:
         overrides["crop_pad"] = args.crop_pad
     if args.augment and args.augment != "none":
-        from cinic.augment import load_pipeline
+        from cinic.augment_ops import load_pipeline
 
         if not args.augment_n:
             raise CinicError("--augment needs --augment-n N: how many extra training images to sample")
@@ -273,7 +273,8 @@ def cmd_export(args) -> int:
 # --- augmentation ----------------------------------------------------------------------
 def cmd_augment(args) -> int:
     from cinic import data
-    from cinic.augment import load_pipeline, sample_augmented
+    from cinic.augment import sample_augmented
+    from cinic.augment_ops import load_pipeline
 
     steps = load_pipeline(args.pipeline)
     root = data.resolve_data(args.data)
@@ -293,7 +294,8 @@ def cmd_augment_preview(args) -> int:
     from PIL import Image
 
     from cinic import data
-    from cinic.augment import load_pipeline, preview_grid
+    from cinic.augment import preview_grid
+    from cinic.augment_ops import load_pipeline
 
     import torch
 

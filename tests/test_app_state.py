@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from cinic import app_state, paths
-from cinic.augment import SEED_PIPELINE, load_pipeline
+from cinic.augment_ops import SEED_PIPELINE, load_pipeline
 
 
 def test_nothing_is_chosen_until_a_data_root_is_remembered(tmp_path, monkeypatch):
