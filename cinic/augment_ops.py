@@ -153,6 +153,8 @@ def _crop_fraction(step: dict, smallest: bool) -> float:
 
 
 def _cropped_side(step: dict, side: int, smallest: bool) -> int:
+    # A centre crop keeping an odd number of pixels of an even side comes out one pixel
+    # larger or smaller (Pillow rounds its half-pixel box to even); this ignores that.
     return math.floor(side * _crop_fraction(step, smallest))
 
 
@@ -161,6 +163,17 @@ def _crop_too_small(step: dict, side: int) -> str | None:
     if _cropped_side(step, side, smallest=True) < 1:
         return f"and cropping {fraction:g} of that leaves nothing; crop less or resize earlier"
     return None
+
+
+def _centre_crop_too_small(step: dict, side: int) -> str | None:
+    """A crop's check, and one more: Pillow rounds the half-pixel box of a 1 px centre crop to even,
+    which on a side of 4k px leaves nothing (the guard then makes a black image)."""
+    reason = _crop_too_small(step, side)
+    if reason is None and _cropped_side(step, side, smallest=True) < 2:
+        fraction = _crop_fraction(step, smallest=True)
+        return (f"and cropping the centre {fraction:g} of that keeps 1 px, which Pillow can round "
+                "to nothing; crop less or resize earlier")
+    return reason
 
 
 def _scaled_side(step: dict, side: int, smallest: bool) -> int:
@@ -200,7 +213,7 @@ _TABLE = (
         build=lambda s: Operations.CropPercentage(
             s["probability"], s["percentage_area"], centre=True,
             randomise_percentage_area=s["randomise_percentage_area"]),
-        size_note=_CROP_NOTE, side_after=_cropped_side, too_small=_crop_too_small),
+        size_note=_CROP_NOTE, side_after=_cropped_side, too_small=_centre_crop_too_small),
     OperationInfo(
         "crop_random", "Crop a random part", "crop a random part of the image",
         (_probability(), _fraction(0.9), _randomise()),
@@ -320,7 +333,7 @@ _TABLE = (
         build=lambda s: Operations.Greyscale(s["probability"]),
         size_note="keeps the size; one channel (the final guard makes it RGB again)"),
     OperationInfo(
-        "resize", "Resize", "resize to a fixed width and height",
+        "resize", "Resize to a fixed size", "resize to a fixed width and height",
         (_probability(),
          ParamInfo("width", "int", IMAGE_SIDE, _SIDE.format("width"), 2, 512),
          ParamInfo("height", "int", IMAGE_SIDE, _SIDE.format("height"), 2, 512),

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import random
+import warnings
 
+import Augmentor
+import numpy as np
 import pytest
+from PIL import Image
 
 from cinic import augment_ops
 from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, AugmentError
@@ -112,3 +119,99 @@ def test_format_pipeline_reads_one_step_a_line():
     text = augment_ops.format_pipeline(augment_ops.load_pipeline("seed"))
     assert text.splitlines()[3] == "4. zoom(probability=0.5, min_factor=1.1, max_factor=1.3)"
     assert augment_ops.format_pipeline([]) == "(no augmentation)"
+
+
+# --- each entry against the real Augmentor operation ---------------------------------------------
+def extreme_steps(info) -> list[dict]:
+    """Every mix of each parameter's lowest, default and highest allowed value (min_factor <= max_factor)."""
+    options = []
+    for param in info.params:
+        if param.name == "probability":
+            options.append([1.0])
+        elif param.type == "bool":
+            options.append([False, True])
+        elif param.type == "choice":
+            options.append(list(param.choices))
+        else:
+            nudge, cast = (0.01, float) if param.type == "float" else (1, int)
+            low = param.min + nudge if param.min_exclusive else param.min
+            high = param.max - nudge if param.max_exclusive else param.max
+            options.append(sorted({cast(low), cast(param.default), cast(high)}))
+    names = [param.name for param in info.params]
+    steps = [{"op": info.name, **dict(zip(names, values))} for values in itertools.product(*options)]
+    return [step for step in steps if step.get("min_factor", 0) <= step.get("max_factor", math.inf)]
+
+
+def run_real(info, step: dict, side: int, draws: str, monkeypatch) -> Image.Image:
+    """The real Augmentor operation on a side x side image, every random.uniform drawn at its low or high end.
+
+    The size tracking and the small-image checks reason about the smallest and
+    the largest outcome; pinning the draws there makes the real operation show them.
+    """
+    image = Image.fromarray(np.random.default_rng(side).integers(0, 256, (side, side, 3), dtype=np.uint8))
+    with monkeypatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # Skew's np.matrix
+        patch.setattr(random, "uniform", (lambda a, b: a) if draws == "low" else (lambda a, b: b))
+        return info.build(step).perform_operation([image])[0]
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_each_entry_builds_the_augmentor_operation_it_names(name):
+    info = OPERATIONS[name]
+    method, made = info.augmentor.split(" -> ")
+    assert method == f"Pipeline.{name}" and callable(getattr(Augmentor.Pipeline, name))
+    operation = info.build(info.example())
+    assert type(operation).__name__ == made.split("(")[0]
+    assert isinstance(operation, Augmentor.Operations.Operation) and operation.probability == info.example()[
+        "probability"]
+    assert info.title[0].isupper() and "_" not in info.title  # words, not the method name
+    if info.changes_size:
+        assert info.size_note, f"{name} changes the size but does not say how"
+    assert json.loads(json.dumps(info.to_dict()))["title"] == info.title
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_size_tracking_matches_the_real_operation_on_32x32(name, monkeypatch):
+    """What an entry says a step does to a 32 px side is what Augmentor does, at every parameter extreme."""
+    info = OPERATIONS[name]
+    for step in extreme_steps(info):
+        if info.too_small and info.too_small(step, 32):
+            continue  # refused on 32x32 images: validation never lets it run there
+        smallest = info.side_after(step, 32, True) if info.changes_size else 32
+        largest = info.side_after(step, 32, False) if info.changes_size else 32
+        low, high = run_real(info, step, 32, "low", monkeypatch), run_real(info, step, 32, "high", monkeypatch)
+        slack = centre_crop_rounding(step, smallest), centre_crop_rounding(step, largest)
+        assert abs(min(low.size) - smallest) <= slack[0], (step, low.size, smallest)
+        assert abs(max(high.size) - largest) <= slack[1], (step, high.size, largest)
+
+
+def centre_crop_rounding(step: dict, kept: int) -> int:
+    """Pillow rounds a centre crop's half-pixel box to even: an odd kept side of a 32 px side is one px off."""
+    return 1 if step["op"] == "crop_centre" and kept % 2 else 0
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_small_image_checks_match_what_augmentor_does_on_1_to_40_px(name, monkeypatch):
+    """A step its entry lets run on an image works there; one it refuses fails or leaves nothing."""
+    info = OPERATIONS[name]
+    for step, side in itertools.product(extreme_steps(info), range(1, 41)):
+        reason = info.too_small(step, side) if info.too_small else None
+        for draws in ("low", "high"):
+            try:
+                works = min(run_real(info, step, side, draws, monkeypatch).size) >= 1
+            except Exception:  # Augmentor's own failure (a division by zero, an empty resize)
+                works = False
+            if reason is None:
+                assert works, f"{step} accepted on {side} px images but fails there (draws {draws})"
+            elif draws == "low" and "keeps 1 px" not in reason:  # the checks reason about the smallest outcome
+                assert not works, f"{step} refused on {side} px images ({reason}) but works there"
+
+
+def test_a_one_pixel_centre_crop_vanishes_on_some_sides_which_is_why_it_is_refused(monkeypatch):
+    info = OPERATIONS["crop_centre"]
+    step = {"op": "crop_centre", "probability": 1.0, "percentage_area": 0.1, "randomise_percentage_area": False}
+    sides = {side: run_real(info, step, side, "low", monkeypatch).size[0] for side in range(10, 20)}
+    assert {side for side, kept in sides.items() if kept == 0} == {12, 16}  # 4k px: the box rounds to nothing
+    assert all("keeps 1 px" in info.too_small(step, side) for side in sides)
+    with pytest.raises(AugmentError, match=r"step 2 \(crop_centre\): images may be only 12 px .* keeps 1 px"):
+        augment_ops.validate_pipeline([{"op": "resize", "probability": 1, "width": 12, "height": 12}, step])
