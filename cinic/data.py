@@ -2,7 +2,7 @@
 
 A CINIC-10 root holds train/, valid/ and test/, each with one folder per class
 of 32x32 PNGs. `validate_root` checks all of it from the image headers and
-reports every problem at once; `load_split` and `load_folder` decode a folder
+reports every problem at once (`check_root` decodes every image as well); `load_split` and `load_folder` decode a folder
 once into a cached uint8 tensor (keyed by its path, file names, sizes and
 modification times), so the next load is a single `torch.load`. Nothing is
 ever written into the user's folders: caches live under `paths.cache_root()`.
@@ -249,16 +249,18 @@ def _map_chunks(work: Callable[[list[str]], object], items: list[str],
 
 # --- validation --------------------------------------------------------------------------
 def _header_problems(folder: Path, files: list[_ImageFile], progress: Progress | None,
-                     exact_size: bool) -> tuple[list[str], int, int]:
-    """Problems read from every image header; also how many are not RGB or not 32x32."""
+                     exact_size: bool) -> tuple[list[str], int, int, set[str]]:
+    """Problems read from every image header; how many are not RGB or not 32x32; the failing files."""
     paths_ = [str(folder / f.rel) for f in files]
     infos = [info for chunk in _map_chunks(images.probe_chunk, paths_, progress) for info in chunk]
     problems: list[str] = []
+    failing: set[str] = set()
     non_rgb = other_size = 0
     want_w, want_h = images.MODEL_SIZE
-    for path, info in zip(paths_, infos):
+    for f, path, info in zip(files, paths_, infos):
         if isinstance(info, str):
             problems.append(info)
+            failing.add(f.rel)
             continue
         non_rgb += info.mode != "RGB"
         if (info.width, info.height) != (want_w, want_h):
@@ -266,7 +268,8 @@ def _header_problems(folder: Path, files: list[_ImageFile], progress: Progress |
             if exact_size:
                 problems.append(f"image {path} is {info.width}x{info.height}, not {want_w}x{want_h}: "
                                 f"CINIC-10 images are {want_w}x{want_h}; resize it or remove it.")
-    return problems, non_rgb, other_size
+                failing.add(f.rel)
+    return problems, non_rgb, other_size, failing
 
 
 def _root_hint(root: Path) -> str:
@@ -284,6 +287,14 @@ def validate_root(root, progress: Progress | None = None) -> dict:
     "seconds"}; raises `DataError` (with `.problems`) when anything is wrong.
     Non-RGB 32x32 images are fine: they are converted to RGB on decoding.
     """
+    report, problems, _ = _inspect_root(root, progress)
+    _raise_problems(f"{report['root']} is not a usable CINIC-10 folder", problems)
+    return report
+
+
+def _inspect_root(root, progress: Progress | None) -> tuple[dict, list[str], list[_ImageFile]]:
+    """(report, problems, files whose headers are fine) of a CINIC-10 root; raises nothing
+    but for a root that is not a folder."""
     started = time.perf_counter()
     root = _existing_folder(root, "CINIC-10 folder (holding train/, valid/ and test/)")
     problems: list[str] = []
@@ -299,10 +310,33 @@ def validate_root(root, progress: Progress | None = None) -> dict:
                                                                    with_stat=False)
         problems += split_problems
         found += [_ImageFile(f"{split}/{f.rel}", f.label, 0, 0) for f in files]
-    header_problems, non_rgb, _ = _header_problems(root, found, progress, exact_size=True)
-    _raise_problems(f"{root} is not a usable CINIC-10 folder", problems + header_problems)
-    return {"root": str(root), "counts": counts, "total": len(found), "non_rgb": non_rgb,
-            "seconds": round(time.perf_counter() - started, 3)}
+    header_problems, non_rgb, _, failing = _header_problems(root, found, progress, exact_size=True)
+    report = {"root": str(root), "counts": counts, "total": len(found), "non_rgb": non_rgb,
+              "seconds": round(time.perf_counter() - started, 3)}
+    return report, problems + header_problems, [f for f in found if f.rel not in failing]
+
+
+def check_root(root, progress: Progress | None = None) -> dict:
+    """Everything `validate_root` checks, and every image decoded too (a header can be whole while
+    the pixel data is cut short), all problems of both kinds in one DataError; the report adds
+    the training split's exact mean and std. Clean splits are decoded into the cache for training.
+    """
+    report, problems, readable = _inspect_root(root, progress)
+    root = Path(report["root"])
+    if problems:  # decode what the headers passed, to list its problems now rather than next time
+        paths_ = [str(root / f.rel) for f in readable]
+        for _, errors, _ in _map_chunks(images.decode_chunk, paths_, progress):
+            problems += [message for _, message in errors]
+        _raise_problems(f"{root} is not a usable CINIC-10 folder", problems)
+    decoded = {}
+    for split in SPLITS:
+        try:
+            decoded[split] = load_split(root, split, progress)
+        except DataError as error:
+            problems += error.problems
+    _raise_problems(f"{root} is not a usable CINIC-10 folder", problems)
+    mean, std = channel_stats(decoded["train"].images)
+    return dict(report, mean=[round(m, 4) for m in mean], std=[round(v, 4) for v in std])
 
 
 def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
@@ -322,7 +356,7 @@ def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
     if not counts and not problems:
         problems.append(f"{folder} holds no class folders: expected folders named after classes "
                         f"({_known_classes_text(classes)}), each holding images.")
-    header_problems, non_rgb, other_size = _header_problems(folder, files, progress, exact_size=False)
+    header_problems, non_rgb, other_size, _ = _header_problems(folder, files, progress, exact_size=False)
     _raise_problems(f"{folder} is not a usable folder of class folders", problems + header_problems)
     return {"root": str(folder), "counts": counts, "total": len(files), "non_rgb": non_rgb,
             "other_size": other_size, "seconds": round(time.perf_counter() - started, 3)}
@@ -511,3 +545,13 @@ def resolve_data(path, progress: Progress | None = None) -> Path:
         raise DataError(f"the archive {given} holds no CINIC-10 folder (train/, valid/ and test/ "
                         f"with class folders); it was extracted to {extracted}: check it is CINIC-10.")
     return root
+
+
+def load_evaluation_set(source, split: str = "test", progress: Progress | None = None) -> tuple[DataSet, str]:
+    """(data set, its name) to evaluate on: a split of a CINIC-10 root or archive, or any folder
+    of class folders (named after the folder)."""
+    given = Path(source).expanduser()
+    root = resolve_data(given, progress) if _is_archive(given) else given
+    if (root / split).is_dir():
+        return load_split(root, split, progress), split
+    return load_folder(root, progress), root.name

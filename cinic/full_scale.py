@@ -84,6 +84,11 @@ def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: in
     run never leaves a half folder that looks complete.
     """
     out = Path(out).expanduser().absolute()
+    if per_split < len(CLASSES):
+        raise FullScaleError(f"--per-split must be at least {len(CLASSES)} images per split (one per class), "
+                             f"got {per_split}")
+    if jobs < 1:
+        raise FullScaleError(f"--jobs must be at least 1 worker process, got {jobs}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FullScaleError(f"{out} already exists and is not an empty folder: give a new folder "
                              "for make-full-scale (it writes train/, valid/ and test/ there)")
