@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import Augmentor  # noqa: E402
 
 from cinic import augment  # noqa: E402
+from cinic.augment_ops import SEED_PIPELINE, build_operations, validate_pipeline  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-sample" / "train"
 
@@ -58,13 +59,13 @@ def timed(run) -> tuple[float, object]:
 def ours(images, n, workers):
     """cinic.augment's path: draw n sources, augment in memory (what sample_augmented does, minus the cache)."""
     picks = np.random.default_rng(0).integers(0, len(images), size=n)
-    return augment.augment_images(images[picks], augment.SEED_PIPELINE, seed=0, workers=workers)
+    return augment.augment_images(images[picks], SEED_PIPELINE, seed=0, workers=workers)
 
 
 def augmentor_data_pipeline(images, n):
     """Augmentor's in-memory DataPipeline.sample (one thread), with the same operations."""
     pipeline = Augmentor.DataPipeline([[image] for image in images], labels=None)
-    pipeline.operations = [op for _, op in augment.build_operations(augment.SEED_PIPELINE)]
+    pipeline.operations = [op for _, op in build_operations(SEED_PIPELINE)]
     return pipeline.sample(n)
 
 
@@ -77,7 +78,7 @@ def augmentor_file_pipeline(files, n, workdir: Path, multi_threaded: bool) -> in
     quiet = io.StringIO()  # Augmentor prints its set-up and a tqdm bar
     with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         pipeline = Augmentor.Pipeline(str(source), output_directory=str(workdir / f"out-{multi_threaded}"))
-        for step in augment.validate_pipeline(augment.SEED_PIPELINE):
+        for step in validate_pipeline(SEED_PIPELINE):
             arguments = {key: value for key, value in step.items() if key != "op"}
             getattr(pipeline, step["op"])(**arguments)
         pipeline.sample(n, multi_threaded=multi_threaded)

@@ -107,7 +107,7 @@ def config_from_args(args):
         overrides["lr_drops"] = [parse_lr_drop(d) for d in args.lr_drop]
         overrides["schedule"] = args.schedule or "step"
     if args.augment and args.augment != "none":
-        from cinic.augment import load_pipeline
+        from cinic.augment_ops import load_pipeline
 
         if not args.augment_n:
             raise CinicError("--augment needs --augment-n N: how many extra training images to sample")
@@ -263,7 +263,8 @@ def cmd_export(args) -> int:
 # --- augmentation ----------------------------------------------------------------------
 def cmd_augment(args) -> int:
     from cinic import data
-    from cinic.augment import load_pipeline, sample_augmented
+    from cinic.augment import sample_augmented
+    from cinic.augment_ops import load_pipeline
 
     steps = load_pipeline(args.pipeline)
     root = data.resolve_data(args.data)
@@ -283,7 +284,8 @@ def cmd_augment_preview(args) -> int:
     from PIL import Image
 
     from cinic import data
-    from cinic.augment import load_pipeline, preview_grid
+    from cinic.augment import preview_grid
+    from cinic.augment_ops import load_pipeline
 
     import torch
 

@@ -1,8 +1,8 @@
 """Augmentation: compose an Augmentor pipeline, preview it, save it for the Train page.
 
-The pipeline is data (a list of {"op": ..., params}); cinic.augment checks it
-and applies the real Augmentor operations in memory. Widgets are drawn from
-cinic.augment.OPERATIONS, so each parameter shows its allowed range and help.
+The pipeline is data (a list of {"op": ..., params}); cinic.augment_ops checks it
+and cinic.augment applies the real Augmentor operations in memory. Widgets are drawn
+from cinic.augment_ops.OPERATIONS, so each parameter shows its allowed range and help.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import streamlit as st
 
 import app_ui
 from cinic import app_state
-from cinic.augment import OPERATIONS, SEED_PIPELINE, format_pipeline, preview_grid, validate_pipeline
+from cinic.augment import preview_grid
+from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
 NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun

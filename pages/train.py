@@ -167,7 +167,7 @@ def device_choices() -> list[str]:
 
 def choose_augmentation() -> dict:
     """Augmentor images added before training: none, the report's pipeline, or the one saved on the Augmentation page."""
-    from cinic.augment import load_pipeline
+    from cinic.augment_ops import load_pipeline
 
     saved = app_state.saved_pipeline()
     options = ["none", "seed"] + (["saved"] if saved else [])
