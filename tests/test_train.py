@@ -1,4 +1,4 @@
-"""cinic/train.py: schedule, config checks, device choice, the loop, resume."""
+"""cinic/train.py: schedule, config checks, the loop, resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from cinic.runs import CheckpointError, RunFolder
-from cinic.device import DeviceError, choose_device
 from cinic.train import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config, train_run
 
 
@@ -54,16 +53,6 @@ def test_unknown_preset_and_unknown_setting():
         make_config("x", preset="huge")
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"data": "x", "colour": "red"})
-
-
-def test_device_choice_on_a_cpu_machine(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert choose_device("auto").type in ("cpu", "mps")
-    assert choose_device("cpu").type == "cpu"
-    with pytest.raises(DeviceError, match="no usable CUDA GPU; use --device cpu"):
-        choose_device("cuda")
-    with pytest.raises(DeviceError, match="unknown device 'gpu7'"):
-        choose_device("gpu7")
 
 
 def _run(tiny_data, **overrides) -> RunFolder:
