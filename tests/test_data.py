@@ -265,6 +265,7 @@ def test_users_folder_is_left_untouched(tmp_path):
     assert snapshot(root) == before
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
     root = make_root(tmp_path / "cinic")
     serial = data.load_split(root, "valid")

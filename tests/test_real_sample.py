@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cinic import cli, data
 
 
@@ -21,6 +23,7 @@ def test_the_sample_validates_with_its_real_counts_and_stats(sample_root, capsys
     assert report["std"] == [0.2478, 0.2445, 0.2618]
 
 
+@pytest.mark.slow
 def test_training_best_on_real_images_learns_and_evaluates(sample_root, tmp_path, capsys):
     run_dir = tmp_path / "runs" / "best"
     assert cli.main(["train", "--data", str(sample_root), "--preset", "best", "--epochs", "3",
