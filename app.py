@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cinic import app_state, paths
+from cinic import datasets, paths
 from cinic.runs import list_runs
 from app_pages import ui
 
@@ -34,11 +34,11 @@ def home() -> None:
     data_col, device_col = st.columns(2)
     with data_col:
         st.subheader("Data set")
-        root = app_state.available_data_root()
+        root = datasets.data_in_use()
         if root is None:
             ui.data_root_or_offer_demo("home")
         else:
-            st.write(app_state.data_root_label(root))
+            st.write(datasets.describe_data_root(root))
             if root.resolve() == paths.demo_root().resolve():
                 st.caption("A small drawn stand-in so everything works at once; accuracy on it says "
                            "nothing about CINIC-10. Get the real data on the Data page.")
@@ -100,7 +100,7 @@ PAGES = [
 st.set_page_config(page_title="CINIC-10 Explorer", page_icon=":material/grid_view:", layout="wide")
 page = st.navigation(PAGES)
 with st.sidebar:
-    st.caption(f"Data: {app_state.data_root_label(app_state.available_data_root())}")
+    st.caption(f"Data: {datasets.describe_data_root(datasets.data_in_use())}")
     st.caption(f"Device: {device_text()}")
 # A library error a page did not expect still shows as a box saying what to do, not a traceback.
 with ui.errors_as_boxes():

@@ -13,7 +13,8 @@ import streamlit as st
 
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
-from cinic.runs import CheckpointError, RunFolder, list_runs
+from cinic.checkpoints import CheckpointError
+from cinic.runs import RunFolder, list_runs
 from app_pages import ui
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix

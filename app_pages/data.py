@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cinic import app_state, charts, paths
+from cinic import app_state, charts, datasets, paths
 from cinic.errors import CinicError
 from app_pages import ui
 
@@ -94,7 +94,7 @@ def show_job() -> None:
             st.error(f"{job.label} failed unexpectedly ({type(job.error).__name__}: {job.error}). "
                      "Check the path and the disk space, then try again.", icon=":material/error:")
         return
-    app_state.remember_data_root(job.result)
+    datasets.remember_data_root(job.result)
     st.rerun()  # the whole page now shows the new data set
 
 
@@ -188,8 +188,8 @@ def show_samples(root: Path) -> None:
 # --- the page ---------------------------------------------------------------------------
 st.title("Data")
 st.subheader("Choose the data")
-current = app_state.available_data_root()
-st.write(f"In use: **{app_state.data_root_label(current)}**")
+current = datasets.data_in_use()
+st.write(f"In use: **{datasets.describe_data_root(current)}**")
 choose_data()
 st.fragment(show_job, run_every=1.0 if jobs().get("data") is not None else None)()
 

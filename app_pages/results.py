@@ -30,16 +30,12 @@ def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float,
     return predicted.numpy(), top.numpy()
 
 
-def evaluate_now(run: RunFolder, data_root: str) -> None:
-    """Evaluate the best checkpoint on the test split into eval.json (for runs stopped before the end)."""
-    from cinic.evaluate import evaluate
+def evaluate_now(run: RunFolder) -> None:
+    """Evaluate the best checkpoint on the run's test split into eval.json (for runs stopped before the end)."""
+    from cinic.evaluate import evaluate_run
 
-    test = ui.load_split_cached(data_root, "test")
-    model, facts = ui.load_best(str(run.path), run.checkpoint_path("best").stat().st_mtime)
     with st.spinner("Evaluating on the test split..."):
-        result = evaluate(model, test, facts["mean"], facts["std"], "cpu")
-    result.update(checkpoint="best", epoch=facts["epoch"])
-    run.write_evaluation(result)
+        evaluate_run(run, "best", "cpu")
     st.rerun()
 
 
@@ -146,7 +142,7 @@ if evaluation is None:
         st.info("This run has no evaluation yet (it stopped before the end).")
         if st.button("Evaluate the best checkpoint on the test split", type="primary"):
             with ui.errors_as_boxes("The evaluation failed"):
-                evaluate_now(run, data_root)
+                evaluate_now(run)
     else:
         st.caption("The evaluation appears when the training has finished.")
     st.stop()

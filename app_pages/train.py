@@ -11,10 +11,10 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from cinic import app_state, charts
+from cinic import app_state, charts, datasets
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
-from cinic.train import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
+from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
 from app_pages import ui
 
 POLL_SECONDS = 2.0
@@ -143,7 +143,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
 
 
 def parse_drops(text: str) -> list[list]:
-    from cinic.train import ConfigError
+    from cinic.config import ConfigError
 
     drops = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -248,7 +248,7 @@ def actions(run: RunFolder, state: str) -> None:
 st.title("Train")
 data_root = ui.data_root_or_offer_demo("train")
 if data_root is not None:
-    st.caption(f"Data: {app_state.data_root_label(data_root)}")
+    st.caption(f"Data: {datasets.describe_data_root(data_root)}")
     model_col, recipe_col = st.columns([1, 1], gap="large")
     with model_col:
         st.subheader("Model")

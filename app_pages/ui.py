@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cinic import app_state, paths
+from cinic import datasets, paths
 from cinic.errors import CinicError
 
 
@@ -36,7 +36,7 @@ def data_root_or_offer_demo(key: str) -> Path | None:
 
     Returns None (after showing the offer) when there is nothing to work on.
     """
-    root = app_state.available_data_root()
+    root = datasets.data_in_use()
     if root is not None:
         return root
     st.info("No data set yet. Make the small embedded demo data set (a few seconds) "
@@ -58,7 +58,7 @@ def use_demo_data_set() -> None:
 
     with errors_as_boxes("Making the demo data set failed"):
         root = ensure_demo_dataset(paths.demo_root(), progress=progress)
-        app_state.remember_data_root(root)
+        datasets.remember_data_root(root)
         st.rerun()
 
 
@@ -174,7 +174,8 @@ def pictures(images, indices, zoom: int = 1) -> list:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load_best(run_path: str, mtime: float):
-    from cinic.runs import RunFolder, load_model
+    from cinic.checkpoints import load_model
+    from cinic.runs import RunFolder
 
     return load_model(RunFolder(run_path), "best", "cpu")
 

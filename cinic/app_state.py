@@ -1,4 +1,4 @@
-"""The app's remembered choices: which data set, which augmentation pipeline.
+"""The app's remembered choices (the data set, the augmentation pipeline) and its background jobs.
 
 Streamlit's session state is lost on a page reload, so choices that other pages
 (and later visits) depend on are kept in a small JSON file under the cache
@@ -47,43 +47,8 @@ def update_state(**fields) -> dict:
 
 
 def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, lambda handle: handle.write(json.dumps(data, indent=2).encode()))
-
-
-# --- the data set ---------------------------------------------------------------
-def chosen_data_root() -> Path | None:
-    """The data folder picked on the Data page, if one was picked and is still there."""
-    chosen = load_state().get("data_root")
-    if chosen and Path(chosen).is_dir():
-        return Path(chosen)
-    return None
-
-
-def remember_data_root(root: str | Path) -> None:
-    update_state(data_root=str(Path(root).resolve()))
-
-
-def available_data_root() -> Path | None:
-    """The data set to use without making anything: the chosen one, CINIC-10, or an existing demo set."""
-    chosen = chosen_data_root()
-    if chosen:
-        return chosen
-    for candidate in (paths.cinic_root(), paths.demo_root()):
-        if (candidate / "train").is_dir():
-            return candidate
-    return None
-
-
-def data_root_label(root: Path | None) -> str:
-    """Say in words which data set `root` is ("the demo data set", "CINIC-10 at ...")."""
-    if root is None:
-        return "no data set yet"
-    root = Path(root).resolve()
-    if root == paths.demo_root().resolve():
-        return f"the embedded demo data set ({root})"
-    if root == paths.cinic_root().resolve():
-        return f"CINIC-10 at {root}"
-    return f"{root}"
 
 
 # --- the augmentation pipeline ----------------------------------------------------

@@ -3,14 +3,14 @@
     python -m cinic bench [--data ROOT] [--presets base,best] [--epochs 3] [--json]
     python -m cinic bench --knobs all        # measure each speed setting on its own
     python -m cinic bench --accuracy         # same seed and epochs: valid accuracy of both
-    python -m cinic bench --make-full-scale OUT [--per-split 90000]
 
 The seed pipeline is the course report's: torchvision ImageFolder, PIL decode,
 ToTensor and Normalize in DataLoader workers every epoch, Adam at 0.001 and a
 per-batch loop that calls `.item()` on every batch. The project pipeline is
-what `python -m cinic train` runs: the split decoded once (`cinic.data`), held
-on the device (`cinic.loader.DeviceData`), and an epoch of `cinic.train`'s own
-loop writing into a real (temporary) run folder. Both run in this one process,
+what `python -m cinic train` runs: `cinic.train.setup_training` (the split
+held on the device, the model, the optimiser) and `cinic.train.train_epoch`
+writing into a real (temporary) run folder, with only the speed settings under
+measurement changed. This module measures and reports; it builds nothing itself. Both run in this one process,
 one timed epoch of each in turn, so a load change on a shared machine hits
 both alike. Printed as tables (airbench-style), or as one JSON object.
 """
@@ -34,18 +34,17 @@ from pathlib import Path
 
 import torch
 
-from cinic import data, full_scale, paths
+from cinic import data, datasets
+from cinic.config import RECIPES, TrainConfig, make_config
 from cinic.data import CLASSES, DataSet
+from cinic.device import choose_device, describe_device, uses_bf16
 from cinic.errors import CinicError
-from cinic.loader import DeviceData
-from cinic.models import PRESET_ALIASES, ModelSpec, build_model, get_preset
+from cinic.models import PRESET_ALIASES, get_preset
 from cinic.runs import RunFolder
-# The private epoch function on purpose: the benchmark must time exactly the
-# loop users get from `python -m cinic train`, not a copy that could drift.
-from cinic.device import choose_device, describe_device, uses_bf16, uses_channels_last
-from cinic.train import TrainConfig, _train_epoch, evaluate_loss_acc, make_config, make_optimizer
+from cinic.seed_pipeline import SEED_LR, SeedPipeline, build_seed, seed_epoch
+from cinic.train import SpeedSettings, Training, evaluate_loss_acc, setup_training, train_epoch
+from cinic.workers import usable_cores
 
-SEED_LR = 0.001                        # the report's Adam learning rate
 SEED_WORKERS = {"cpu": 2, "cuda": 6}   # DataLoader workers of the seed pipeline by default
 EVAL_IMAGES = 90_000                   # a CINIC-10 test split
 CINIC_EPOCH_IMAGES = 120_000           # CINIC-10's train split plus the report's 30,000 augmented images
@@ -68,30 +67,20 @@ def log(message: str) -> None:
 # =============================================================================
 # Options
 # =============================================================================
-def shared_sample() -> Path:
-    return paths.project_root().parent / "shared" / "data" / "cifar10-sample"
-
-
-def default_data() -> Path:
-    """The shared real sample where present, else CINIC-10 or the demo data."""
-    sample = shared_sample()
-    return sample if (sample / "train").is_dir() else paths.default_data_root()
-
-
 def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m cinic bench", description=__doc__.splitlines()[0])
-    p.add_argument("--data", help="CINIC-10 root (default: the shared sample, else CINIC-10 or the demo data)")
+    p.add_argument("--data", help="CINIC-10 root (default: the shared sample, else the data set in use)")
     p.add_argument("--presets", default="base,best", help="model presets, comma-separated (default base,best)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per pipeline, after one warm-up epoch")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, help="seed pipeline DataLoader workers (default 2 on CPU, 6 on GPU)")
     p.add_argument("--threads", type=int, help="CPU threads of both pipelines (default: torch's, as train runs)")
-    p.add_argument("--recipe", default="project", choices=("project", "seed"),
+    p.add_argument("--recipe", default="project", choices=RECIPES,
                    help="the project pipeline's recipe (default project: on-device flips and crops)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-images", type=int, default=EVAL_IMAGES,
@@ -104,10 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accuracy-epochs", type=int, default=5)
     p.add_argument("--accuracy-seeds", type=int, default=2, help="seeds 0..N-1 for --accuracy")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--make-full-scale", metavar="OUT",
-                   help="write a CINIC-10-sized folder made from --data's images, then stop")
-    p.add_argument("--per-split", type=int, default=full_scale.PER_SPLIT, help="images per split for --make-full-scale")
-    p.add_argument("--jobs", type=int, help="processes for --make-full-scale (default: all cores)")
     return p
 
 
@@ -124,9 +109,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         (args.eval_images >= 0, f"--eval-images must be 0 (skip) or more, got {args.eval_images}"),
         (args.accuracy_epochs >= 1, f"--accuracy-epochs must be at least 1, got {args.accuracy_epochs}"),
         (args.accuracy_seeds >= 1, f"--accuracy-seeds must be at least 1, got {args.accuracy_seeds}"),
-        (args.per_split >= len(CLASSES), f"--per-split must be at least {len(CLASSES)} (one per class), "
-                                         f"got {args.per_split}"),
-        (args.jobs is None or args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -218,94 +200,45 @@ def cache_root_at(folder: Path):
 
 
 # =============================================================================
-# The seed pipeline (the course report's code, model swapped for the same preset)
+# The two contestants, one timed epoch each
 # =============================================================================
-@dataclass
-class SeedPipeline:
-    loader: torch.utils.data.DataLoader
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    images: int
-    threads: int
-
-
-def build_seed(split_folder: Path, preset: str, mean, std, batch_size: int, workers: int,
-               device: torch.device, seed: int, threads: int) -> SeedPipeline:
-    from torchvision import datasets, transforms
-
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
-    dataset = datasets.ImageFolder(str(split_folder), transform=transform)
-    if tuple(dataset.classes) != CLASSES:
-        raise BenchError(f"{split_folder} has class folders {', '.join(dataset.classes)}; the seed pipeline "
-                         f"needs exactly the CINIC-10 classes ({', '.join(CLASSES)}) so labels agree")
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
-    torch.manual_seed(seed)
-    model = build_model(get_preset(preset)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=SEED_LR)
-    return SeedPipeline(loader, model, optimizer, device, len(dataset), threads)
-
-
-def seed_epoch(s: SeedPipeline) -> float:
-    """One epoch of the report's loop (loss and accuracy read with .item() every batch); seconds."""
-    criterion = torch.nn.CrossEntropyLoss()
-    s.model.train()
-    running_loss, correct, total = 0.0, 0, 0
-    with torch_settings(s.threads, cudnn_benchmark=False):
+def timed_seed_epoch(s: SeedPipeline, threads: int) -> float:
+    """Seconds of one epoch of the report's pipeline (cinic.seed_pipeline)."""
+    with torch_settings(threads, cudnn_benchmark=False):
         started = time.perf_counter()
-        for inputs, labels in s.loader:
-            inputs, labels = inputs.to(s.device), labels.to(s.device)
-            s.optimizer.zero_grad()
-            outputs = s.model(inputs)
-            loss = criterion(outputs, labels)
-            loss.backward()
-            s.optimizer.step()
-            running_loss += loss.item()
-            _, predicted = torch.max(outputs.data, 1)
-            total += labels.size(0)
-            correct += (predicted == labels).sum().item()
+        seed_epoch(s)
         sync(s.device)
         return time.perf_counter() - started
 
 
 # =============================================================================
-# The project pipeline (cinic.train's own epoch)
+# The project pipeline (cinic.train's own setup and epoch)
 # =============================================================================
 @dataclass(frozen=True)
 class Knobs:
-    """The speed settings of one project pipeline; `train_py_knobs` is what train.py does."""
+    """One project pipeline's settings: the loop's SpeedSettings, plus the process's thread count and
+    whether the recipe's on-device flips and crops run. `train_py_knobs` is what training does."""
 
     threads: int
-    channels_last: bool
-    amp: bool                  # bf16 autocast where device.uses_bf16 allows it (CUDA, CPUs with bf16)
-    cudnn_benchmark: bool
-    fused_adam: bool = False   # candidate: not in make_optimizer
-    compile: bool = False      # candidate: train.py does not compile
+    speed: SpeedSettings
+    amp: bool = True           # bf16 autocast where device.uses_bf16 allows it (CUDA, CPUs with bf16)
     augment: bool = True       # the recipe's on-device flips and crops
-    pinned: bool = False       # stream batches from pinned host memory instead of keeping them on the GPU
 
 
 def train_py_knobs(device: torch.device, threads: int) -> Knobs:
-    """The settings cinic.train._fit uses on `device`, from train.py's own functions."""
-    return Knobs(threads=threads, channels_last=uses_channels_last(device), amp=True,
-                 cudnn_benchmark=device.type == "cuda")
+    return Knobs(threads=threads, speed=SpeedSettings.for_device(device))
 
 
 @dataclass
 class ProjectPipeline:
+    training: Training
     run: RunFolder
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    data: DeviceData
-    config: TrainConfig
-    device: torch.device
-    generator: torch.Generator
     knobs: Knobs
     epochs_done: int = 0
 
     @property
     def images(self) -> int:
-        return len(self.data)
+        return len(self.training.train_data)
 
 
 def project_config(root: Path, preset: str, recipe: str, epochs: int, batch_size: int,
@@ -318,38 +251,22 @@ def project_config(root: Path, preset: str, recipe: str, epochs: int, batch_size
     return config
 
 
-def build_project(config, train: DataSet, device: torch.device, knobs: Knobs, runs_root: Path) -> ProjectPipeline:
-    """Model, optimiser and on-device data as cinic.train._fit builds them, with `knobs` applied."""
+def build_project(config: TrainConfig, train: DataSet, device: torch.device, knobs: Knobs,
+                  runs_root: Path, valid: DataSet | None = None) -> ProjectPipeline:
+    """cinic.train's own setup with `knobs` applied, and a temporary run folder for its metrics."""
     run = RunFolder.create(config.to_dict(), root=runs_root,
                            name=f"{config.preset}-{len(list(runs_root.iterdir())) + 1}")
-    data_ = DeviceData(train.images, train.labels, device, config.mean, config.std, knobs.channels_last)
-    if knobs.pinned and device.type == "cuda":
-        # DeviceData's own fallback when the split does not fit: batches copied from pinned memory.
-        data_.on_device, data_.images = False, train.images.pin_memory()
-    torch.manual_seed(config.seed)
-    model = build_model(ModelSpec.from_dict(config.model)).to(device)
-    if knobs.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if knobs.fused_adam:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                      fused=True)
-    else:
-        optimizer = make_optimizer(model, config)
-    if knobs.compile:
-        model = torch.compile(model)
-    generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(config.seed)
-    return ProjectPipeline(run, model, optimizer, data_, config, device, generator, knobs)
+    training = setup_training(config, train.images, train.labels, device, valid=valid, speed=knobs.speed)
+    return ProjectPipeline(training, run, knobs)
 
 
 def project_epoch(p: ProjectPipeline) -> float:
     """One epoch of cinic.train's loop (metrics into the temporary run folder); seconds."""
     p.epochs_done += 1
-    steps = -(-len(p.data) // p.config.batch_size)
-    with torch_settings(p.knobs.threads, p.knobs.cudnn_benchmark):
+    with torch_settings(p.knobs.threads, p.knobs.speed.cudnn_benchmark):
         started = time.perf_counter()
-        _train_epoch(p.run, p.model, p.optimizer, p.data, p.config, p.device, p.generator,
-                     min(p.epochs_done, p.config.epochs), steps, False)
-        sync(p.device)
+        train_epoch(p.training, min(p.epochs_done, p.training.config.epochs), p.run)
+        sync(p.training.device)
         return time.perf_counter() - started
 
 
@@ -357,34 +274,34 @@ def project_epoch(p: ProjectPipeline) -> float:
 # Timing both, in turn
 # =============================================================================
 def time_in_turn(contestants: dict, epochs: int, device: torch.device) -> dict:
-    """{name: (epoch_fn, pipeline)} -> {name: {"first", "epochs", "cpu", "gpu_peak_mib"}} in seconds.
+    """{name: timed_epoch()} -> {name: {"first", "epochs", "cpu", "gpu_peak_mib"}} in seconds.
 
     One warm-up epoch each (its GPU memory peak recorded per contestant), then
     the timed epochs in turn: a shared machine's load changes are spread over
     every contestant instead of charged to whichever ran last.
     """
     times = {}
-    for name, (fn, pipeline) in contestants.items():
+    for name, timed_epoch in contestants.items():
         reset_gpu_peak(device)
-        times[name] = {"first": round(fn(pipeline), 6), "epochs": [], "cpu": [], "gpu_peak_mib": gpu_peak_mib(device)}
+        times[name] = {"first": round(timed_epoch(), 6), "epochs": [], "cpu": [], "gpu_peak_mib": gpu_peak_mib(device)}
     for _ in range(epochs):
-        for name, (fn, pipeline) in contestants.items():
+        for name, timed_epoch in contestants.items():
             cpu_before = cpu_seconds()
-            times[name]["epochs"].append(round(fn(pipeline), 6))
+            times[name]["epochs"].append(round(timed_epoch(), 6))
             times[name]["cpu"].append(round(cpu_seconds() - cpu_before, 6))
     return times
 
 
-def bench_preset(preset: str, ctx: dict, args) -> tuple[dict, ProjectPipeline]:
-    device = ctx["device"]
+def bench_preset(preset: str, ctx: BenchContext, args) -> tuple[dict, ProjectPipeline]:
+    device = ctx.device
     log(f"{preset}: seed pipeline vs project pipeline, 1 warm-up + {args.epochs} timed epochs each")
-    seed = build_seed(ctx["root"] / "train", preset, ctx["mean"], ctx["std"], args.batch_size,
-                      ctx["workers"], device, args.seed, ctx["threads"])
-    knobs = ctx["knobs"]
-    config = project_config(ctx["root"], preset, args.recipe, args.epochs + 1, args.batch_size, device,
-                            ctx["mean"], ctx["std"], args.seed, knobs)
-    project = build_project(config, ctx["train"], device, knobs, ctx["runs_root"])
-    times = time_in_turn({"seed": (seed_epoch, seed), "project": (project_epoch, project)}, args.epochs, device)
+    seed = build_seed(ctx.root / "train", preset, ctx.mean, ctx.std, args.batch_size, ctx.workers, device, args.seed)
+    knobs = ctx.knobs
+    config = project_config(ctx.root, preset, args.recipe, args.epochs + 1, args.batch_size, device,
+                            ctx.mean, ctx.std, args.seed, knobs)
+    project = build_project(config, ctx.train, device, knobs, ctx.runs_root)
+    times = time_in_turn({"seed": lambda: timed_seed_epoch(seed, ctx.threads),
+                          "project": lambda: project_epoch(project)}, args.epochs, device)
     seed_s = statistics.median(times["seed"]["epochs"])
     project_s = statistics.median(times["project"]["epochs"])
     seed_cpu, project_cpu = statistics.median(times["seed"]["cpu"]), statistics.median(times["project"]["cpu"])
@@ -483,29 +400,32 @@ def knob_variants(name: str, base: Knobs, device: torch.device) -> list[tuple[st
     if name == "amp" and not uses_bf16(device, True):
         return []  # no bf16 on this device: both variants would run in fp32
     if name == "threads":
-        counts = sorted({1, 2, len(os.sched_getaffinity(0))} - {base.threads})
+        counts = sorted({1, 2, usable_cores()} - {base.threads})
         return [(f"threads {n}", replace(base, threads=n)) for n in counts]
     if name == "augment":
         return [("no flips/crops", replace(base, augment=False))]
+    if name == "amp":
+        return [(f"amp {'off' if base.amp else 'on'}", replace(base, amp=not base.amp))]
     if name == "pinned":
-        return [("stream from pinned host memory", replace(base, pinned=True))]
-    flipped = not getattr(base, name)
-    return [(f"{name} {'on' if flipped else 'off'}", replace(base, **{name: flipped}))]
+        return [("stream from pinned host memory", replace(base, speed=replace(base.speed, stream=True)))]
+    flipped = not getattr(base.speed, name)
+    return [(f"{name} {'on' if flipped else 'off'}", replace(base, speed=replace(base.speed, **{name: flipped})))]
 
 
-def bench_knobs(preset: str, ctx: dict, args) -> list[dict]:
+def bench_knobs(preset: str, ctx: BenchContext, args) -> list[dict]:
     """Each variant against train.py's settings, epochs in turn; speed-up = baseline / variant."""
-    device = ctx["device"]
-    base = ctx["knobs"]
+    device = ctx.device
+    base = ctx.knobs
     rows = []
     for name in args.knobs:
         for label, knobs in knob_variants(name, base, device):
             log(f"{preset}: knob {label}")
             pipelines = {}
             for tag, k in (("baseline", base), ("variant", knobs)):
-                config = project_config(ctx["root"], preset, args.recipe, args.epochs + 1, args.batch_size,
-                                        device, ctx["mean"], ctx["std"], args.seed, k)
-                pipelines[tag] = (project_epoch, build_project(config, ctx["train"], device, k, ctx["runs_root"]))
+                config = project_config(ctx.root, preset, args.recipe, args.epochs + 1, args.batch_size,
+                                        device, ctx.mean, ctx.std, args.seed, k)
+                pipeline = build_project(config, ctx.train, device, k, ctx.runs_root)
+                pipelines[tag] = lambda pipeline=pipeline: project_epoch(pipeline)
             times = time_in_turn(pipelines, args.epochs, device)
             base_s = statistics.median(times["baseline"]["epochs"])
             variant_s = statistics.median(times["variant"]["epochs"])
@@ -527,32 +447,32 @@ def verdict(speedup: float) -> str:
 # =============================================================================
 # Accuracy: the same model, seed and learning rate through both pipelines
 # =============================================================================
-def bench_accuracy(preset: str, ctx: dict, args) -> dict:
+def bench_accuracy(preset: str, ctx: BenchContext, args) -> dict:
     """Valid accuracy after N epochs of each pipeline, no augmentation, constant Adam lr 0.001.
 
     Both models start from the same weights (same seed) and are scored by the
     same evaluator on the same decoded valid split, so the only difference is
     the data path (and its shuffling order).
     """
-    device = ctx["device"]
-    valid = DeviceData(ctx["valid"].images, ctx["valid"].labels, device, ctx["mean"], ctx["std"])
-    knobs = replace(ctx["knobs"], augment=False)
+    device = ctx.device
+    knobs = replace(ctx.knobs, augment=False)
     runs = []
     for seed in range(args.accuracy_seeds):
         log(f"{preset}: accuracy, seed {seed}, {args.accuracy_epochs} epochs per pipeline")
-        seed_pipe = build_seed(ctx["root"] / "train", preset, ctx["mean"], ctx["std"], args.batch_size,
-                               ctx["workers"], device, seed, ctx["threads"])
-        config = project_config(ctx["root"], preset, "seed", args.accuracy_epochs, args.batch_size, device,
-                                ctx["mean"], ctx["std"], seed, knobs, schedule="none", lr=SEED_LR,
+        seed_pipe = build_seed(ctx.root / "train", preset, ctx.mean, ctx.std, args.batch_size, ctx.workers,
+                               device, seed)
+        config = project_config(ctx.root, preset, "seed", args.accuracy_epochs, args.batch_size, device,
+                                ctx.mean, ctx.std, seed, knobs, schedule="none", lr=SEED_LR,
                                 weight_decay=0.0, label_smoothing=0.0)
-        project = build_project(config, ctx["train"], device, knobs, ctx["runs_root"])
-        with torch_settings(ctx["threads"], knobs.cudnn_benchmark):
+        project = build_project(config, ctx.train, device, knobs, ctx.runs_root, valid=ctx.valid)
+        valid = project.training.valid_data  # the same on-device valid split scores both models
+        with torch_settings(ctx.threads, knobs.speed.cudnn_benchmark):
             for _ in range(args.accuracy_epochs):
                 seed_epoch(seed_pipe)
                 project_epoch(project)
             # Both scored in fp32 by the same function: only the training differs.
             seed_acc = evaluate_loss_acc(seed_pipe.model, valid, 1024, device, False)[1]
-            project_acc = evaluate_loss_acc(project.model, valid, 1024, device, False)[1]
+            project_acc = evaluate_loss_acc(project.training.model, valid, 1024, device, False)[1]
         runs.append({"seed": seed, "seed_valid_acc": round(seed_acc, 2), "project_valid_acc": round(project_acc, 2)})
     return {"epochs": args.accuracy_epochs, "runs": runs,
             "seed_valid_acc": round(statistics.mean(r["seed_valid_acc"] for r in runs), 2),
@@ -636,7 +556,8 @@ def report_text(report: dict) -> str:
 
 
 def _knob_text(knobs: dict) -> str:
-    on = [name for name in ("channels_last", "amp", "cudnn_benchmark") if knobs.get(name)]
+    speed = knobs.get("speed", {})
+    on = [name for name in ("channels_last", "cudnn_benchmark") if speed.get(name)] + (["amp"] if knobs.get("amp") else [])
     return "(" + (", ".join(on) or "plain fp32") + ")"
 
 
@@ -649,13 +570,34 @@ def _gpu_text(gpu: dict) -> str | None:
 # =============================================================================
 # main
 # =============================================================================
-def prepare(args) -> dict:
-    """Device, threads, data (decode timed) and the temporary runs root, shared by every preset."""
+@dataclass
+class BenchContext:
+    """What every preset's measurements share: the device, the data (decode timed) and the settings."""
+
+    device: torch.device
+    root: Path
+    threads: int
+    workers: int
+    knobs: Knobs
+    decode: dict
+    train: DataSet
+    valid: DataSet
+    test: DataSet
+    mean: list
+    std: list
+    runs_root: Path | None = None  # a temporary folder for the project pipeline's run folders
+
+
+def default_data() -> Path:
+    """The shared real sample where present (README's figures are measured on it), else the data set in use."""
+    return datasets.shared_sample() or datasets.data_in_use(make_demo=True)
+
+
+def prepare(args) -> BenchContext:
     device = choose_device(args.device)
     root = data.resolve_data(args.data or default_data())
     threads = args.threads or torch.get_num_threads()
     workers = args.workers if args.workers is not None else SEED_WORKERS.get(device.type, 2)
-    knobs = train_py_knobs(device, threads)
     if args.eval_batch_sizes is None:
         args.eval_batch_sizes = [int(v) for v in comma_list(EVAL_BATCH_SIZES.get(device.type, "1024"))]
     log(f"device {device}, {threads} thread(s), data {root}")
@@ -663,21 +605,22 @@ def prepare(args) -> dict:
     valid = data.load_split(root, "valid")
     test = data.load_split(root, "test")
     mean, std = data.channel_stats(train.images)
-    return {"device": device, "root": root, "threads": threads, "workers": workers, "knobs": knobs,
-            "decode": decode, "train": train, "valid": valid, "test": test, "mean": list(mean), "std": list(std)}
+    return BenchContext(device, root, threads, workers, train_py_knobs(device, threads), decode, train, valid,
+                        test, list(mean), list(std))
 
 
-def bench_everything(preset: str, ctx: dict, eval_set: DataSet | None, args) -> dict:
+def bench_everything(preset: str, ctx: BenchContext, eval_set: DataSet | None, args) -> dict:
     """Epoch timings of both pipelines, then evaluation, one prediction, knobs and accuracy as asked."""
-    device = ctx["device"]
+    device = ctx.device
     result, project = bench_preset(preset, ctx, args)
-    model = evaluation_model(getattr(project.model, "_orig_mod", project.model))
+    trained = project.training.model
+    model = evaluation_model(getattr(trained, "_orig_mod", trained))
     if eval_set is not None:
         log(f"{preset}: evaluate {len(eval_set.labels):,} images at batch sizes {args.eval_batch_sizes}")
-        result["evaluation"] = time_evaluation(model, eval_set, ctx["mean"], ctx["std"], device,
-                                               args.eval_batch_sizes, ctx["threads"])
-    result["predict_one"] = time_predict_one(model, ctx["root"] / "test" / ctx["test"].files[0],
-                                             ctx["mean"], ctx["std"], device, ctx["threads"])
+        result["evaluation"] = time_evaluation(model, eval_set, ctx.mean, ctx.std, device,
+                                               args.eval_batch_sizes, ctx.threads)
+    result["predict_one"] = time_predict_one(model, ctx.root / "test" / ctx.test.files[0],
+                                             ctx.mean, ctx.std, device, ctx.threads)
     if args.knobs:
         result["knobs"] = bench_knobs(preset, ctx, args)
     if args.accuracy:
@@ -688,37 +631,28 @@ def bench_everything(preset: str, ctx: dict, eval_set: DataSet | None, args) -> 
 def run_benchmark(args) -> dict:
     load_before = load_average()
     ctx = prepare(args)
-    device = ctx["device"]
-    eval_set = repeated_split(ctx["test"], args.eval_images) if args.eval_images else None
+    device = ctx.device
+    eval_set = repeated_split(ctx.test, args.eval_images) if args.eval_images else None
     with tempfile.TemporaryDirectory(prefix="cinic-bench-runs-") as runs_root:
-        ctx["runs_root"] = Path(runs_root)
+        ctx.runs_root = Path(runs_root)
         results = [bench_everything(preset, ctx, eval_set, args) for preset in args.presets]
     return {
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "machine": {"device": describe_device(device) if device.type != "cpu" else f"cpu ({ctx['threads']} threads)",
-                    "cores": len(os.sched_getaffinity(0)), "threads": ctx["threads"], "torch": torch.__version__,
+        "machine": {"device": describe_device(device) if device.type != "cpu" else f"cpu ({ctx.threads} threads)",
+                    "cores": usable_cores(), "threads": ctx.threads, "torch": torch.__version__,
                     "load_before": load_before, "load_after": load_average()},
-        "data": {"root": str(ctx["root"]), "train": len(ctx["train"].labels), "valid": len(ctx["valid"].labels),
-                 "test": len(ctx["test"].labels), "mean": ctx["mean"], "std": ctx["std"]},
-        "settings": {"batch_size": args.batch_size, "workers": ctx["workers"], "epochs": args.epochs,
+        "data": {"root": str(ctx.root), "train": len(ctx.train.labels), "valid": len(ctx.valid.labels),
+                 "test": len(ctx.test.labels), "mean": ctx.mean, "std": ctx.std},
+        "settings": {"batch_size": args.batch_size, "workers": ctx.workers, "epochs": args.epochs,
                      "recipe": args.recipe, "seed": args.seed,
-                     "project_knobs": dataclasses.asdict(ctx["knobs"])},
-        "decode": ctx["decode"],
+                     "project_knobs": dataclasses.asdict(ctx.knobs)},
+        "decode": ctx.decode,
         "results": results,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.make_full_scale:
-        source = data.resolve_data(args.data or default_data())
-        jobs = args.jobs or len(os.sched_getaffinity(0))
-        log(f"writing {args.per_split:,} images per split into {args.make_full_scale} with {jobs} process(es)")
-        made = full_scale.make_full_scale(source, Path(args.make_full_scale), args.per_split, jobs, args.seed)
-        print(json.dumps(made) if args.json else
-              f"wrote {made['images']:,} images into {made['out']} in {made['seconds']:.1f} s; "
-              f"benchmark it with: python -m cinic bench --data {made['out']}")
-        return 0
     report = run_benchmark(args)
     print(json.dumps(report) if args.json else report_text(report))
     return 0

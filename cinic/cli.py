@@ -12,7 +12,12 @@ import json
 import sys
 from pathlib import Path
 
+from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES
+from cinic.data import SPLITS
 from cinic.errors import CinicError
+from cinic.full_scale import PER_SPLIT
+from cinic.models import PRESET_ALIASES, PRESETS
+from cinic.runs import CHECKPOINTS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -25,7 +30,7 @@ def tqdm_progress(desc: str, unit: str = "it"):
 
     def update(done, total):
         nonlocal bar
-        if bar is None:
+        if bar is None or bar.total != total or bar.disable:  # a new phase, or the last one ended
             bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)
         bar.n = done
         bar.refresh()
@@ -63,19 +68,12 @@ def cmd_check(args) -> int:
     from cinic import data
 
     root = data.resolve_data(args.data)
-    report = data.validate_root(root)
-    # Headers alone miss pixel data cut short: decode the other splits too (cached for training).
-    for split in ("valid", "test"):
-        data.load_split(root, split, progress=tqdm_progress(f"decoding {split}"))
-    train = data.load_split(root, "train", progress=tqdm_progress("decoding train"))
-    mean, std = data.channel_stats(train.images)
-    report = dict(report, root=str(root), mean=[round(m, 4) for m in mean], std=[round(s, 4) for s in std])
+    report = data.check_root(root, progress=tqdm_progress("checking"))
     if args.json:
         print_json(report)
         return 0
     print(f"{root}: a valid CINIC-10 layout")
-    counts = report.get("counts", {})
-    for split, per_class in counts.items():
+    for split, per_class in report["counts"].items():
         print(f"  {split:5s} {sum(per_class.values()):7d}  " +
               "  ".join(f"{name} {n}" for name, n in per_class.items()))
     print(f"  train mean {report['mean']}  std {report['std']} (exact, over all pixels)")
@@ -84,34 +82,30 @@ def cmd_check(args) -> int:
 
 # --- models and training ------------------------------------------------------------
 def cmd_summary(args) -> int:
-    from cinic.models import PRESETS, format_summary, summarize
+    from cinic.models import format_summary, get_preset, summarize
 
-    spec = PRESETS[args.preset]
+    spec = get_preset(args.preset)
     print(f"{args.preset}: {spec.describe()}")
     print(format_summary(summarize(spec)))
     return 0
 
 
+# TrainConfig fields set one to one by a --flag of the same name (the recipe fills the rest).
+TRAIN_FLAGS = ("epochs", "lr", "batch_size", "eval_batch_size", "optimizer", "momentum", "weight_decay",
+               "schedule", "warmup_epochs", "label_smoothing", "flip", "crop_pad", "device", "seed", "amp")
+
+
 def config_from_args(args):
     from cinic import data
-    from cinic.train import make_config
+    from cinic.config import make_config
+    from cinic.datasets import data_in_use
 
-    root = data.resolve_data(args.data) if args.data else None
-    if root is None:
-        from cinic.paths import default_data_root
-
-        root = default_data_root()
+    root = data.resolve_data(args.data) if args.data else data_in_use(make_demo=True)
     data.validate_root(root)
-    overrides = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, schedule=args.schedule,
-                     optimizer=args.optimizer, device=args.device, seed=args.seed,
-                     weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
+    overrides = {name: getattr(args, name) for name in TRAIN_FLAGS}
     if args.lr_drop:
         overrides["lr_drops"] = [parse_lr_drop(d) for d in args.lr_drop]
         overrides["schedule"] = args.schedule or "step"
-    if args.no_flip:
-        overrides["flip"] = False
-    if args.crop_pad is not None:
-        overrides["crop_pad"] = args.crop_pad
     if args.augment and args.augment != "none":
         from cinic.augment import load_pipeline
 
@@ -119,7 +113,21 @@ def config_from_args(args):
             raise CinicError("--augment needs --augment-n N: how many extra training images to sample")
         overrides.update(augment=load_pipeline(args.augment), augment_name=Path(args.augment).name,
                          augment_n=args.augment_n)
-    return make_config(str(root), preset=args.preset, recipe=args.recipe, **overrides)
+    model = load_model_spec(args.model) if args.model else None
+    preset = None if model else args.preset
+    return make_config(str(root), preset=preset, recipe=args.recipe, model=model, **overrides)
+
+
+def load_model_spec(path: str) -> dict:
+    """A composed model: a JSON file holding a model spec (as config.json's "model" holds one)."""
+    from cinic.models import ModelSpec
+
+    try:
+        spec = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise CinicError(f"--model {path}: cannot read a JSON model spec ({e}); write one like "
+                         "config.json's \"model\" of a run") from None
+    return ModelSpec.from_dict(spec).to_dict()  # ModelSpecError names the field
 
 
 def parse_lr_drop(text: str) -> list:
@@ -131,8 +139,8 @@ def parse_lr_drop(text: str) -> list:
 
 
 def cmd_train(args) -> int:
-    from cinic.runs import RunFolder
     from cinic.device import choose_device
+    from cinic.runs import RunFolder
     from cinic.train import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
@@ -184,23 +192,17 @@ def cmd_stop(args) -> int:
 
 # --- evaluation ------------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from cinic.evaluate import evaluate
-    from cinic.runs import RunFolder, load_model
     from cinic.device import choose_device
+    from cinic.evaluate import evaluate_run
+    from cinic.runs import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    device = choose_device(args.device)
-    model, facts = load_model(run, args.checkpoint, device)
-    source = args.data or run.config()["data"]
-    dataset, split = load_evaluation_set(source, args.split)
-    result = evaluate(model, dataset, facts["mean"], facts["std"], device, split=split)
-    result.update(checkpoint=args.checkpoint, epoch=facts["epoch"])
-    if split == "test" and not args.data:
-        run.write_evaluation(result)
+    result = evaluate_run(run, args.checkpoint, choose_device(args.device), data=args.data, split=args.split,
+                          progress=tqdm_progress("decoding"))
     if args.json:
         print_json(result)
         return 0
-    print(f"{run.name} ({args.checkpoint}, epoch {facts['epoch']}) on {result['source']}: "
+    print(f"{run.name} ({args.checkpoint}, epoch {result['epoch']}) on {result['source']}: "
           f"{result['accuracy']:.2f}% of {result['n']} images")
     for name, acc in result["per_class"].items():
         print(f"  {name:11s} {acc:6.2f}%")
@@ -209,21 +211,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def load_evaluation_set(source: str, split: str):
-    """A split of a CINIC-10 root, or any folder of class folders."""
-    from cinic import data
-
-    root = data.resolve_data(source) if Path(source).suffix in (".gz", ".tgz") else Path(source)
-    if (root / split).is_dir():
-        return data.load_split(root, split, progress=tqdm_progress(f"decoding {split}")), split
-    return data.load_folder(root, progress=tqdm_progress("decoding")), root.name
-
-
 def cmd_predict(args) -> int:
+    from cinic.checkpoints import load_model
+    from cinic.device import choose_device
     from cinic.evaluate import classify_pictures
     from cinic.images import ImageError, open_image, to_model_input
-    from cinic.runs import RunFolder, load_model
-    from cinic.device import choose_device
+    from cinic.runs import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
@@ -254,19 +247,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from safetensors.torch import save_file
-
-    from cinic.runs import RunFolder, model_from_checkpoint
+    from cinic.checkpoints import export_safetensors
+    from cinic.runs import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    state = run.load_checkpoint(args.checkpoint)
-    model_from_checkpoint(state, run.checkpoint_path(args.checkpoint))  # never export weights that misfit their spec
-    metadata = {"spec": json.dumps(state["spec"]), "mean": json.dumps(state["mean"]),
-                "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),
-                "epoch": str(state["epoch"])}
-    tensors = {k: v.contiguous() for k, v in state["model"].items()}
-    save_file(tensors, args.out, metadata=metadata)
-    print(f"wrote {args.out} (safetensors: weights and metadata only, no code)")
+    out = export_safetensors(run, Path(args.out), args.checkpoint)
+    print(f"wrote {out} (safetensors: weights and metadata only, no code)")
     return 0
 
 
@@ -312,6 +298,24 @@ def cmd_bench(args) -> int:
     return bench_main(args.bench_args)
 
 
+def cmd_make_full_scale(args) -> int:
+    from cinic import data, datasets
+    from cinic.full_scale import make_full_scale
+    from cinic.workers import usable_cores
+
+    source = data.resolve_data(args.data or datasets.shared_sample() or datasets.data_in_use(make_demo=True))
+    jobs = args.jobs or usable_cores()
+    print(f"writing {args.per_split:,} images per split into {args.out} with {jobs} process(es)",
+          file=sys.stderr)
+    made = make_full_scale(source, Path(args.out), args.per_split, jobs, args.seed)
+    if args.json:
+        print_json(made)
+    else:
+        print(f"wrote {made['images']:,} images into {made['out']} in {made['seconds']:.1f} s; "
+              f"benchmark it with: python -m cinic bench --data {made['out']}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cinic", description=__doc__.splitlines()[0])
@@ -337,24 +341,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="base", choices=preset_names())
 
     p = command("train", cmd_train, "train a LeNet variant into a run folder")
-    p.add_argument("--data", help="CINIC-10 folder or .tar.gz (default: data/CINIC-10, else the demo set)")
+    p.add_argument("--data", help="CINIC-10 folder or .tar.gz (default: the data set chosen in the app, "
+                                  "else data/CINIC-10, else the demo set)")
     p.add_argument("--preset", default="base", choices=preset_names())
-    p.add_argument("--recipe", default="project", choices=["project", "seed"],
+    p.add_argument("--model", metavar="SPEC.json", help="a composed model spec (JSON, as a run's config.json "
+                                                         "holds under \"model\") instead of a preset")
+    p.add_argument("--recipe", default="project", choices=RECIPES,
                    help="training defaults: ours, or the course report's (Adam 0.001, step drop)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
-    p.add_argument("--schedule", choices=["step", "cosine", "onecycle", "none"])
+    p.add_argument("--eval-batch-size", type=int, help="images per validation batch (default: per device)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="adam is AdamW (decoupled weight decay)")
+    p.add_argument("--momentum", type=float, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--lr-drop", action="append", metavar="EPOCH:LR",
                    help="step schedule: use LR from EPOCH on (repeatable), e.g. 8:0.0001")
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up (may be fractional)")
     p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--no-flip", action="store_true", help="no random flips on the device")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random flips on the device")
     p.add_argument("--crop-pad", type=int, help="random-crop padding on the device (0 = off)")
     p.add_argument("--augment", help="Augmentor pipeline: seed | none | FILE.json")
     p.add_argument("--augment-n", type=int, help="extra images to sample with --augment")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                   help="bf16 autocast where the device has it (default on)")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last epoch")
@@ -365,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("evaluate", cmd_evaluate, "evaluate a run on the test split or any folder of class folders")
     p.add_argument("run")
     p.add_argument("--data", help="a CINIC-10 root or a folder of class folders (default: the run's data)")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
@@ -375,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("images", nargs="+")
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
@@ -392,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "export a run's weights as safetensors (no code inside)")
     p.add_argument("run")
     p.add_argument("--out", required=True)
-    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     add_runs_root(p)
 
     p = command("augment", cmd_augment, "sample N augmented training images into the cache")
@@ -412,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The benchmark parses its own options (main passes them through), --help included.
     command("bench", cmd_bench, "seed pipeline vs project pipeline: seconds per epoch and ratio", add_help=False)
+
+    p = command("make-full-scale", cmd_make_full_scale,
+                "write a CINIC-10-sized folder of near copies of --data's images (for timing at full scale)")
+    p.add_argument("out", help="a new (or empty) folder to write train/, valid/ and test/ into")
+    p.add_argument("--data", help="the images to copy (default: the shared sample, else the data set in use)")
+    p.add_argument("--per-split", type=int, default=PER_SPLIT, help=f"images per split (default {PER_SPLIT:,})")
+    p.add_argument("--jobs", type=int, help="worker processes (default: every usable core)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -420,9 +441,8 @@ def add_runs_root(p):
 
 
 def preset_names() -> list[str]:
-    from cinic.models import PRESETS
-
-    return list(PRESETS)
+    """Every preset name the library knows, aliases included."""
+    return [*PRESETS, *PRESET_ALIASES]
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 
 A CINIC-10 root holds train/, valid/ and test/, each with one folder per class
 of 32x32 PNGs. `validate_root` checks all of it from the image headers and
-reports every problem at once; `load_split` and `load_folder` decode a folder
+reports every problem at once (`check_root` decodes every image as well); `load_split` and `load_folder` decode a folder
 once into a cached uint8 tensor (keyed by its path, file names, sizes and
 modification times), so the next load is a single `torch.load`. Nothing is
 ever written into the user's folders: caches live under `paths.cache_root()`.
@@ -13,25 +13,20 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
-import multiprocessing
 import os
 import re
-import shutil
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from cinic import images, paths
-from cinic.atomic import replace_file
+from cinic.atomic import build_folder, read_or_build, replace_file
 from cinic.errors import CinicError
+from cinic.workers import map_in_processes, usable_cores
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
            "dog", "frog", "horse", "ship", "truck")   # CINIC-10 order (sorted)
@@ -234,61 +229,38 @@ def _worker_count(n_files: int) -> int:
         log.warning("ignoring CINIC_DECODE_WORKERS=%r: it must be a whole number", override)
     if n_files < PARALLEL_MIN_FILES:
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, 16))
+    return min(usable_cores(), 16)
 
 
 def _map_chunks(work: Callable[[list[str]], object], items: list[str],
                 progress: Progress | None) -> list:
-    """`work` over chunks of `items`, results in order; processes for large inputs.
-
-    Decoding is pure-Python-heavy per image, so threads gain nothing (the GIL);
-    worker processes do. They are spawned (not forked) because the caller may
-    be a threaded server, and the workers import only numpy and Pillow.
-    """
+    """`work` over chunks of `items`, results in order; worker processes for large inputs."""
     chunks = [items[i:i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
     _report(progress, 0, len(items))
-    workers = min(_worker_count(len(items)), len(chunks))
-    if workers > 1:
-        try:
-            return _map_in_processes(work, chunks, workers, progress, len(items))
-        except (BrokenProcessPool, OSError) as err:  # e.g. no /dev/shm in a sandbox
-            log.warning("worker processes failed (%s); decoding in this process instead", err)
-    results, done = [], 0
-    for chunk in chunks:
-        results.append(work(chunk))
-        done += len(chunk)
-        _report(progress, done, len(items))
-    return results
-
-
-def _map_in_processes(work, chunks: list[list[str]], workers: int,
-                      progress: Progress | None, total: int) -> list:
-    results: list = [None] * len(chunks)
     done = 0
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(work, chunk): i for i, chunk in enumerate(chunks)}
-        for future in as_completed(futures):
-            index = futures[future]
-            results[index] = future.result()
-            done += len(chunks[index])
-            _report(progress, done, total)
-    return results
+
+    def count(index: int, _result) -> None:
+        nonlocal done
+        done += len(chunks[index])
+        _report(progress, done, len(items))
+
+    return map_in_processes(work, chunks, _worker_count(len(items)), on_result=count)
 
 
 # --- validation --------------------------------------------------------------------------
 def _header_problems(folder: Path, files: list[_ImageFile], progress: Progress | None,
-                     exact_size: bool) -> tuple[list[str], int, int]:
-    """Problems read from every image header; also how many are not RGB or not 32x32."""
+                     exact_size: bool) -> tuple[list[str], int, int, set[str]]:
+    """Problems read from every image header; how many are not RGB or not 32x32; the failing files."""
     paths_ = [str(folder / f.rel) for f in files]
     infos = [info for chunk in _map_chunks(images.probe_chunk, paths_, progress) for info in chunk]
     problems: list[str] = []
+    failing: set[str] = set()
     non_rgb = other_size = 0
     want_w, want_h = images.MODEL_SIZE
-    for path, info in zip(paths_, infos):
+    for f, path, info in zip(files, paths_, infos):
         if isinstance(info, str):
             problems.append(info)
+            failing.add(f.rel)
             continue
         non_rgb += info.mode != "RGB"
         if (info.width, info.height) != (want_w, want_h):
@@ -296,7 +268,8 @@ def _header_problems(folder: Path, files: list[_ImageFile], progress: Progress |
             if exact_size:
                 problems.append(f"image {path} is {info.width}x{info.height}, not {want_w}x{want_h}: "
                                 f"CINIC-10 images are {want_w}x{want_h}; resize it or remove it.")
-    return problems, non_rgb, other_size
+                failing.add(f.rel)
+    return problems, non_rgb, other_size, failing
 
 
 def _root_hint(root: Path) -> str:
@@ -314,6 +287,14 @@ def validate_root(root, progress: Progress | None = None) -> dict:
     "seconds"}; raises `DataError` (with `.problems`) when anything is wrong.
     Non-RGB 32x32 images are fine: they are converted to RGB on decoding.
     """
+    report, problems, _ = _inspect_root(root, progress)
+    _raise_problems(f"{report['root']} is not a usable CINIC-10 folder", problems)
+    return report
+
+
+def _inspect_root(root, progress: Progress | None) -> tuple[dict, list[str], list[_ImageFile]]:
+    """(report, problems, files whose headers are fine) of a CINIC-10 root; raises nothing
+    but for a root that is not a folder."""
     started = time.perf_counter()
     root = _existing_folder(root, "CINIC-10 folder (holding train/, valid/ and test/)")
     problems: list[str] = []
@@ -329,10 +310,33 @@ def validate_root(root, progress: Progress | None = None) -> dict:
                                                                    with_stat=False)
         problems += split_problems
         found += [_ImageFile(f"{split}/{f.rel}", f.label, 0, 0) for f in files]
-    header_problems, non_rgb, _ = _header_problems(root, found, progress, exact_size=True)
-    _raise_problems(f"{root} is not a usable CINIC-10 folder", problems + header_problems)
-    return {"root": str(root), "counts": counts, "total": len(found), "non_rgb": non_rgb,
-            "seconds": round(time.perf_counter() - started, 3)}
+    header_problems, non_rgb, _, failing = _header_problems(root, found, progress, exact_size=True)
+    report = {"root": str(root), "counts": counts, "total": len(found), "non_rgb": non_rgb,
+              "seconds": round(time.perf_counter() - started, 3)}
+    return report, problems + header_problems, [f for f in found if f.rel not in failing]
+
+
+def check_root(root, progress: Progress | None = None) -> dict:
+    """Everything `validate_root` checks, and every image decoded too (a header can be whole while
+    the pixel data is cut short), all problems of both kinds in one DataError; the report adds
+    the training split's exact mean and std. Clean splits are decoded into the cache for training.
+    """
+    report, problems, readable = _inspect_root(root, progress)
+    root = Path(report["root"])
+    if problems:  # decode what the headers passed, to list its problems now rather than next time
+        paths_ = [str(root / f.rel) for f in readable]
+        for _, errors, _ in _map_chunks(images.decode_chunk, paths_, progress):
+            problems += [message for _, message in errors]
+        _raise_problems(f"{root} is not a usable CINIC-10 folder", problems)
+    decoded = {}
+    for split in SPLITS:
+        try:
+            decoded[split] = load_split(root, split, progress)
+        except DataError as error:
+            problems += error.problems
+    _raise_problems(f"{root} is not a usable CINIC-10 folder", problems)
+    mean, std = channel_stats(decoded["train"].images)
+    return dict(report, mean=[round(m, 4) for m in mean], std=[round(v, 4) for v in std])
 
 
 def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
@@ -352,7 +356,7 @@ def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
     if not counts and not problems:
         problems.append(f"{folder} holds no class folders: expected folders named after classes "
                         f"({_known_classes_text(classes)}), each holding images.")
-    header_problems, non_rgb, other_size = _header_problems(folder, files, progress, exact_size=False)
+    header_problems, non_rgb, other_size, _ = _header_problems(folder, files, progress, exact_size=False)
     _raise_problems(f"{folder} is not a usable folder of class folders", problems + header_problems)
     return {"root": str(folder), "counts": counts, "total": len(files), "non_rgb": non_rgb,
             "other_size": other_size, "seconds": round(time.perf_counter() - started, 3)}
@@ -422,17 +426,14 @@ def _write_cache(path: Path, dataset: DataSet) -> None:
 
 
 def _load_cached(folder: Path, files: list[_ImageFile], progress: Progress | None) -> DataSet:
-    cache_dir = paths.cache_root() / "decoded"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_dir / f"{_cache_key(folder, files)}.pt"
-    dataset = _read_cache(cache, folder, files)
-    if dataset is None:
-        # One builder per folder state: a second process waits, then reads the result.
-        with FileLock(str(cache) + ".lock"):
-            dataset = _read_cache(cache, folder, files)
-            if dataset is None:
-                dataset = _decode(folder, files, progress)
-                _write_cache(cache, dataset)
+    cache = paths.cache_root() / "decoded" / f"{_cache_key(folder, files)}.pt"
+
+    def decode_and_write() -> DataSet:
+        dataset = _decode(folder, files, progress)
+        _write_cache(cache, dataset)
+        return dataset
+
+    dataset = read_or_build(cache, lambda: _read_cache(cache, folder, files), decode_and_write)
     _report(progress, len(files), len(files))
     return dataset
 
@@ -512,23 +513,16 @@ def _extract_once(archive: Path, progress: Progress | None) -> Path:
     stat = archive.stat()
     stem = re.sub(r"\.(tar\.gz|tgz)$", "", archive.name, flags=re.IGNORECASE)
     tag = hashlib.sha1(f"{archive}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-    extracted = paths.cache_root() / "extracted"
-    extracted.mkdir(parents=True, exist_ok=True)
-    target = extracted / f"{stem}-{tag}"
-    with FileLock(str(target) + ".lock"):
-        if target.is_dir():
-            return target
-        partial = Path(tempfile.mkdtemp(dir=extracted, prefix=f".{target.name}.partial-"))
+    target = paths.cache_root() / "extracted" / f"{stem}-{tag}"
+
+    def extract(folder: Path) -> None:
         try:
-            try:
-                extract_archive(archive, partial, progress=progress)
-            except FetchError as err:  # already says what to do
-                raise DataError(str(err)) from err
-            os.replace(partial, target)  # a half-extracted folder never has the final name
-        finally:
-            if partial.exists():
-                shutil.rmtree(partial, ignore_errors=True)
-    return target
+            extract_archive(archive, folder, progress=progress)
+        except FetchError as err:  # already says what to do
+            raise DataError(str(err)) from err
+
+    return read_or_build(target, lambda: target if target.is_dir() else None,
+                         lambda: build_folder(target, extract))
 
 
 def resolve_data(path, progress: Progress | None = None) -> Path:
@@ -551,3 +545,13 @@ def resolve_data(path, progress: Progress | None = None) -> Path:
         raise DataError(f"the archive {given} holds no CINIC-10 folder (train/, valid/ and test/ "
                         f"with class folders); it was extracted to {extracted}: check it is CINIC-10.")
     return root
+
+
+def load_evaluation_set(source, split: str = "test", progress: Progress | None = None) -> tuple[DataSet, str]:
+    """(data set, its name) to evaluate on: a split of a CINIC-10 root or archive, or any folder
+    of class folders (named after the folder)."""
+    given = Path(source).expanduser()
+    root = resolve_data(given, progress) if _is_archive(given) else given
+    if (root / split).is_dir():
+        return load_split(root, split, progress), split
+    return load_folder(root, progress), root.name

@@ -23,16 +23,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 from PIL import Image, ImageDraw
 
+from cinic.atomic import build_folder, read_or_build
 from cinic.data import CLASSES, SPLITS
 from cinic.errors import CinicError
 
@@ -433,34 +431,17 @@ def refuse_foreign(out: Path) -> None:
                         "move it away or choose another folder for the demo")
 
 
-def replace_folder(new: Path, out: Path) -> None:
-    """Move the finished set `new` to `out`, replacing an older demo set there."""
-    try:
-        refuse_foreign(out)          # again: it may have appeared while we were drawing
-    except DemoError:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    if not out.exists():
-        os.replace(new, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    os.replace(out, old / out.name)
-    os.replace(new, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def make_demo_dataset(out, per_class=DEFAULT_PER_CLASS, seed: int = 0,
                       progress: Progress | None = None) -> Path:
     """Draw the demo data set into `out` (train/valid/test/<class>/*.png) and return `out`.
 
     `per_class` is the number of images per class in train, valid and test.
-    `progress(done_images, total_images)` is called after each image.
+    `progress(done_images, total_images)` is called after each image. The set
+    is drawn beside `out` and renamed into place, replacing an older demo set.
     """
     out = Path(out).absolute()
     counts = check_per_class(per_class)
     refuse_foreign(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     total, done = sum(counts) * len(CLASSES), 0
 
     def tick() -> None:
@@ -469,29 +450,24 @@ def make_demo_dataset(out, per_class=DEFAULT_PER_CLASS, seed: int = 0,
         if progress:
             progress(done, total)
 
-    try:
+    def draw(folder: Path) -> None:
         for split, n in zip(SPLITS, counts):
-            write_split(building, split, n, seed, tick)
-        (building / README).write_text(describe(counts, seed))
-        (building / MARKER).write_text(json.dumps({"version": DEMO_VERSION, "seed": seed,
-                                                   "per_class": list(counts)}))
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    replace_folder(building, out)
-    return out
+            write_split(folder, split, n, seed, tick)
+        (folder / README).write_text(describe(counts, seed))
+        (folder / MARKER).write_text(json.dumps({"version": DEMO_VERSION, "seed": seed,
+                                                 "per_class": list(counts)}))
+        refuse_foreign(out)  # again: a folder of someone else's may have appeared while we drew
+
+    return build_folder(out, draw)
 
 
 def ensure_demo_dataset(out, per_class=DEFAULT_PER_CLASS, seed: int = 0,
                         progress: Progress | None = None) -> Path:
     """Return `out`, making the demo set first if it is missing, incomplete or of other parameters.
 
-    A file lock beside `out` lets two processes call this at once: the second
-    waits, then finds the set complete.
+    Two processes may call this at once: the second waits, then finds the set complete.
     """
     out = Path(out).absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out.parent / f".{out.name}.lock")):
-        if is_complete(out, check_per_class(per_class), seed):
-            return out
-        return make_demo_dataset(out, per_class, seed, progress)
+    counts = check_per_class(per_class)
+    return read_or_build(out, lambda: out if is_complete(out, counts, seed) else None,
+                         lambda: make_demo_dataset(out, counts, seed, progress))

@@ -210,3 +210,24 @@ def misclassified(files: Sequence[str], labels: torch.Tensor, preds: torch.Tenso
             "loss": round(float(losses[i]), 4),
         })
     return rows
+
+
+# ----------------------------------------------------------------------------
+# A run's evaluation
+
+
+def evaluate_run(run, which: str = "best", device: str | torch.device = "cpu", data=None,
+                 split: str = "test", batch_size: int | None = None, progress=None) -> Evaluation:
+    """A run's checkpoint evaluated on a split of its own data, or on `data` (a CINIC-10 root,
+    an archive, or a folder of class folders). The run's own test split is its reported result:
+    that one is written to eval.json. Training, the CLI and the Results page all call this."""
+    from cinic import checkpoints
+    from cinic.data import load_evaluation_set
+
+    model, facts = checkpoints.load_model(run, which, device)
+    dataset, name = load_evaluation_set(data or run.config()["data"], split, progress)
+    result = evaluate(model, dataset, facts["mean"], facts["std"], device, batch_size, split=name)
+    result.update(checkpoint=which, epoch=facts["epoch"])
+    if data is None and name == "test":
+        run.write_evaluation(result)
+    return result

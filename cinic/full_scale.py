@@ -1,6 +1,6 @@
 """A CINIC-10-sized folder made from a small sample, to measure at full scale.
 
-    python -m cinic bench --make-full-scale OUT [--data SAMPLE] [--per-split 90000]
+    python -m cinic make-full-scale OUT [--data SAMPLE] [--per-split 90000] [--jobs N]
 
 Each image is a sample image mirrored at random, shifted up to 2 px and given
 light noise, written as PNG in CINIC-10 layout by a pool of processes. For
@@ -9,17 +9,16 @@ timing only: near copies make accuracy on it meaningless.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from cinic import data
+from cinic.atomic import build_folder
 from cinic.data import CLASSES, SPLITS
 from cinic.errors import CinicError
+from cinic.workers import map_in_processes
 
 PER_SPLIT = 90_000   # CINIC-10: 9,000 images per class per split
 CHUNK = 1000         # images per worker task
@@ -27,6 +26,7 @@ CHUNK = 1000         # images per worker task
 
 class FullScaleError(CinicError):
     """A source or target folder we cannot use; the message says what to do."""
+
 
 _SOURCES: dict = {}
 
@@ -72,7 +72,7 @@ def _class_pools(root: Path) -> dict:
             chosen = hwc[(decoded.labels == label).numpy()]
             if len(chosen) == 0:
                 raise FullScaleError(f"{root / split / name} has no images to copy from: "
-                                 "--make-full-scale needs every class in every split of --data")
+                                     "make-full-scale needs every class in every split of --data")
             pools[split][label] = np.ascontiguousarray(chosen)
     return pools
 
@@ -84,44 +84,33 @@ def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: in
     run never leaves a half folder that looks complete.
     """
     out = Path(out).expanduser().absolute()
+    if per_split < len(CLASSES):
+        raise FullScaleError(f"--per-split must be at least {len(CLASSES)} images per split (one per class), "
+                             f"got {per_split}")
+    if jobs < 1:
+        raise FullScaleError(f"--jobs must be at least 1 worker process, got {jobs}")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FullScaleError(f"{out} already exists and is not an empty folder: give a new folder "
-                         "for --make-full-scale (it writes train/, valid/ and test/ there)")
+                             "for make-full-scale (it writes train/, valid/ and test/ there)")
     started = time.perf_counter()
     pools = _class_pools(source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
-    tasks = []
-    for split in SPLITS:
-        for label, name in enumerate(CLASSES):
-            (building / split / name).mkdir(parents=True)
-            count = per_split // len(CLASSES) + (label < per_split % len(CLASSES))
-            tasks += [(split, label, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
-    try:
-        written = _run_full_scale_tasks(tasks, pools, building, seed, jobs)
-        (building / "FULL_SCALE.txt").write_text(
-            f"Made by `python -m cinic bench --make-full-scale` from {source}: {per_split} images per split,\n"
+    written = 0
+
+    def write(folder: Path) -> None:
+        nonlocal written
+        tasks = []
+        for split in SPLITS:
+            for label, name in enumerate(CLASSES):
+                (folder / split / name).mkdir(parents=True)
+                count = per_split // len(CLASSES) + (label < per_split % len(CLASSES))
+                tasks += [(split, label, a, min(a + CHUNK, count)) for a in range(0, count, CHUNK)]
+        written = sum(map_in_processes(_write_full_scale_chunk, tasks, jobs, initializer=_init_full_scale_worker,
+                                       initargs=(pools, str(folder), seed)))
+        (folder / "FULL_SCALE.txt").write_text(
+            f"Made by `python -m cinic make-full-scale` from {source}: {per_split} images per split,\n"
             "each a source image mirrored at random, shifted up to 2 px and given light noise.\n"
             "For timing only: its images are near copies, so accuracy on it means little.\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(building, out)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
+
+    build_folder(out, write)
     return {"out": str(out), "per_split": per_split, "images": written, "jobs": jobs,
             "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _run_full_scale_tasks(tasks, pools, building: Path, seed: int, jobs: int) -> int:
-    if jobs == 1:
-        _init_full_scale_worker(pools, str(building), seed)
-        return sum(_write_full_scale_chunk(t) for t in tasks)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # Spawned, not forked: forking a process that holds torch threads can hang.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_full_scale_worker,
-                             initargs=(pools, str(building), seed)) as pool:
-        return sum(pool.map(_write_full_scale_chunk, tasks))

@@ -44,14 +44,15 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, flip: bool, crop_
 class DeviceData:
     """A split's images and labels on one device, served in batches by index.
 
-    When the images do not fit the device (a free-memory check on CUDA), they
-    stay in pinned host memory and each batch is copied over as it is drawn.
+    When the images do not fit the device (a free-memory check on CUDA), or
+    `stream` asks for it, they stay in pinned host memory and each batch is
+    copied over as it is drawn.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                 mean, std, channels_last: bool = False):
+                 mean, std, channels_last: bool = False, stream: bool = False):
         self.device = torch.device(device)
-        self.on_device = fits_on_device(images, self.device)
+        self.on_device = not stream and fits_on_device(images, self.device)
         if self.on_device:
             self.images = images.to(self.device, non_blocking=True)
         else:

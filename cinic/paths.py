@@ -1,4 +1,8 @@
-"""Where things live: runs, caches and data folders, each overridable by env."""
+"""Where things live: runs, caches and data folders, each overridable by env.
+
+Only names of places: nothing here creates, reads or decides anything (which
+data set is in use is `cinic.datasets.data_in_use`).
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,7 @@ def cache_root() -> Path:
     lands among the user's images.
     """
     default = Path.home() / ".cache" / "cinic-explorer"
-    path = Path(os.environ.get("CINIC_CACHE") or default)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(os.environ.get("CINIC_CACHE") or default)
 
 
 def cinic_root() -> Path:
@@ -36,13 +38,3 @@ def cinic_root() -> Path:
 def demo_root() -> Path:
     """Where the embedded demo data set is made on first use."""
     return project_root() / "data" / "demo"
-
-
-def default_data_root() -> Path:
-    """CINIC-10 when it is present, else the demo data set (made if missing)."""
-    cinic = cinic_root()
-    if (cinic / "train").is_dir():
-        return cinic
-    from cinic.demo import ensure_demo_dataset
-
-    return ensure_demo_dataset(demo_root())

@@ -16,25 +16,19 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
 from cinic import paths
 from cinic.atomic import replace_file
 from cinic.errors import CinicError
 
 CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
     "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
-CHECKPOINTS = ("last", "best")
+CHECKPOINTS = ("last", "best")   # the files checkpoints.save writes: last.pt, best.pt
 LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
 
 
 class RunError(CinicError):
     """A path that is not a run folder, or an action the run's state forbids."""
-
-
-class CheckpointError(CinicError):
-    """A checkpoint that is missing, damaged, unsafe or of another model."""
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -91,7 +85,7 @@ class RunFolder:
                 raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
         run = cls(path)
         write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
-        run.write_status("queued", epoch=0, epochs=config.get("epochs"))
+        run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
         return run
 
     @staticmethod
@@ -211,16 +205,6 @@ class RunFolder:
     def has_checkpoint(self, which: str = "best") -> bool:
         return self.checkpoint_path(which).is_file()
 
-    def save_checkpoint(self, state: dict, which: str = "last") -> None:
-        import io
-
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_atomically(self.checkpoint_path(which), buffer.getvalue())
-
-    def load_checkpoint(self, which: str = "best", map_location="cpu") -> dict:
-        return load_checkpoint_file(self.checkpoint_path(which), map_location)
-
     # --- stopping and logs ----------------------------------------------------
     def request_stop(self) -> None:
         (self.path / STOP).touch()
@@ -240,73 +224,6 @@ class RunFolder:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
-
-
-def load_checkpoint_file(path: Path, map_location="cpu") -> dict:
-    """Load a checkpoint with the weights-only unpickler, never anything that runs code."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train the run first or pick another run")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        text = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__  # torch's first sentence
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            reason = "it holds Python objects that could run code, which is refused"
-        else:
-            reason = f"it is damaged or not a PyTorch checkpoint ({text[:200]})"
-        raise CheckpointError(f"cannot load {path}: {reason}. Use a checkpoint written by "
-                              "CINIC-10 Explorer, or retrain the run.") from e
-    if not isinstance(state, dict) or "model" not in state or "spec" not in state:
-        raise CheckpointError(f"{path} is not a CINIC-10 Explorer checkpoint (no model and spec inside)")
-    return state
-
-
-def load_model(run: RunFolder, which: str = "best", device="cpu"):
-    """The model rebuilt from the checkpoint's own spec with its weights, and the checkpoint's facts."""
-    state = run.load_checkpoint(which, map_location="cpu")
-    model, spec = model_from_checkpoint(state, run.checkpoint_path(which))
-    model.to(device).eval()
-    facts = {k: state.get(k) for k in ("mean", "std", "classes", "epoch", "best_valid_acc")}
-    facts["spec"] = spec
-    return model, facts
-
-
-def model_from_checkpoint(state: dict, path: Path):
-    """(model, spec) rebuilt from a loaded checkpoint's own spec and weights; a CheckpointError
-    naming `path` when they do not fit each other."""
-    from cinic.models import ModelSpec, ModelSpecError, build_model
-
-    try:
-        spec = ModelSpec.from_dict(state["spec"])
-        model = build_model(spec)
-        model.load_state_dict(state["model"])
-    except (ModelSpecError, RuntimeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} does not match the model it describes "
-                              f"({_first_detail(e)}); it is from another model or damaged") from e
-    return model, spec
-
-
-def _first_detail(error: Exception) -> str:
-    """The telling line of an error: load_state_dict's first line is only a heading, and a
-    shape mismatch says more than a list of key names."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-    details = lines[1:] if len(lines) > 1 and lines[0].endswith(":") else lines
-    detail = next((line for line in details if line.startswith("size mismatch")), details[0]).rstrip(".")
-    return detail if len(detail) <= 200 else detail[:197] + "..."
-
-
-def load_weights_into(model: torch.nn.Module, state: dict, path: Path) -> None:
-    """Load a checkpoint's weights into `model`, explaining a mismatch instead of a shape dump."""
-    from cinic.models import ModelSpec
-
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        theirs = ModelSpec.from_dict(state["spec"]).describe() if "spec" in state else "unknown"
-        raise CheckpointError(
-            f"{path} holds another model ({theirs}) than the one asked for; "
-            "open it with the run it came from, or start a new run") from e
 
 
 # --- listing -------------------------------------------------------------------
@@ -346,7 +263,7 @@ def summarize_run(run: RunFolder) -> dict:
         "s_per_epoch": round(sum(seconds) / len(seconds), 3) if seconds else None,
         "augment_name": config.get("augment_name") or "none",
         "augment_n": config.get("augment_n") or 0,
-        "created": status.get("created") or run.path.stat().st_mtime,
+        "created": status.get("created") or run.path.stat().st_mtime,  # runs made before "created" existed
     }
 
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cinic import app_state, paths
+from cinic import app_state, datasets, paths
 from cinic.models import PRESETS, summarize
 from cinic.runs import RunFolder
 
@@ -37,14 +37,15 @@ def demo_dir(tmp_path, monkeypatch, isolated_dirs) -> Path:
 @pytest.fixture
 def with_demo(demo_dir, tiny_data) -> Path:
     """The tiny demo set (conftest) chosen as the app's data set."""
-    app_state.remember_data_root(tiny_data)
+    datasets.remember_data_root(tiny_data)
     return tiny_data
 
 
 @pytest.fixture(scope="module")
 def finished_runs_root(tmp_path_factory, tiny_data) -> Path:
     """A runs root holding one finished 1-epoch run on the tiny demo set (trained once per module)."""
-    from cinic.train import make_config, train_run
+    from cinic.config import make_config
+    from cinic.train import train_run
 
     root = tmp_path_factory.mktemp("finished-runs")
     with pytest.MonkeyPatch.context() as mp:
@@ -111,7 +112,7 @@ def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
     at = open_app("train")
     button(at, "Use the demo data set").click().run()
     assert_clean(at)
-    assert app_state.chosen_data_root() == demo_dir.resolve()
+    assert datasets.chosen_data_root() == demo_dir.resolve()
     assert (demo_dir / "train" / "cat").is_dir()
     assert button(at, "Start training")  # the page now offers the training controls
 
@@ -146,7 +147,7 @@ def test_data_page_explains_a_folder_that_is_not_cinic10(with_demo, tmp_path):
         time.sleep(0.1)
         at.run()
     assert at.error and "valid/" in at.error[0].value and str(not_cinic) in at.error[0].value
-    assert app_state.chosen_data_root() == with_demo  # the bad folder was not selected
+    assert datasets.chosen_data_root() == with_demo  # the bad folder was not selected
 
 
 def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):

@@ -6,34 +6,12 @@ import threading
 
 import pytest
 
-from cinic import app_state, paths
+from cinic import app_state
 from cinic.augment import SEED_PIPELINE, load_pipeline
 
 
-def test_nothing_is_chosen_until_a_data_root_is_remembered(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "no-demo")
-    assert app_state.chosen_data_root() is None and app_state.available_data_root() is None
-    folder = tmp_path / "data"
-    folder.mkdir()
-    app_state.remember_data_root(folder)
-    assert app_state.chosen_data_root() == folder.resolve()
-    folder.rmdir()  # a remembered folder that went away counts as not chosen
-    assert app_state.chosen_data_root() is None
-
-
-def test_available_data_root_falls_back_to_cinic10_then_an_existing_demo(tmp_path, monkeypatch):
-    demo = tmp_path / "demo"
-    monkeypatch.setattr(paths, "demo_root", lambda: demo)
-    (demo / "train").mkdir(parents=True)
-    assert app_state.available_data_root() == demo
-    cinic = tmp_path / "CINIC-10"
-    (cinic / "train").mkdir(parents=True)
-    monkeypatch.setenv("CINIC_DATA", str(cinic))
-    assert app_state.available_data_root() == cinic
-    assert "demo" in app_state.data_root_label(demo) and app_state.data_root_label(None) == "no data set yet"
-
-
 def test_a_damaged_state_file_means_nothing_chosen():
+    app_state.state_path().parent.mkdir(parents=True)
     app_state.state_path().write_text("{not json")
     assert app_state.load_state() == {}
     assert app_state.update_state(x=1) == {"x": 1}

@@ -32,7 +32,7 @@ def test_bench_json_has_both_timings_and_their_ratio(tiny_data, capsys):
     assert [(e["images"], e["batch_size"]) for e in result["evaluation"]] == [(300, 64), (300, 256)]
     assert result["predict_one"]["median_ms"] > 0
     assert report["decode"]["images"] == 160 and report["decode"]["cold_s"] > 0
-    assert report["settings"]["project_knobs"]["channels_last"] is True  # train.py's CPU setting
+    assert report["settings"]["project_knobs"]["speed"]["channels_last"] is True  # train.py's CPU setting
 
 
 def test_knobs_and_accuracy_are_reported(tiny_data, capsys):
@@ -64,7 +64,6 @@ def test_table_output_names_both_pipelines(tiny_data, capsys):
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--knobs", "turbo"], "unknown knob(s) turbo"),
     (["--eval-batch-sizes", "64,big"], "--eval-batch-sizes takes whole numbers"),
-    (["--per-split", "5"], "--per-split must be at least 10"),
     (["--presets", "huge"], "unknown model preset 'huge'"),
 ])
 def test_bad_options_are_named(args, words):

@@ -28,7 +28,8 @@ import torch
 
 from cinic import cli, data
 from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, pid_alive
-from cinic.train import make_config
+from cinic import checkpoints
+from cinic.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 PAGES = "app_pages"  # st.navigation pages; see the README for why not pages/
@@ -142,7 +143,7 @@ def assert_resumed_exactly(run: RunFolder) -> None:
     assert status["state"] == "finished", (status, run.log_tail())
     assert epoch_lines(run) == list(range(1, run.config()["epochs"] + 1))
     assert batch_steps(run) == every_batch_step(run)
-    assert run.load_checkpoint("last")["epoch"] == run.config()["epochs"]
+    assert checkpoints.load(run, "last")["epoch"] == run.config()["epochs"]
     assert run.evaluation()["n"] == 60
     assert not list(run.path.glob(".*.tmp")), "a half-written file was left behind"
 
@@ -160,7 +161,7 @@ def test_sigkill_in_the_middle_of_an_epoch_then_resume_from_the_app(tiny_data, c
     status = run.status()
     assert status["state"] == "interrupted"
     assert status["error"] == "the training process ended without saying why (killed?)"
-    assert run.load_checkpoint("last")["epoch"] == epoch - 1  # the last good checkpoint loads
+    assert checkpoints.load(run, "last")["epoch"] == epoch - 1  # the last good checkpoint loads
     assert epoch_lines(run) == list(range(1, epoch))
     assert [s["state"] for s in list_runs(run.path.parent)] == ["interrupted"]
 
@@ -200,8 +201,8 @@ def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(tiny_data, ch
     assert run.status()["state"] == "interrupted"
     (half,) = run.path.glob(".last.pt.*.tmp")  # the interrupted write, under a name no reader opens
     assert half.stat().st_size < run.checkpoint_path("last").stat().st_size
-    assert run.load_checkpoint("last")["epoch"] == 1
-    assert run.load_checkpoint("best")["epoch"] in (1, 2)  # written before last.pt, whole either way
+    assert checkpoints.load(run, "last")["epoch"] == 1
+    assert checkpoints.load(run, "best")["epoch"] in (1, 2)  # written before last.pt, whole either way
     assert epoch_lines(run) == [1, 2]  # epoch 2 was recorded, but its checkpoint never landed
 
     assert cli.main(["train", "--resume", str(run.path), "--no-progress"]) == 0
@@ -258,7 +259,7 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny
     assert code == 2 and err == f"error: {expected}\n"
     status = run.status()
     assert status["state"] == "failed" and status["error"] == expected  # not "running"
-    assert run.load_checkpoint("last")["epoch"] == 1  # the previous checkpoint is intact
+    assert checkpoints.load(run, "last")["epoch"] == 1  # the previous checkpoint is intact
     assert not list(run.path.glob(".*.tmp"))
     assert cli.main(["train", "--resume", str(run.path), "--no-progress"]) == 0
     assert_resumed_exactly(run)
@@ -318,7 +319,7 @@ def test_a_really_full_disk_mid_training(tiny_data, small_disk, children):
     assert err.startswith(f"error: could not write {run.path}/") and f"{FULL} and" in err
     # Nothing could be written, not even the status: the ended process makes it read "interrupted".
     assert run.status()["state"] in ("failed", "interrupted")
-    assert run.load_checkpoint("last")["epoch"] == epoch - 1
+    assert checkpoints.load(run, "last")["epoch"] == epoch - 1
     assert not list(run.path.glob(".*.tmp"))
 
     filler.unlink()
@@ -395,7 +396,7 @@ def test_out_of_memory_from_the_command_line(tiny_data, monkeypatch, capsys):
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(cinic.train, "_train_epoch", no_memory)
+    monkeypatch.setattr(cinic.train, "train_epoch", no_memory)
     run = new_run(tiny_data)
     code = cli.main(["train", "--run", str(run.path), "--no-progress"])
     message = ("the device ran out of memory (CUDA out of memory. Tried to allocate 2.00 GiB); "
@@ -437,10 +438,10 @@ def table_states(at) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkeypatch, children):
-    from cinic import app_state, paths
+    from cinic import app_state, datasets, paths
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
-    app_state.remember_data_root(tiny_data)
+    datasets.remember_data_root(tiny_data)
     long_run = launch_training(make_config(str(tiny_data), preset="base", recipe="seed", epochs=1000,
                                            batch_size=2, device="cpu").to_dict())  # minutes: killed long before
     children.append(long_run)

@@ -1,4 +1,4 @@
-"""cinic/full_scale.py: a CINIC-10-sized folder from a sample, through the bench's CLI."""
+"""cinic/full_scale.py: a CINIC-10-sized folder from a sample, through `python -m cinic make-full-scale`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cinic import cli, data, full_scale
 @pytest.mark.slow
 def test_make_full_scale_writes_a_cinic_layout(tiny_data, tmp_path, capsys):
     out = tmp_path / "full"
-    assert cli.main(["bench", "--data", str(tiny_data), "--make-full-scale", str(out), "--per-split", "205",
+    assert cli.main(["make-full-scale", str(out), "--data", str(tiny_data), "--per-split", "205",
                      "--jobs", "2", "--json"]) == 0
     made = json.loads(capsys.readouterr().out)
     assert made["images"] == 3 * 205
@@ -37,3 +37,11 @@ def test_perturb_keeps_an_image_close_but_not_equal():
     assert all(c.shape == image.shape and c.dtype == np.uint8 for c in copies)
     assert all(not np.array_equal(c, image) for c in copies)
     assert len({c.tobytes() for c in copies}) == len(copies)
+
+
+@pytest.mark.parametrize("per_split, jobs, words", [(5, 1, "at least 10 images per split"),
+                                                    (20, 0, "at least 1 worker process")])
+def test_bad_sizes_are_refused_before_any_work(tiny_data, tmp_path, per_split, jobs, words):
+    with pytest.raises(full_scale.FullScaleError, match=words):
+        full_scale.make_full_scale(tiny_data, tmp_path / "out", per_split=per_split, jobs=jobs)
+    assert not (tmp_path / "out").exists()

@@ -33,7 +33,9 @@ from PIL import Image
 
 from cinic import cli, images
 from cinic.models import PRESETS, ModelSpec, build_model
-from cinic.runs import RunFolder, load_model
+from cinic import checkpoints
+from cinic.checkpoints import load_model
+from cinic.runs import RunFolder
 from made_images import header_only_png, image_bytes
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -205,9 +207,31 @@ def test_a_truncated_png_in_any_split_is_found_by_check(data_copy, capsys):
     code, out, err = run_cli(capsys, "check", data_copy)
     assert (code, out) == (2, "")
     assert re.fullmatch(
-        re.escape(f"error: {data_copy / 'test'} has images that cannot be decoded: 1 problem found:\n"
+        re.escape(f"error: {data_copy} is not a usable CINIC-10 folder: 1 problem found:\n"
                   f"  - {path} is truncated or corrupt and cannot be decoded (") + r"[^\n]+"
         + re.escape("): re-download or re-export it.\n"), error_text(err)), err
+
+
+def test_check_lists_unreadable_headers_and_undecodable_images_in_one_pass(data_copy, capsys):
+    # A user with a damaged copy of 270,000 files fixes every problem in one round, not one kind per run.
+    not_an_image = first_image(data_copy / "train" / "cat")
+    not_an_image.write_text("not a picture")
+    truncated = first_image(data_copy / "valid" / "dog")
+    truncated.write_bytes(truncated_png())
+    code, _, err = run_cli(capsys, "check", data_copy)
+    text = error_text(err)
+    assert code == 2 and "2 problems found" in text
+    assert str(not_an_image) in text and f"{truncated} is truncated or corrupt" in text
+
+
+def test_check_caps_the_listed_problems_and_counts_the_rest(data_copy, capsys):
+    damaged = [*sorted((data_copy / "train" / "cat").iterdir()), *sorted((data_copy / "train" / "dog").iterdir())][:25]
+    for path in damaged:
+        path.write_bytes(truncated_png())
+    code, _, err = run_cli(capsys, "check", data_copy)
+    text = error_text(err)
+    assert code == 2 and "25 problems found" in text and "... and 5 more problems" in text
+    assert sum(str(path) in text for path in damaged) == 20
 
 
 def test_images_of_other_modes_are_accepted_as_rgb(data_copy, capsys):
@@ -297,7 +321,8 @@ def test_an_empty_archive_is_refused(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_data) -> RunFolder:
     """A finished one-epoch run on the tiny data set (trained once for this module)."""
-    from cinic.train import make_config, train_run
+    from cinic.config import make_config
+    from cinic.train import train_run
 
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
@@ -371,11 +396,11 @@ def test_predict_goes_on_past_a_bad_file_and_exits_1(trained, tmp_path, capsys):
 def test_the_classify_page_explains_each_bad_upload(trained, tiny_data, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from cinic import app_state, paths
+    from cinic import app_state, datasets, paths
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     monkeypatch.setenv("CINIC_RUNS", str(trained.path.parent))
-    app_state.remember_data_root(tiny_data)
+    datasets.remember_data_root(tiny_data)
     at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60).run()
     at.switch_page(f"{PAGES}/classify.py").run()
     refused = refused_files()
@@ -418,7 +443,7 @@ def run_with_best(trained: RunFolder, tmp_path: Path, write) -> RunFolder:
 def other_architecture(trained: RunFolder):
     """Weights of the `best` preset under a checkpoint that claims to be `base` (as its run says)."""
     def write(path: Path):
-        state = trained.load_checkpoint("best")
+        state = checkpoints.load(trained, "best")
         state["model"] = build_model(PRESETS["best"]).state_dict()
         torch.save(state, path)
     return write
@@ -453,7 +478,7 @@ def test_a_checkpoint_of_another_architecture_is_explained(trained, tmp_path, ca
 
 def test_resuming_from_a_checkpoint_of_another_model_is_explained(trained, tmp_path, capsys):
     def write(path: Path):  # a self-consistent checkpoint of the `best` preset dropped into a `base` run
-        state = trained.load_checkpoint("last")
+        state = checkpoints.load(trained, "last")
         state["model"], state["spec"] = build_model(PRESETS["best"]).state_dict(), PRESETS["best"].to_dict()
         state["optimizer"] = torch.optim.AdamW(build_model(PRESETS["best"]).parameters()).state_dict()
         torch.save(state, path)
@@ -530,7 +555,7 @@ def test_export_round_trips_and_holds_no_pickle(trained, tmp_path, capsys):
     assert (code, err) == (0, "")
     assert out == f"wrote {out_file} (safetensors: weights and metadata only, no code)\n"
 
-    state = trained.load_checkpoint("best")
+    state = checkpoints.load(trained, "best")
     tensors = load_file(out_file)
     assert tensors.keys() == state["model"].keys()
     assert all(torch.equal(tensors[k], state["model"][k]) for k in tensors)
@@ -596,10 +621,10 @@ TRAIN_WIDGETS = {"epochs": "epochs", "batch": "batch_size", "lr": "lr", "ls": "l
 def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from cinic import app_state, paths
+    from cinic import app_state, datasets, paths
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
-    app_state.remember_data_root(data_root)
+    datasets.remember_data_root(data_root)
     at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60).run()
     at.switch_page(f"{PAGES}/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -609,7 +634,7 @@ def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
 def test_the_app_cannot_send_settings_out_of_range(tiny_data, tmp_path, monkeypatch):
     """Every Train page input is bounded inside what validate_config accepts, and the browser
     cannot push a value past those bounds (Streamlit keeps the last valid value)."""
-    from cinic.train import make_config
+    from cinic.config import make_config
 
     at = open_app_page("train", tiny_data, tmp_path, monkeypatch)
     inputs = {n.key.split("-")[0]: n for n in at.number_input if n.key and n.key.split("-")[0] in TRAIN_WIDGETS}

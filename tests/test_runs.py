@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from cinic.models import PRESETS, build_model
-from cinic.runs import (CheckpointError, RunError, RunFolder, list_runs, load_checkpoint_file,
-                        load_model, load_weights_into, write_atomically)
+from cinic import checkpoints
+from cinic.checkpoints import CheckpointError, load_model
+from cinic.runs import RunError, RunFolder, list_runs, write_atomically
 
 
 def _config(preset="base", **extra):
@@ -64,7 +65,7 @@ def test_metrics_survive_a_torn_last_line_and_epochs_deduplicate():
 
 def test_checkpoint_round_trip_and_model_rebuild():
     run = RunFolder.create(_config("best"))
-    run.save_checkpoint(_state("best"), "best")
+    checkpoints.save(run, _state("best"), "best")
     model, facts = load_model(run)
     assert facts["epoch"] == 1 and facts["spec"] == PRESETS["best"]
     assert sum(p.numel() for p in model.parameters()) == sum(
@@ -75,21 +76,21 @@ def test_a_checkpoint_of_another_model_is_explained():
     run = RunFolder.create(_config("base"))
     state = _state("best")
     with pytest.raises(CheckpointError, match=r"holds another model \(conv 3→32"):
-        load_weights_into(build_model(PRESETS["base"]), state, run.checkpoint_path("last"))
+        checkpoints.load_weights(build_model(PRESETS["base"]), state, run.checkpoint_path("last"))
     state["spec"] = PRESETS["base"].to_dict()  # weights of `best` under a `base` label
-    run.save_checkpoint(state, "best")
+    checkpoints.save(run, state, "best")
     with pytest.raises(CheckpointError, match="does not match the model it describes"):
         load_model(run)
 
 
 def test_a_truncated_checkpoint_is_refused(tmp_path):
     run = RunFolder.create(_config())
-    run.save_checkpoint(_state(), "last")
+    checkpoints.save(run, _state(), "last")
     data = run.checkpoint_path("last").read_bytes()
     bad = tmp_path / "cut.pt"
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="damaged or not a PyTorch checkpoint"):
-        load_checkpoint_file(bad)
+        checkpoints.load_file(bad)
 
 
 class _RunsCode:
@@ -104,7 +105,7 @@ def test_a_pickle_that_would_run_code_does_not_run(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": evil, "spec": {}}, path, pickle_module=pickle)
     with pytest.raises(CheckpointError, match="could run code, which is refused"):
-        load_checkpoint_file(path)
+        checkpoints.load_file(path)
     assert not marker.exists()
 
 
@@ -132,3 +133,14 @@ def test_list_runs_summarises_newest_first():
     assert [r["name"] for r in runs] == [b.name, a.name]
     assert runs[1]["best_valid_acc"] == 30.0 and runs[1]["test_acc"] == 31.5 and runs[1]["s_per_epoch"] == 2.0
     assert runs[0]["model"].startswith("conv 3→32")
+
+
+def test_created_is_when_the_run_was_made_not_its_folders_mtime(tmp_path):
+    import os
+    import time
+
+    before = time.time()
+    run = RunFolder.create({"epochs": 1}, root=tmp_path, name="made-now")
+    os.utime(run.path, (0, 0))  # a copied or touched folder says nothing about when the run was made
+    [summary] = list_runs(tmp_path)
+    assert summary["created"] >= before

@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cinic.runs import CheckpointError, RunFolder
-from cinic.train import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config, train_run
+from cinic import checkpoints
+from cinic.checkpoints import CheckpointError
+from cinic.models import PRESETS, ModelSpecError
+from cinic.runs import RunFolder
+from cinic.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
+from cinic.train import train_run
 
 
 def test_step_schedule_drops_at_the_given_epochs():
@@ -49,8 +53,9 @@ def test_bad_settings_are_named(field, value, words):
 
 
 def test_unknown_preset_and_unknown_setting():
-    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+    with pytest.raises(ModelSpecError, match="unknown model preset 'huge'; choose one of base, stepping"):
         make_config("x", preset="huge")
+    assert make_config("x", preset="small-filters").model == PRESETS["stepping"].to_dict()  # aliases too
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"data": "x", "colour": "red"})
 
@@ -94,8 +99,8 @@ def test_stop_then_resume_gives_the_same_model_as_one_run(tiny_data):
     status = train_run(stopped, resume=True, progress=False, log=lambda m: None)
     assert status["state"] == "finished"
     assert [e["epoch"] for e in stopped.epochs()] == [1, 2, 3]
-    a = straight.load_checkpoint("last")["model"]
-    b = stopped.load_checkpoint("last")["model"]
+    a = checkpoints.load(straight, "last")["model"]
+    b = checkpoints.load(stopped, "last")["model"]
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
     assert stopped.epochs()[-1]["valid_acc"] == straight.epochs()[-1]["valid_acc"]
 
@@ -120,7 +125,7 @@ def test_out_of_memory_fails_with_advice(tiny_data, monkeypatch):
     def boom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(train, "_train_epoch", boom)
+    monkeypatch.setattr(train, "train_epoch", boom)
     run = _run(tiny_data)
     with pytest.raises(ConfigError, match="lower the batch size or use the CPU"):
         train_run(run, progress=False, log=lambda m: None)
