@@ -1,4 +1,4 @@
-"""cinic/atomic.py: a file is replaced whole or not at all, and killed writers' leftovers are found."""
+"""cinic/atomic.py: files and folders replaced whole or not at all, killed writers' leftovers, caches built once."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from cinic.atomic import leftover_temp_files, replace_file, temp_path
+from cinic.atomic import build_folder, leftover_temp_files, read_or_build, replace_file, temp_path
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -164,3 +166,100 @@ def test_leftover_temp_files_are_only_this_files(old_file):
         (folder / name).write_bytes(b"x")
     assert leftover_temp_files(old_file) == [mine]
     assert leftover_temp_files(folder / "nothing-written.json") == []
+
+
+# --- build_folder ------------------------------------------------------------------------------------
+def fill(files: dict[str, bytes], seen: list | None = None, target: Path | None = None):
+    """A build that writes `files` and, when asked, notes what `target` looked like meanwhile."""
+    def build(folder: Path) -> None:
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+        if seen is not None:
+            seen.append(sorted(p.name for p in target.iterdir()) if target.exists() else None)
+    return build
+
+
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_folder_appears_whole_under_its_name(tmp_path):
+    target, seen = tmp_path / "demo", []
+    assert build_folder(target, fill({"a.png": b"a", "b.png": b"b"}, seen, target)) == target
+    assert seen == [None]  # while it was built, the real name did not exist
+    assert folder_contents(target) == {"a.png": b"a", "b.png": b"b"}
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no hidden build folder left
+
+
+def test_an_older_folder_is_replaced_and_readable_until_then(tmp_path):
+    target, seen = tmp_path / "demo", []
+    build_folder(target, fill({"old.png": b"old"}))
+    build_folder(target, fill({"new.png": b"new"}, seen, target))
+    assert seen == [["old.png"]]  # the old folder stayed whole during the build
+    assert folder_contents(target) == {"new.png": b"new"}
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # the old one moved aside and removed
+
+
+@pytest.mark.parametrize("error", [ValueError("refused at the last moment"), KeyboardInterrupt()])
+def test_a_failed_build_leaves_the_old_folder_and_no_half_one(tmp_path, error):
+    target = tmp_path / "demo"
+    build_folder(target, fill({"old.png": b"old"}))
+
+    def half_then_fail(folder: Path) -> None:
+        (folder / "half.png").write_bytes(b"half")
+        raise error
+
+    with pytest.raises(type(error)):
+        build_folder(target, half_then_fail)
+    assert folder_contents(target) == {"old.png": b"old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
+
+
+def test_a_failed_first_build_leaves_nothing(tmp_path):
+    with pytest.raises(OSError):
+        build_folder(tmp_path / "new" / "demo", full_disk)
+    assert [p.name for p in (tmp_path / "new").iterdir()] == []
+
+
+# --- read_or_build -----------------------------------------------------------------------------------
+def test_a_cache_that_reads_is_not_built_nor_locked(tmp_path):
+    assert read_or_build(tmp_path / "cache.pt", lambda: "cached", lambda: pytest.fail("built")) == "cached"
+    assert list(tmp_path.iterdir()) == []  # no lock file: reading a cache needs no write access
+
+
+def test_a_missing_cache_is_built_and_returned(tmp_path):
+    cache, built = tmp_path / "cache" / "x.pt", []
+
+    def build():
+        built.append(1)
+        replace_file(cache, lambda handle: handle.write(b"made"))
+        return "made"
+
+    assert read_or_build(cache, lambda: None, build) == "made"
+    assert built == [1] and cache.read_bytes() == b"made"
+
+
+def test_two_asking_at_once_build_it_once(tmp_path):
+    """The second waits on the lock, then reads what the first built."""
+    cache, builds, results = tmp_path / "x.bin", [], []
+    start = threading.Barrier(2)
+
+    def read():
+        return cache.read_bytes() if cache.exists() else None
+
+    def build():
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other to arrive while this one builds
+        replace_file(cache, lambda handle: handle.write(b"made once"))
+        return b"made once"
+
+    def ask():
+        start.wait()
+        results.append(read_or_build(cache, read, build))
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=30)
+    assert results == [b"made once", b"made once"] and len(builds) == 1
