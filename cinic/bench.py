@@ -359,17 +359,21 @@ def evaluation_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def time_evaluation(model, test: DataSet, mean, std, device, batch_sizes, threads: int) -> list[dict]:
-    """cinic.evaluate.evaluate (confusion matrix and all) on `test`, per batch size."""
+    """cinic.evaluate.evaluate (confusion matrix and all) on `test`, per batch size, in the float32
+    every reported result uses and, where the device has it, in bf16 for comparison."""
     from cinic.evaluate import evaluate
 
+    precisions = [False, True] if uses_bf16(device, True) else [False]
     rows = []
     with torch_settings(threads, device.type == "cuda"):
         for batch_size in batch_sizes:
-            started = time.perf_counter()
-            result = evaluate(model, test, mean, std, device, batch_size=batch_size)
-            seconds = time.perf_counter() - started
-            rows.append({"images": result["n"], "batch_size": batch_size, "seconds": round(seconds, 4),
-                         "images_per_s": round(result["n"] / seconds, 1), "accuracy": result["accuracy"]})
+            for amp in precisions:
+                started = time.perf_counter()
+                result = evaluate(model, test, mean, std, device, batch_size=batch_size, amp=amp)
+                seconds = time.perf_counter() - started
+                rows.append({"images": result["n"], "batch_size": batch_size, "dtype": result["compute_dtype"],
+                             "seconds": round(seconds, 4), "images_per_s": round(result["n"] / seconds, 1),
+                             "accuracy": result["accuracy"]})
     return rows
 
 
@@ -531,11 +535,11 @@ def report_text(report: dict) -> str:
                      [[r["preset"], r["host_peak_rss_mib"], r["workers_peak_rss_mib"], _gpu_text(r["gpu_peak_mib"])]
                       for r in rows]),
     ]
-    evals = [[r["preset"], e["images"], e["batch_size"], e["seconds"], e["images_per_s"]]
+    evals = [[r["preset"], e["images"], e["batch_size"], e["dtype"], e["seconds"], e["images_per_s"], e["accuracy"]]
              for r in report["results"] for e in r.get("evaluation", [])]
     if evals:
-        parts += ["", "evaluate() with confusion matrix, per-class and misclassified:",
-                  format_table(["preset", "images", "batch", "seconds", "img/s"], evals)]
+        parts += ["", "evaluate() with confusion matrix, per-class and misclassified (reported results: float32):",
+                  format_table(["preset", "images", "batch", "dtype", "seconds", "img/s", "accuracy %"], evals)]
     predicts = [[r["preset"], r["predict_one"]["first_ms"], r["predict_one"]["median_ms"]]
                 for r in report["results"] if "predict_one" in r]
     if predicts:

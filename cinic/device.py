@@ -1,12 +1,15 @@
 """The device a model runs on, and the speed settings that pay there.
 
-Training and evaluation both take their precision and memory format from
-here, so the two always run a model the same way (measured in bench/README.md).
+Training and the per-epoch validation take their precision and memory format
+from here (bf16 where the device has it, measured in bench/README.md). Every
+prediction a person sees or a file records runs in true float32
+(`exact_float32`), so the same image gets the same answer on every path,
+whatever its batch or neighbours, and an exported model reproduces it.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -72,3 +75,21 @@ def autocast_for(device: torch.device, enabled: bool):
     if uses_bf16(device, enabled):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+@contextmanager
+def exact_float32(device: torch.device):
+    """True float32 for one block: no autocast is entered here, and on CUDA cuDNN's TF32
+    convolutions (its default) are off, since their rounding depends on the algorithm picked
+    for each batch shape. bf16 autocast rounds per batch too: a borderline image could flip
+    class between a batch of 1 and a batch of 256."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        conv.fp32_precision = before

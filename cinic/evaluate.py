@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
-from cinic.device import autocast_for, uses_channels_last
+from cinic.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
 from cinic.errors import CinicError
 from cinic.loader import normalize
 
@@ -42,12 +42,15 @@ def default_batch_size(device: str | torch.device) -> int:
 
 def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[float],
                    std: Sequence[float], device: str | torch.device,
-                   batch_size: int | None = None) -> torch.Tensor:
+                   batch_size: int | None = None, amp: bool = False) -> torch.Tensor:
     """Logits (float32, CPU, N x C) for uint8 N x 3 x H x W images.
 
     Batches move to `device` and are normalised there exactly as in training;
     each batch's logits come straight back to the CPU so a big split never
     piles up on the GPU. The model's train/eval mode is restored afterwards.
+    Computed in true float32 (`device.exact_float32`): one image gets the same
+    probabilities alone or in any batch, as anyone loading the exported weights
+    gets them. `amp=True` (bf16 where the device has it) is for the bench only.
     """
     _check_images(images_uint8)
     if batch_size is None:
@@ -55,16 +58,14 @@ def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
-    # As in training: NHWC input and bf16 where the device has it (best's 90,000 test images
-    # in 3.3 s instead of 12 s on a 2-core CPU with bf16; see bench/README.md).
-    channels_last = uses_channels_last(device)
+    channels_last = uses_channels_last(device)  # NHWC as in training: faster, and exact in float32 too
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
     std_t = torch.tensor(std, dtype=torch.float32, device=device)
     was_training = model.training
     model.eval()
     chunks = []
     try:
-        with torch.inference_mode(), autocast_for(device, True):
+        with torch.inference_mode(), exact_float32(device), autocast_for(device, amp):
             for start in range(0, images_uint8.shape[0], batch_size):
                 raw = images_uint8[start:start + batch_size].to(device, non_blocking=True)
                 x = normalize(raw, mean_t, std_t, channels_last=channels_last)
@@ -115,7 +116,7 @@ def _check_images(images: torch.Tensor) -> None:
 
 def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequence[float],
              device: str | torch.device, batch_size: int | None = None,
-             top_misclassified: int = 200, split: str = "test") -> Evaluation:
+             top_misclassified: int = 200, split: str = "test", amp: bool = False) -> Evaluation:
     """The eval.json object (docs/architecture.md) for `model` on `dataset`.
 
     `dataset` is a cinic.data.DataSet or anything with its fields: images,
@@ -126,7 +127,7 @@ def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequenc
     n = labels.shape[0]
     if n == 0:
         raise EvaluationError(f"the {split} split of {dataset.source} has no images; nothing to evaluate")
-    logits = predict_logits(model, dataset.images, mean, std, device, batch_size)
+    logits = predict_logits(model, dataset.images, mean, std, device, batch_size, amp=amp)
     _check_outputs(logits, labels, classes, dataset.source)
 
     # float64 so the mean over a large split is exact to the digits we report
@@ -141,6 +142,7 @@ def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequenc
     return {
         "split": split,
         "source": str(dataset.source),
+        "compute_dtype": "bfloat16" if uses_bf16(torch.device(device), amp) else "float32",
         "n": n,
         "correct": correct,
         "accuracy": _percent(correct / n),

@@ -29,7 +29,9 @@ def test_bench_json_has_both_timings_and_their_ratio(tiny_data, capsys):
     assert result["train_images"] == report["data"]["train"] == 160
     assert result["project_images_per_s"] == pytest.approx(160 / project_s, rel=1e-3)
     assert result["host_peak_rss_mib"] > 0 and result["gpu_peak_mib"] == {"seed": None, "project": None}
-    assert [(e["images"], e["batch_size"]) for e in result["evaluation"]] == [(300, 64), (300, 256)]
+    dtypes = ["float32", "bfloat16"] if uses_bf16(torch.device("cpu"), True) else ["float32"]
+    assert [(e["images"], e["batch_size"], e["dtype"]) for e in result["evaluation"]] == [
+        (300, batch, dtype) for batch in (64, 256) for dtype in dtypes]
     assert result["predict_one"]["median_ms"] > 0
     assert report["decode"]["images"] == 160 and report["decode"]["cold_s"] > 0
     assert report["settings"]["project_knobs"]["speed"]["channels_last"] is True  # train.py's CPU setting

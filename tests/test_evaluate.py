@@ -139,9 +139,9 @@ def test_misclassified_ranked_by_loss(result):
 
 def test_result_is_plain_json_in_the_documented_shape(result):
     assert json.loads(json.dumps(result)) == result
-    assert list(result) == ["split", "source", "n", "correct", "accuracy", "loss", "classes", "per_class",
+    assert list(result) == ["split", "source", "compute_dtype", "n", "correct", "accuracy", "loss", "classes", "per_class",
                             "precision", "confusion", "most_confused", "per_origin", "misclassified"]
-    assert (result["split"], result["source"]) == ("test", "/data/tiny/test")
+    assert (result["split"], result["source"], result["compute_dtype"]) == ("test", "/data/tiny/test", "float32")
     assert all(type(v) is int for row in result["confusion"] for v in row)
 
 
