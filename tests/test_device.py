@@ -14,7 +14,7 @@ import torch
 
 from cinic import device as device_module
 from cinic.device import (DeviceError, autocast_for, choose_device, cpu_has_native_bf16, describe_device,
-                          uses_bf16, uses_channels_last)
+                          exact_float32, uses_bf16, uses_channels_last)
 from cinic.errors import CinicError
 
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
@@ -150,3 +150,30 @@ def test_describe_the_cpu_says_threads_and_bf16(native_bf16):
     assert describe_device(CPU) == f"cpu ({torch.get_num_threads()} threads, bf16)"
     native_bf16(False)
     assert describe_device(CPU) == f"cpu ({torch.get_num_threads()} threads)"
+
+
+# --- exact float32 for predictions -------------------------------------------------------------------
+@pytest.fixture
+def cudnn_conv_precision():
+    """cuDNN's float32 convolution setting (settable without a GPU), put back after the test."""
+    conv = torch.backends.cudnn.conv
+    before = conv.fp32_precision
+    conv.fp32_precision = "tf32"  # cuDNN's TF32 default, whose rounding depends on the batch shape
+    yield conv
+    conv.fp32_precision = before
+
+
+def test_exact_float32_turns_tf32_convolutions_off_on_cuda_and_back(cudnn_conv_precision):
+    with exact_float32(CUDA):
+        assert cudnn_conv_precision.fp32_precision == "ieee"
+    assert cudnn_conv_precision.fp32_precision == "tf32"
+    with pytest.raises(ValueError), exact_float32(CUDA):
+        raise ValueError("a failed prediction")
+    assert cudnn_conv_precision.fp32_precision == "tf32"  # restored after a failure too
+
+
+def test_exact_float32_leaves_the_cpu_as_it_is(cudnn_conv_precision, native_bf16):
+    native_bf16(True)
+    with exact_float32(CPU):
+        assert cudnn_conv_precision.fp32_precision == "tf32"
+        assert (torch.randn(4, 4) @ torch.randn(4, 4)).dtype == torch.float32
