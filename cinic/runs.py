@@ -43,21 +43,51 @@ def write_atomically(path: Path, data: bytes) -> None:
                        "Free some disk space and try again; the previous file is intact.") from e
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
+# --- the process that trains a run ----------------------------------------------------
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), or None where it is gone,
+    a zombie, or unknowable (no /proc). With the pid it names one process for good: a pid the
+    system reuses after a restart belongs to a process that started at another time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]  # state (field 3) and starttime (field 22)
+
+
+def this_process() -> dict:
+    """What a training writes into status.json so that others can tell its process from any other."""
+    return {"pid": os.getpid(), "pid_start": process_start(os.getpid())}
+
+
+def is_training_process(status: dict) -> bool:
+    """True when the pid in `status` is, provably, the process that wrote it and it still runs.
+
+    Only a positive pid counts (os.kill(-1, ...) signals every process the user
+    may signal). Where /proc tells start times, the recorded start must match;
+    elsewhere a live pid is taken at its word, and is never signalled (`stop_run`).
+    """
+    pid = status.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
+    if _proc_available():
+        return process_start(pid) is not None and process_start(pid) == status.get("pid_start")
+    return _pid_alive(pid)
+
+
+def _proc_available() -> bool:
+    return os.path.exists(f"/proc/{os.getpid()}/stat")
+
+
+def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie (finished, not yet reaped by its parent) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return True
 
 
 class RunFolder:
@@ -114,7 +144,7 @@ class RunFolder:
 
     # --- config and status ---------------------------------------------------
     def config(self) -> dict:
-        return self._read_json(CONFIG)
+        return self._read_object(CONFIG)
 
     def update_config(self, **fields) -> None:
         """Fill in what is only known once training starts (the exact mean and std)."""
@@ -123,20 +153,22 @@ class RunFolder:
         write_atomically(self.path / CONFIG, json.dumps(config, indent=2).encode())
 
     def status(self) -> dict:
+        """status.json, with a live state whose training process is gone read as "interrupted"
+        and a damaged file read as "damaged" (its error names the file and the fault)."""
         try:
-            status = self._read_json(STATUS)
-        except RunError:
-            status = {"state": "interrupted", "error": "status.json is missing or damaged"}
-        just_launched = status.get("pid") is None and time.time() - status.get("updated", 0) < 60
-        if status.get("state") in LIVE_STATES and not just_launched and not pid_alive(status.get("pid")):
+            status = self._read_object(STATUS)
+            _check_status(status, self.path / STATUS)
+        except RunError as e:
+            return {"state": "damaged", "error": str(e), "pid": None}
+        launching = status.get("pid") is None and time.time() - _number(status.get("updated"), 0) < 60
+        if status["state"] in LIVE_STATES and not launching and not is_training_process(status):
             status["state"] = "interrupted"
-            status.setdefault("error", None)
-            status["error"] = status["error"] or "the training process ended without saying why (killed?)"
+            status["error"] = status.get("error") or "the training process ended without saying why (killed?)"
         return status
 
     def write_status(self, state: str, **fields) -> None:
         try:
-            status = self._read_json(STATUS)
+            status = self._read_object(STATUS)
         except RunError:
             status = {}
         status.update(fields, state=state, updated=time.time())
@@ -144,11 +176,18 @@ class RunFolder:
         status.setdefault("error", None)
         write_atomically(self.path / STATUS, json.dumps(status, indent=2).encode())
 
-    def _read_json(self, name: str) -> dict:
+    def _read_object(self, name: str) -> dict:
+        """A JSON object from one of the run's files; RunError naming the file when it is not one."""
+        path = self.path / name
         try:
-            return json.loads((self.path / name).read_text())
-        except (OSError, ValueError) as e:
-            raise RunError(f"cannot read {self.path / name}: {e}") from e
+            value = json.loads(path.read_bytes())
+        except OSError as e:
+            raise RunError(f"cannot read {path}: {e.strerror or e}") from e
+        except ValueError as e:  # not JSON, or not UTF-8
+            raise RunError(f"{path} is damaged: it is not JSON ({str(e)[:120]})") from e
+        if not isinstance(value, dict):
+            raise RunError(f"{path} is damaged: it holds a JSON {type(value).__name__}, not an object")
+        return value
 
     # --- metrics --------------------------------------------------------------
     def append_metrics(self, record: dict) -> None:
@@ -162,24 +201,32 @@ class RunFolder:
                            "and resume the run; the last checkpoint is intact.") from e
 
     def metrics(self) -> list[dict]:
+        """Every readable record; a line torn by a kill mid-write, or damaged, is skipped."""
         try:
-            text = (self.path / METRICS).read_text()
+            raw = (self.path / METRICS).read_bytes()
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise RunError(f"cannot read {self.path / METRICS}: {e.strerror or e}") from e
         records = []
-        for line in text.splitlines():
+        for line in raw.splitlines():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except ValueError:
-                continue  # a line torn by a kill mid-write: the epoch is redone on resume
+                continue  # torn or not UTF-8: a torn epoch is redone on resume
+            if isinstance(record, dict) and _whole_number(record.get("epoch")):
+                records.append(record)
         return records
 
     def epochs(self) -> list[dict]:
-        by_epoch = {r["epoch"]: r for r in self.metrics() if r.get("kind") == "epoch"}
+        """The last record of each epoch, in order; records missing a figure the curves need are skipped."""
+        by_epoch = {r["epoch"]: r for r in self.metrics()
+                    if r.get("kind") == "epoch" and all(_is_number(r.get(k)) for k in EPOCH_FIGURES)}
         return [by_epoch[e] for e in sorted(by_epoch)]
 
     def batches(self) -> list[dict]:
-        return [r for r in self.metrics() if r.get("kind") == "batch"]
+        return [r for r in self.metrics() if r.get("kind") == "batch" and _is_number(r.get("loss"))
+                and _whole_number(r.get("step"))]
 
     def truncate_metrics_after(self, epoch: int) -> None:
         """Drop records of epochs after `epoch` (a resumed run redoes them)."""
@@ -191,10 +238,21 @@ class RunFolder:
     def evaluation(self) -> dict | None:
         if not (self.path / EVAL).is_file():
             return None
-        return self._read_json(EVAL)
+        evaluation = self._read_object(EVAL)
+        if not _is_number(evaluation.get("accuracy")) or not isinstance(evaluation.get("confusion"), list):
+            raise RunError(f"{self.path / EVAL} is damaged: it lacks the accuracy or the confusion matrix; "
+                           "evaluate the run again (`python -m cinic evaluate RUN`)")
+        return evaluation
 
     def write_evaluation(self, evaluation: dict) -> None:
+        """eval.json, and its headline figure into status.json, which listing reads alone."""
         write_atomically(self.path / EVAL, json.dumps(evaluation).encode())
+        try:
+            status = self._read_object(STATUS)
+        except RunError:
+            return
+        status["test_acc"] = evaluation["accuracy"]
+        write_atomically(self.path / STATUS, json.dumps(status, indent=2).encode())
 
     # --- checkpoints ----------------------------------------------------------
     def checkpoint_path(self, which: str = "best") -> Path:
@@ -234,37 +292,37 @@ def list_runs(root: Path | None = None) -> list[dict]:
         return []
     summaries = []
     for path in sorted(root.iterdir(), reverse=True):
-        if path.is_dir() and (path / CONFIG).is_file():
+        if path.is_dir() and (path / CONFIG).exists():
             summaries.append(summarize_run(RunFolder(path)))
     return summaries
 
 
 def summarize_run(run: RunFolder) -> dict:
+    """What a list of runs shows, from config.json and status.json alone (both small), so 500 runs
+    list in a blink; a run whose files cannot be read is listed as damaged, with the reason."""
     try:
         config = run.config()
-    except RunError as e:
-        return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e)}
-    status = run.status()
-    epochs = run.epochs()
-    evaluation = run.evaluation() or {}
-    seconds = [e["seconds"] for e in epochs if "seconds" in e]
-    return {
-        "name": run.name,
-        "path": str(run.path),
-        "preset": config.get("preset") or "custom",
-        "model": _describe(config.get("model")),
-        "params": status.get("params"),
-        "state": status.get("state"),
-        "error": status.get("error"),
-        "epoch": epochs[-1]["epoch"] if epochs else 0,
-        "epochs": config.get("epochs"),
-        "best_valid_acc": max((e["valid_acc"] for e in epochs), default=None),
-        "test_acc": evaluation.get("accuracy"),
-        "s_per_epoch": round(sum(seconds) / len(seconds), 3) if seconds else None,
-        "augment_name": config.get("augment_name") or "none",
-        "augment_n": config.get("augment_n") or 0,
-        "created": status.get("created") or run.path.stat().st_mtime,  # runs made before "created" existed
-    }
+        status = run.status()
+        return {
+            "name": run.name,
+            "path": str(run.path),
+            "preset": _text(config.get("preset")) or "custom",
+            "model": _describe(config.get("model")),
+            "params": _whole(status.get("params")),
+            "state": status["state"],
+            "error": _text(status.get("error")),
+            "epoch": _whole(status.get("epoch")) or 0,
+            "epochs": _whole(config.get("epochs")),
+            "best_valid_acc": _percent(status.get("best_valid_acc")),
+            "test_acc": _percent(status.get("test_acc")),
+            "s_per_epoch": _number(status.get("s_per_epoch")),
+            "augment_name": _text(config.get("augment_name")) or "none",
+            "augment_n": _whole(config.get("augment_n")) or 0,
+            "created": _number(status.get("created")) or run.path.stat().st_mtime,  # runs from before "created"
+        }
+    except (RunError, OSError) as e:
+        return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e),
+                "preset": "?", "epoch": 0}
 
 
 def _describe(model_dict) -> str:
@@ -306,13 +364,61 @@ def launch_training(config: dict | None = None, root: Path | None = None,
 
 
 def stop_run(run: RunFolder, grace_s: float = 0.0) -> None:
-    """Ask a training to stop after saving; with grace_s, SIGTERM it if it has not stopped by then."""
+    """Ask a live training to stop after saving; with grace_s, SIGTERM it if it has not stopped by then.
+
+    Only the run's own training process is ever signalled (`is_training_process`);
+    a run that is not training is refused, so no stale stop file lands in it.
+    """
+    state = run.status()["state"]
+    if state not in LIVE_STATES:
+        raise RunError(f"run {run.name} is {state}, not training: there is nothing to stop")
     run.request_stop()
     if grace_s <= 0:
         return
     deadline = time.time() + grace_s
-    pid = run.status().get("pid")
-    while time.time() < deadline and pid_alive(pid):
+    while time.time() < deadline and run.status()["state"] in LIVE_STATES:
         time.sleep(0.2)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
+    status = run.status()
+    if status["state"] in LIVE_STATES and is_training_process(status) and _proc_available():
+        os.kill(status["pid"], signal.SIGTERM)
+
+
+# --- reading typed values from files people (or accidents) may have edited -----------------------
+EPOCH_FIGURES = ("train_loss", "train_acc", "valid_loss", "valid_acc")
+STATES = ("queued", "running", "finished", "failed", "cancelled")  # what a training writes
+
+
+def _check_status(status: dict, path: Path) -> None:
+    if status.get("state") not in STATES:
+        raise RunError(f"{path} is damaged: its state {str(status.get('state'))[:40]!r} is not one of "
+                       f"{', '.join(STATES)}")
+    for key in ("epoch", "epochs", "params"):
+        if status.get(key) is not None and not _whole_number(status[key]):
+            raise RunError(f"{path} is damaged: {key} should be a whole number, not {str(status[key])[:40]!r}")
+    for key in ("best_valid_acc", "test_acc", "updated", "created", "s_per_epoch"):
+        if status.get(key) is not None and not _is_number(status[key]):
+            raise RunError(f"{path} is damaged: {key} should be a number, not {str(status[key])[:40]!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value, default=None):
+    return value if _is_number(value) else default
+
+
+def _whole(value):
+    return value if _whole_number(value) else None
+
+
+def _percent(value):
+    return value if _is_number(value) and 0 <= value <= 100 else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None

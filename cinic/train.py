@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from cinic.errors import CinicError
 from cinic.evaluate import default_batch_size, evaluate_run
 from cinic.loader import DeviceData, augment_batch
 from cinic.models import ModelSpec, build_model
-from cinic.runs import TRAINING_LOCK, RunError, RunFolder
+from cinic.runs import TRAINING_LOCK, RunError, RunFolder, this_process
 
 LOG_EVERY = 10  # batches between training-loss records, as in the report's curves
 
@@ -69,12 +70,12 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
     """
     from filelock import FileLock, Timeout
 
-    run.write_status("queued", pid=os.getpid(), error=None)
+    run.write_status("queued", **this_process(), error=None)
     lock = FileLock(str(run.path.parent / TRAINING_LOCK))
     while True:
         if run.stop_requested():
             run.clear_stop()
-            run.write_status("cancelled", pid=os.getpid(), error="cancelled while queued")
+            run.write_status("cancelled", **this_process(), error="cancelled while queued")
             return run.status()
         try:
             lock.acquire(timeout=1)
@@ -93,25 +94,25 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
         config = TrainConfig.from_dict(run.config())
         validate_config(config)
         device = choose_device(config.device)
-        run.write_status("running", pid=os.getpid(), device=describe_device(device), error=None)
+        run.write_status("running", **this_process(), device=describe_device(device), error=None)
         log(f"device: {describe_device(device)}")
         _fit(run, config, device, resume, progress, log)
         _final_evaluation(run, config, device, log)
-        run.write_status("finished", pid=os.getpid())
+        run.write_status("finished", **this_process())
     except StopRequested:
         run.clear_stop()
-        run.write_status("cancelled", pid=os.getpid(), error=None)
+        run.write_status("cancelled", **this_process(), error=None)
         log("stopped on request; resume with --resume")
     except torch.OutOfMemoryError as e:
         message = (f"the device ran out of memory ({str(e).splitlines()[0][:160]}); "
                    "lower the batch size or use the CPU (--device cpu)")
-        run.write_status("failed", pid=os.getpid(), error=message)
+        run.write_status("failed", **this_process(), error=message)
         raise ConfigError(message) from e
     except Exception as e:
         # A CinicError already says what to do; others need their type.
         error = str(e) if isinstance(e, CinicError) else f"{type(e).__name__}: {e}"
         try:
-            run.write_status("failed", pid=os.getpid(), error=error)
+            run.write_status("failed", **this_process(), error=error)
         except RunError:  # a full disk: the original error says more; the run reads as interrupted
             pass
         raise
@@ -281,6 +282,7 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
         log(f"resuming at epoch {start_epoch} (best valid {best:.2f}%)")
 
     eval_batch = c.eval_batch_size or default_batch_size(device)
+    seconds_per_epoch = [e["seconds"] for e in run.epochs()]  # those before a resume too
     for epoch in range(start_epoch, c.epochs + 1):
         started = time.time()
         train_loss, train_acc = train_epoch(t, epoch, run, progress)
@@ -300,8 +302,9 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
             best = valid_acc
             checkpoints.save(run, state, "best")
         checkpoints.save(run, state, "last")
-        run.write_status("running", epoch=epoch, best_valid_acc=best,
-                         eta_s=round(seconds * (c.epochs - epoch), 1))
+        seconds_per_epoch.append(seconds)
+        run.write_status("running", epoch=epoch, best_valid_acc=best, eta_s=round(seconds * (c.epochs - epoch), 1),
+                         s_per_epoch=round(statistics.median(seconds_per_epoch), 3))
         log(f"epoch {epoch}/{c.epochs}: train loss {train_loss:.4f} acc {train_acc:.2f}% | "
             f"valid loss {valid_loss:.4f} acc {valid_acc:.2f}% | lr {record['lr']:.6f} | "
             f"{seconds:.2f} s, {record['images_per_s']:.0f} img/s")

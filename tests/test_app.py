@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from cinic import app_state, datasets, paths
 from cinic.models import PRESETS, summarize
-from cinic.runs import RunFolder
+from cinic.runs import RunFolder, this_process
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGES = ["data", "augmentation", "train", "results", "compare", "classify"]
@@ -186,7 +186,7 @@ def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(
 
     runs = paths.runs_root()
     busy = RunFolder.create({"preset": "base", "epochs": 5}, root=runs, name="busy-run")
-    busy.write_status("running", pid=os.getpid(), epoch=1, epochs=5)
+    busy.write_status("running", **this_process(), epoch=1, epochs=5)
     lock = FileLock(str(runs / ".training.lock"))
     lock.acquire()  # the "busy" training holds the device
     try:

@@ -27,8 +27,8 @@ import pytest
 import torch
 
 from cinic import cli, data
-from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, pid_alive
-from cinic import checkpoints
+from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs
+from cinic import checkpoints, runs
 from cinic.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,10 @@ def one_thread(monkeypatch):
     torch.set_num_threads(before)
 
 
+def pid_alive(pid: int) -> bool:
+    return runs.process_start(pid) is not None
+
+
 @pytest.fixture
 def children():
     """Processes this test starts (Popen objects or run folders); any still alive at the end is killed."""
@@ -54,7 +58,7 @@ def children():
     yield started
     for child in started:
         pid = child.pid if isinstance(child, subprocess.Popen) else child.status().get("pid")
-        if pid and pid_alive(pid):
+        if isinstance(pid, int) and pid > 0 and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         if isinstance(child, subprocess.Popen):
             child.wait(timeout=30)

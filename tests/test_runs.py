@@ -13,11 +13,16 @@ import torch
 from cinic.models import PRESETS, build_model
 from cinic import checkpoints
 from cinic.checkpoints import CheckpointError, load_model
-from cinic.runs import RunError, RunFolder, list_runs, write_atomically
+from cinic.runs import RunError, RunFolder, list_runs, this_process, write_atomically
 
 
 def _config(preset="base", **extra):
     return dict({"data": "/nowhere", "preset": preset, "model": PRESETS[preset].to_dict(), "epochs": 3}, **extra)
+
+
+def _epoch(epoch, **figures):
+    return {"kind": "epoch", "epoch": epoch, "train_loss": 1.0, "train_acc": 50.0, "valid_loss": 1.0,
+            "valid_acc": 50.0, **figures}
 
 
 def _state(preset="base"):
@@ -47,15 +52,15 @@ def test_running_with_a_dead_pid_reads_as_interrupted():
     run.write_status("running", pid=dead.pid, epoch=1)
     status = run.status()
     assert status["state"] == "interrupted" and "ended without saying why" in status["error"]
-    run.write_status("running", pid=os.getpid())
+    run.write_status("running", **this_process())
     assert run.status()["state"] == "running"
 
 
 def test_metrics_survive_a_torn_last_line_and_epochs_deduplicate():
     run = RunFolder.create(_config())
-    run.append_metrics({"kind": "epoch", "epoch": 1, "valid_acc": 10})
-    run.append_metrics({"kind": "epoch", "epoch": 2, "valid_acc": 20})
-    run.append_metrics({"kind": "epoch", "epoch": 2, "valid_acc": 25})
+    run.append_metrics(_epoch(1, valid_acc=10))
+    run.append_metrics(_epoch(2, valid_acc=20))
+    run.append_metrics(_epoch(2, valid_acc=25))
     with open(run.path / "metrics.jsonl", "a") as f:
         f.write('{"kind": "epoch", "epo')  # a kill in mid-write
     assert [e["valid_acc"] for e in run.epochs()] == [10, 25]
@@ -126,8 +131,9 @@ def test_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
 def test_list_runs_summarises_newest_first():
     a = RunFolder.create(_config(), name="20260101-a")
     b = RunFolder.create(_config("best"), name="20260102-b")
-    a.append_metrics({"kind": "epoch", "epoch": 1, "valid_acc": 30.0, "seconds": 2.0})
-    a.write_evaluation({"accuracy": 31.5})
+    a.append_metrics(_epoch(1, valid_acc=30.0, seconds=2.0))
+    a.write_status("finished", epoch=1, best_valid_acc=30.0, s_per_epoch=2.0)  # as training writes them
+    a.write_evaluation({"accuracy": 31.5, "confusion": []})
     (a.path.parent / "not-a-run").mkdir()
     runs = list_runs()
     assert [r["name"] for r in runs] == [b.name, a.name]
@@ -144,3 +150,107 @@ def test_created_is_when_the_run_was_made_not_its_folders_mtime(tmp_path):
     os.utime(run.path, (0, 0))  # a copied or touched folder says nothing about when the run was made
     [summary] = list_runs(tmp_path)
     assert summary["created"] >= before
+
+
+# --- only our own process is ever signalled --------------------------------------------------------
+@pytest.fixture
+def bystander():
+    """A real process that is not ours to stop: it must survive every test here."""
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    alive = process.poll() is None
+    process.kill()
+    process.wait()
+    assert alive, "the bystander process was signalled"
+
+
+def _stop(run, capsys):
+    from cinic import cli
+
+    code = cli.main(["stop", str(run.path), "--wait", "1"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("state", ["finished", "failed", "cancelled"])
+def test_stop_refuses_a_run_that_is_not_training_and_leaves_no_stop_file(bystander, capsys, state):
+    run = RunFolder.create(_config())
+    run.write_status(state, pid=bystander.pid)
+    code, err = _stop(run, capsys)
+    assert code == 2 and f"is {state}, not training: there is nothing to stop" in err
+    assert not run.stop_requested()
+
+
+@pytest.mark.parametrize("pid", ["bystander", -1, 0, "text", True])
+def test_a_live_state_with_a_pid_that_is_not_its_training_reads_interrupted_and_signals_nobody(
+        bystander, capsys, pid):
+    run = RunFolder.create(_config())
+    run.write_status("running", pid=bystander.pid if pid == "bystander" else pid, epoch=1)
+    assert run.status()["state"] in ("interrupted", "damaged")
+    code, err = _stop(run, capsys)
+    assert code == 2 and "not training" in err
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_running():
+    # After a restart the recorded pid may belong to another process: its start time differs.
+    run = RunFolder.create(_config())
+    run.write_status("running", pid=os.getpid(), pid_start="1", epoch=1)
+    assert run.status()["state"] == "interrupted"
+
+
+def test_resuming_a_run_that_is_training_is_refused(bystander, capsys):
+    from cinic import cli, runs
+
+    run = RunFolder.create(_config())
+    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    assert run.status()["state"] == "running"  # provably a live process: taken as the training
+    assert cli.main(["train", "--resume", str(run.path)]) == 2
+    assert "is already running; stop it first" in capsys.readouterr().err
+    assert run.status()["pid"] == bystander.pid  # its status untouched
+
+
+# --- one damaged run spoils only itself ----------------------------------------------------------------
+DAMAGES = {
+    "two bytes": b"{}"[:1] + b"x",
+    "not utf-8": b'{"state": "\xff\xfe"}',
+    "a list": b"[1, 2, 3]",
+    "a string state": b'{"state": 5, "epoch": 1}',
+    "a text epoch": b'{"state": "finished", "epoch": "ten"}',
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@pytest.mark.parametrize("name", ["config.json", "status.json", "eval.json", "metrics.jsonl"])
+def test_a_damaged_file_in_one_run_leaves_every_other_run_listed(capsys, name, damage):
+    from cinic import cli
+
+    good = RunFolder.create(_config(), name="20260101-good")
+    good.write_status("finished", epoch=1, best_valid_acc=40.0, test_acc=41.0)
+    bad = RunFolder.create(_config(), name="20260102-bad")
+    (bad.path / name).write_bytes(DAMAGES[damage])
+    assert cli.main(["runs", "--json"]) == 0
+    import json
+
+    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listed[good.name]["state"] == "finished" and listed[good.name]["test_acc"] == 41.0
+    unreadable = damage in ("two bytes", "not utf-8", "a list")
+    if name == "status.json" or (name == "config.json" and unreadable):
+        assert listed[bad.name]["state"] == "damaged" and name in listed[bad.name]["error"]
+    assert bad.epochs() == [] and bad.batches() == []
+    if name == "eval.json":
+        with pytest.raises(RunError, match="eval.json"):
+            bad.evaluation()
+
+
+def test_listing_reads_only_config_and_status(monkeypatch):
+    """Listing stays fast with many long runs: metrics.jsonl and eval.json are never read for it."""
+    run = RunFolder.create(_config(), name="long")
+    run.write_status("finished", epoch=3, best_valid_acc=40.0, test_acc=41.0, s_per_epoch=2.5)
+
+    def not_for_listing(*_args, **_kwargs):
+        raise AssertionError("listing read a big file")
+
+    monkeypatch.setattr(RunFolder, "metrics", not_for_listing)
+    monkeypatch.setattr(RunFolder, "evaluation", not_for_listing)
+    [summary] = list_runs()
+    assert (summary["epoch"], summary["best_valid_acc"], summary["test_acc"], summary["s_per_epoch"]) == (
+        3, 40.0, 41.0, 2.5)
