@@ -25,8 +25,12 @@ def temp_path(path: Path) -> Path:
 
 
 def leftover_temp_files(path: Path) -> list[Path]:
-    """Temp files of `path` left by writers killed mid-write (any process)."""
-    return list(path.parent.glob(f".{path.name}.*.tmp"))
+    """Temp files of `path` left by writers killed mid-write (any process).
+
+    Only `.NAME.PID.tmp`: `.NAME.bak.PID.tmp` is the temp file of another file, NAME.bak.
+    """
+    prefix = f".{path.name}."
+    return [p for p in path.parent.glob(f"{prefix}*.tmp") if p.name[len(prefix):-len(".tmp")].isdigit()]
 
 
 def replace_file(path: Path, write: Callable[[BinaryIO], None]) -> None:

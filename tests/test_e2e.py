@@ -31,6 +31,8 @@ from PIL import Image
 from cinic.data import CLASSES
 from cinic.runs import LIVE_STATES, RunFolder
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "artifacts" / "e2e"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
