@@ -76,8 +76,6 @@ def build_folder(target: Path, build: Callable[[Path], None]) -> Path:
 
 
 def _swap_in(new: Path, target: Path) -> None:
-    if target.is_dir() and not any(target.iterdir()):
-        target.rmdir()
     if not target.exists():
         os.replace(new, target)
         return
