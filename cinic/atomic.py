@@ -25,8 +25,12 @@ def temp_path(path: Path) -> Path:
 
 
 def leftover_temp_files(path: Path) -> list[Path]:
-    """Temp files of `path` left by writers killed mid-write (any process)."""
-    return list(path.parent.glob(f".{path.name}.*.tmp"))
+    """Temp files of `path` left by writers killed mid-write (any process).
+
+    Only `.NAME.PID.tmp`: `.NAME.bak.PID.tmp` is the temp file of another file, NAME.bak.
+    """
+    prefix = f".{path.name}."
+    return [p for p in path.parent.glob(f"{prefix}*.tmp") if p.name[len(prefix):-len(".tmp")].isdigit()]
 
 
 def replace_file(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -72,8 +76,6 @@ def build_folder(target: Path, build: Callable[[Path], None]) -> Path:
 
 
 def _swap_in(new: Path, target: Path) -> None:
-    if target.is_dir() and not any(target.iterdir()):
-        target.rmdir()
     if not target.exists():
         os.replace(new, target)
         return

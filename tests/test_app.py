@@ -224,6 +224,7 @@ def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     assert at.selectbox(key="sched-seed").value == "step"
 
 
+@pytest.mark.slow
 def test_a_launch_while_another_trains_is_queued_behind_it_and_can_be_cancelled(with_demo, isolated_dirs):
     from filelock import FileLock
 
@@ -328,6 +329,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     assert at.number_input(key="augment-n-saved").value == 500
 
 
+@pytest.mark.slow
 def test_a_stopped_run_can_be_evaluated_and_resumed(with_finished_run, tmp_path, monkeypatch):
     import shutil
 

@@ -209,6 +209,7 @@ def test_sample_is_cached_and_reused(dataset, monkeypatch):
         augment.sample_augmented(dataset, SEED_PIPELINE, 13, seed=1)
 
 
+@pytest.mark.slow
 def test_sample_is_the_same_for_any_number_of_workers(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(augment, "CHUNK_SIZE", 8)  # 20 images: three chunks
     results = {}

@@ -13,11 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cinic import data, images
+from cinic import data, fetch, images
 from cinic.data import CLASSES, SPLITS, DataError
-
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-sample"
-
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path, monkeypatch) -> Path:
@@ -268,6 +265,7 @@ def test_users_folder_is_left_untouched(tmp_path):
     assert snapshot(root) == before
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
     root = make_root(tmp_path / "cinic")
     serial = data.load_split(root, "valid")
@@ -337,7 +335,6 @@ def test_resolve_data_accepts_roots_and_explains_the_rest(tmp_path):
 
 
 def test_resolve_data_extracts_an_archive_once_into_the_cache(tmp_path, monkeypatch, cache_dir):
-    fetch = pytest.importorskip("cinic.fetch", reason="cinic/fetch.py (extract_archive) is not there yet")
     root = make_root(tmp_path / "src" / "CINIC-10", per_class=1)
     archive = tmp_path / "CINIC-10.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -349,12 +346,11 @@ def test_resolve_data_extracts_an_archive_once_into_the_cache(tmp_path, monkeypa
     assert data.resolve_data(archive) == found
 
 
-@pytest.mark.skipif(not (SAMPLE / "train").is_dir(), reason=f"the shared real sample is absent ({SAMPLE})")
-def test_real_sample_loads_with_exact_stats():
-    report = data.validate_root(SAMPLE)
+def test_real_sample_loads_with_exact_stats(sample_root):
+    report = data.validate_root(sample_root)
     assert {s: sum(c.values()) for s, c in report["counts"].items()} == {"train": 4068, "valid": 1017,
                                                                        "test": 1017}
-    train = data.load_split(SAMPLE, "train")
+    train = data.load_split(sample_root, "train")
     assert tuple(train.images.shape) == (4068, 3, 32, 32)
     assert train.labels.bincount().tolist() == [report["counts"]["train"][c] for c in CLASSES]
     assert set(train.origins) == {"cifar10"}

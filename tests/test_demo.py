@@ -138,6 +138,7 @@ def test_ensure_makes_reuses_and_repairs(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["demo"]
 
 
+@pytest.mark.slow
 def test_two_processes_ensuring_at_once_build_it_once(tmp_path):
     code = (
         "import sys; from cinic.demo import ensure_demo_dataset\n"

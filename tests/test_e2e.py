@@ -34,6 +34,8 @@ import app_ui
 from cinic.data import CLASSES
 from cinic.runs import LIVE_STATES, RunFolder
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "artifacts" / "e2e"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -153,6 +153,7 @@ def assert_resumed_exactly(run: RunFolder) -> None:
 
 
 # --- SIGKILL --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sigkill_in_the_middle_of_an_epoch_then_resume_from_the_app(tiny_data, children):
     run = new_run(tiny_data, epochs=4, batch_size=2)
     proc = start(run, ["-m", "cinic", "train", "--run", str(run.path), "--no-progress"])
@@ -194,6 +195,7 @@ sys.exit(main(["train", "--run", sys.argv[1], "--no-progress"]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(tiny_data, children, capsys):
     run = new_run(tiny_data, epochs=3)
     proc = start(run, ["-c", KILLED_WHILE_SAVING, str(run.path)])
@@ -305,6 +307,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_a_really_full_disk_mid_training(tiny_data, small_disk, children):
     disk = small_disk(16 * 1024)
     run = new_run(tiny_data, root=disk, epochs=3, batch_size=2)
@@ -372,6 +375,7 @@ def test_a_full_disk_while_caching_augmented_images(how, tiny_data, small_disk, 
 
 
 # --- no GPU, no memory ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cuda_asked_for_without_a_gpu(tiny_data, isolated_dirs, monkeypatch, capsys, children):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     code = cli.main(["train", "--data", str(tiny_data), "--device", "cuda", "--epochs", "1", "--no-progress"])
@@ -436,6 +440,7 @@ def table_states(at) -> dict[str, str]:
     return dict(zip(table["run"], table["state"]))
 
 
+@pytest.mark.slow
 def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkeypatch, children):
     from cinic import app_state, datasets, paths
 
@@ -472,6 +477,7 @@ def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkey
 
 
 # --- two launches at once -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_launches_at_once_take_turns_and_decode_once(tiny_data, isolated_dirs, children):
     config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=2, batch_size=2, device="cpu")
     runs = [launch_training(config.to_dict()), launch_training(config.to_dict())]

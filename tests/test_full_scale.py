@@ -11,6 +11,7 @@ from PIL import Image
 from cinic import cli, data, full_scale
 
 
+@pytest.mark.slow
 def test_make_full_scale_writes_a_cinic_layout(tiny_data, tmp_path, capsys):
     out = tmp_path / "full"
     assert cli.main(["make-full-scale", str(out), "--data", str(tiny_data), "--per-split", "205",

@@ -249,6 +249,7 @@ def test_images_of_other_modes_are_accepted_as_rgb(data_copy, capsys):
     assert code == 0 and out.startswith(f"{data_copy}: a valid CINIC-10 layout\n")
 
 
+@pytest.mark.slow
 def test_devices_and_pipes_posing_as_images_are_refused_not_read(data_copy, tmp_path):
     """A link to /dev/zero would be read forever; a fifo would block forever."""
     zero = data_copy / "train" / "cat" / "zero.png"

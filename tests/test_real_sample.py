@@ -36,6 +36,7 @@ def trained_best(sample_root, tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow  # trains best for three epochs (the module's fixture)
 def test_training_best_on_real_images_learns_and_evaluates(trained_best, capsys):
     capsys.readouterr()
     assert cli.main(["evaluate", str(trained_best), "--json"]) == 0
@@ -48,6 +49,7 @@ def test_training_best_on_real_images_learns_and_evaluates(trained_best, capsys)
     assert result["compute_dtype"] == "float32"
 
 
+@pytest.mark.slow  # trains best for three epochs (the module's fixture)
 def test_evaluate_equals_predict_file_by_file_on_the_whole_test_split(trained_best, sample_root, capsys):
     """The accuracy and confusion matrix `evaluate` reports are what classifying each test file on its
     own gives: one model, one answer (bf16 made 5 cells differ here)."""

@@ -1,4 +1,4 @@
-"""cinic/train.py and cinic/loader.py: schedule, config checks, device choice, the loop, resume."""
+"""cinic/train.py: schedule, config checks, the loop, resume."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cinic.loader import DeviceData, augment_batch
 from cinic import checkpoints
 from cinic.checkpoints import CheckpointError
 from cinic.models import PRESETS, ModelSpecError
 from cinic.runs import RunFolder
-from cinic.device import DeviceError, choose_device
 from cinic.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
 from cinic.train import train_run
 
@@ -60,41 +58,6 @@ def test_unknown_preset_and_unknown_setting():
     assert make_config("x", preset="small-filters").model == PRESETS["stepping"].to_dict()  # aliases too
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"data": "x", "colour": "red"})
-
-
-def test_device_choice_on_a_cpu_machine(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert choose_device("auto").type in ("cpu", "mps")
-    assert choose_device("cpu").type == "cpu"
-    with pytest.raises(DeviceError, match="no usable CUDA GPU; use --device cpu"):
-        choose_device("cuda")
-    with pytest.raises(DeviceError, match="unknown device 'gpu7'"):
-        choose_device("gpu7")
-
-
-def test_batches_cover_every_image_once_and_normalise():
-    images = torch.randint(0, 256, (37, 3, 32, 32), dtype=torch.uint8)
-    labels = torch.arange(37) % 10
-    data = DeviceData(images, labels, torch.device("cpu"), [0.5] * 3, [0.25] * 3)
-    seen = torch.cat([y for _, y in data.batches(8, torch.Generator().manual_seed(0), shuffle=True)])
-    assert sorted(seen.tolist()) == sorted(labels.tolist())
-    x, _ = next(data.batches(37))
-    expected = (images.float() / 255 - 0.5) / 0.25
-    assert torch.allclose(x, expected, atol=1e-6)
-
-
-def test_flip_and_crop_keep_shape_and_content():
-    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
-    g = torch.Generator().manual_seed(0)
-    flipped = augment_batch(x, g, flip=True, crop_pad=0)
-    for i in range(2):  # each image is itself or its mirror
-        assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(2))
-    cropped = augment_batch(x, torch.Generator().manual_seed(3), flip=False, crop_pad=1)
-    assert cropped.shape == x.shape
-    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
-    for i in range(2):  # every crop is a 4x4 window of the padded image
-        windows = [padded[i, :, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
-        assert any(torch.equal(cropped[i], w) for w in windows)
 
 
 def _run(tiny_data, **overrides) -> RunFolder:
