@@ -15,6 +15,7 @@ from pathlib import Path
 from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES
 from cinic.data import SPLITS
 from cinic.errors import CinicError
+from cinic.explain import METHODS as EXPLAIN_METHODS
 from cinic.full_scale import PER_SPLIT
 from cinic.models import PRESET_ALIASES, PRESETS
 from cinic.runs import CHECKPOINTS
@@ -322,6 +323,58 @@ def cmd_make_full_scale(args) -> int:
     return 0
 
 
+# --- understanding a model ---------------------------------------------------------------
+def cmd_diff(args) -> int:
+    from cinic.device import choose_device
+    from cinic.diff import compare_runs
+    from cinic.runs import RunFolder
+
+    run_a, run_b = (RunFolder.open(name, root=args.runs_root) for name in (args.run_a, args.run_b))
+    pair = compare_runs(run_a, run_b, data=args.data, device=choose_device(args.device),
+                        progress=tqdm_progress("decoding"))
+    result = pair.summary()
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"A = {run_a.name} {result['accuracy_a']:.2f}%, B = {run_b.name} {result['accuracy_b']:.2f}% "
+          f"on {result['n']:,} test images of {result['data']}")
+    print(f"B fixed {result['fixed']} images and broke {result['broken']}; both right {result['both_right']}, "
+          f"both wrong {result['both_wrong']}; same prediction on {result['agreement']:.1f}%")
+    print(f"{result['verdict']} (exact McNemar test, p = {result['p_value']:.3g})")
+    for row in result["per_class"]:
+        print(f"  {row['class']:11s} {row['accuracy_a']:6.2f}% -> {row['accuracy_b']:6.2f}% "
+              f"({row['delta']:+6.2f})  fixed {row['fixed']:3d}  broke {row['broken']:3d}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from cinic.checkpoints import load_model
+    from cinic.device import choose_device
+    from cinic.explain import METHODS, explain_picture, panel
+    from cinic.images import open_image, to_model_input
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    device = choose_device(args.device)
+    model, facts = load_model(run, args.checkpoint, device)
+    picture, notes = to_model_input(open_image(args.image))
+    result = explain_picture(model, facts, picture, args.method, args.target, device)
+    if args.out:
+        title = f"{METHODS[args.method]}: {result['target']}"
+        Image.fromarray(panel(picture, np.array(result["saliency"]), title)).save(args.out)
+    if args.json:
+        print_json({k: result[k] for k in ("predicted", "target", "method", "saliency")})
+        return 0
+    note = f" ({'; '.join(notes)})" if notes else ""
+    print(f"{args.image}{note}: predicted {result['predicted']} {result['p_predicted']:.1%}; "
+          f"{METHODS[args.method]} map for {result['target']} ({result['p_target']:.1%})"
+          + (f" written to {args.out}" if args.out else "; add --out overlay.png to see it"))
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cinic", description=__doc__.splitlines()[0])
@@ -439,6 +492,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="worker processes (default: every usable core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+
+    p = command("diff", cmd_diff, "run A against run B image by image on the same test images: what B fixed "
+                                  "and broke, per class, and whether the difference is more than noise")
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--data", help="evaluate both on this CINIC-10 root's test split or folder of class folders "
+                                  "(default: the runs' own test split, when it is the same for both)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+
+    p = command("explain", cmd_explain, "what a run's model looks at in an image: a saliency map for a class")
+    p.add_argument("run")
+    p.add_argument("image")
+    p.add_argument("--method", default="gradcam", choices=EXPLAIN_METHODS)
+    p.add_argument("--target", metavar="CLASS", help="the class to explain (default: the predicted one)")
+    p.add_argument("--out", metavar="PNG", help="write the image, the map and the map over it, 8x larger")
+    p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
     return parser
 
 
