@@ -221,7 +221,7 @@ def age(unix_time: float | None) -> str:
 
 
 def show_curves(run, epochs: list[dict]) -> None:
-    """Training loss per 10 batches, then accuracy and loss per epoch (train and valid)."""
+    """Training loss per 10 batches, then accuracy and loss per epoch (train and valid), the best epoch marked."""
     from cinic import charts
 
     batches = run.batches()
@@ -232,8 +232,9 @@ def show_curves(run, epochs: list[dict]) -> None:
         st.altair_chart(charts.batch_loss_chart(batches))
     if epochs:
         left, right = st.columns(2)
-        left.altair_chart(charts.epoch_metric_chart(epochs, "acc"))
-        right.altair_chart(charts.epoch_metric_chart(epochs, "loss"))
+        # The best epoch marked: its checkpoint is best.pt, which the test figures come from.
+        left.altair_chart(charts.mark_best_epoch(charts.epoch_metric_chart(epochs, "acc"), epochs))
+        right.altair_chart(charts.mark_best_epoch(charts.epoch_metric_chart(epochs, "loss"), epochs))
 
 
 def pictures(images, indices, zoom: int = 1) -> list:

@@ -320,3 +320,110 @@ def augmentation_label(name: str | None, n: int | None) -> str:
 
 def _round(x, digits: int = 2):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), digits)
+
+
+# --- the best epoch, marked on epoch curves -----------------------------------------------------------
+BEST_EPOCH_NOTE = "its weights are best.pt, and the test figures come from them"
+
+
+def best_epoch(epochs: Sequence[Mapping]) -> int | None:
+    """The epoch whose checkpoint is best.pt: the first with the highest validation accuracy
+    (cinic.train keeps a new best only when validation accuracy rises strictly)."""
+    scored = [e for e in epochs if e.get("valid_acc") is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda e: (e["valid_acc"], -e["epoch"]))["epoch"]
+
+
+def _with_layer(chart: alt.Chart, *layers: alt.Chart) -> alt.LayerChart:
+    """`chart` with more layers on top; its title, height and autosize move to the layer
+    (Vega-Lite allows autosize only at the top)."""
+    inner = chart.copy()
+    title, height = inner.title, inner.height
+    inner.title = inner.height = inner.autosize = alt.Undefined
+    return fit_width(alt.layer(inner, *layers, title=title, height=height))
+
+
+def mark_best_epoch(chart: alt.Chart, epochs: Sequence[Mapping]) -> alt.Chart | alt.LayerChart:
+    """A dashed line and "best" at the best epoch of a per-epoch chart, its tooltip saying why."""
+    best = best_epoch(epochs)
+    if best is None:
+        return chart
+    valid = next(e["valid_acc"] for e in epochs if e["epoch"] == best)
+    frame = pd.DataFrame([{"epoch": best, "label": "best",
+                           "why": f"{best}: highest validation accuracy ({valid:.2f}%); {BEST_EPOCH_NOTE}"}])
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), alt.value("#555")))
+
+
+def mark_best_epochs(chart: alt.Chart, epochs_by_run: Mapping[str, Sequence[Mapping]]) -> alt.Chart | alt.LayerChart:
+    """The best epoch of each run on an overlay chart, in the run's colour."""
+    rows = []
+    for run, epochs in epochs_by_run.items():
+        best = best_epoch(epochs)
+        if best is not None:
+            valid = next(e["valid_acc"] for e in epochs if e["epoch"] == best)
+            rows.append({"run": run, "epoch": best, "label": "best",
+                         "why": f"{best} ({run}): highest validation accuracy ({valid:.2f}%); "
+                                       f"{BEST_EPOCH_NOTE}"})
+    if not rows:
+        return chart
+    frame = pd.DataFrame(rows)
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), alt.Color("run:N", legend=None)))
+
+
+def _best_marks(base: alt.Chart, color) -> tuple[alt.Chart, alt.Chart]:
+    tooltip = [alt.Tooltip("why:N", title="best epoch")]
+    rule = base.mark_rule(strokeDash=[5, 3], strokeWidth=2).encode(x="epoch:Q", color=color, tooltip=tooltip)
+    label = base.mark_text(align="left", baseline="top", dx=4, dy=2, fontSize=11).encode(
+        x="epoch:Q", y=alt.value(0), text="label:N", color=color, tooltip=tooltip)
+    return rule, label
+
+
+# --- run A against run B (cinic.diff) ----------------------------------------------------------------
+def confusion_delta_frame(delta: Sequence[Sequence[int]], classes: Sequence[str]) -> pd.DataFrame:
+    """One row per (true, predicted) cell with B's count minus A's."""
+    rows = [{"true_class": t, "predicted": p, "change": int(delta[i][j]),
+             "label": f"{int(delta[i][j]):+d}" if delta[i][j] else ""}
+            for i, t in enumerate(classes) for j, p in enumerate(classes)]
+    return pd.DataFrame(rows, columns=["true_class", "predicted", "change", "label"])
+
+
+def confusion_delta_chart(delta: Sequence[Sequence[int]], classes: Sequence[str]) -> alt.LayerChart:
+    """B's confusion matrix minus A's, rows = true class; blue where B has more images, red where
+    fewer. Click a cell to select it (the same selection as `confusion_chart`)."""
+    frame = confusion_delta_frame(delta, classes)
+    reach = max(1, int(frame["change"].abs().max()) if len(frame) else 1)
+    selection = alt.selection_point(name=CONFUSION_SELECTION, fields=["true_class", "predicted"],
+                                    on="click", clear="dblclick")
+    order = list(classes)
+    base = alt.Chart(frame, title="B minus A: confusion matrix (rows: true class)").encode(
+        x=alt.X("predicted:N", sort=order, title="predicted", axis=class_axis()),
+        y=alt.Y("true_class:N", sort=order, title="true class"),
+    )
+    cells = base.mark_rect(stroke="#ddd", strokeWidth=0.5).encode(
+        color=alt.Color("change:Q", scale=alt.Scale(scheme="redblue", domain=[-reach, reach]),
+                        title="B − A (images)"),
+        opacity=alt.condition(selection, alt.value(1.0), alt.value(0.45)),
+        tooltip=[alt.Tooltip("true_class:N", title="true class"), "predicted:N",
+                 alt.Tooltip("change:Q", title="B − A (images)")],
+    ).add_params(selection)
+    labels = base.mark_text(fontSize=11).encode(
+        text="label:N",
+        color=alt.condition(f"abs(datum.change) > {reach / 2}", alt.value("white"), alt.value("black")),
+    )
+    return fit_width(alt.layer(cells, labels).properties(width=420, height=420))
+
+
+DIFF_CLASS_COLUMNS = ["class", "A %", "B %", "B − A (points)", "fixed", "broken"]
+
+
+def diff_class_table(per_class: Sequence[Mapping]) -> pd.DataFrame:
+    """`cinic.diff`'s per-class rows as a table, in their order (largest gain first)."""
+    rows = [{"class": r["class"], "A %": r["accuracy_a"], "B %": r["accuracy_b"], "B − A (points)": r["delta"],
+             "fixed": r["fixed"], "broken": r["broken"]} for r in per_class]
+    return pd.DataFrame(rows, columns=DIFF_CLASS_COLUMNS)
+
+
+def diff_caption(row: Mapping) -> str:
+    """Under an image of a diff gallery: "A dog 61% → B cat 80%"."""
+    return f"A {row['pred_a']} {row['p_a']:.0%} → B {row['pred_b']} {row['p_b']:.0%}"

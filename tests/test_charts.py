@@ -197,3 +197,58 @@ def test_every_chart_fills_the_width_but_keeps_its_height():
         assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
         assert spec["height"] >= charts.ROW_PX
     assert isinstance(built[4], alt.LayerChart)
+
+
+# --- the best epoch, marked ----------------------------------------------------------------------------
+def test_the_best_epoch_is_the_first_with_the_highest_validation_accuracy():
+    tied = EPOCHS + [{**EPOCHS[1], "epoch": 3}]  # epoch 3 only equals epoch 2: training keeps epoch 2
+    assert charts.best_epoch(EPOCHS) == 2 and charts.best_epoch(tied) == 2
+    assert charts.best_epoch([]) is None
+
+
+def test_epoch_curves_mark_the_best_epoch_with_why():
+    for metric in ("acc", "loss"):
+        marked = charts.mark_best_epoch(charts.epoch_metric_chart(EPOCHS, metric), EPOCHS)
+        spec = spec_of(marked)
+        assert spec["autosize"] == {"type": "fit-x", "contains": "padding"} and spec["height"] == 220
+        assert spec["title"] == charts.epoch_metric_chart(EPOCHS, metric).title
+        rule = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rule")
+        rows = spec["datasets"][rule["data"]["name"]]
+        assert [r["epoch"] for r in rows] == [2]
+        assert "best.pt" in rows[0]["why"] and "test figures" in rows[0]["why"] and "38.00%" in rows[0]["why"]
+        assert rule["encoding"]["tooltip"][0]["field"] == "why"
+    unmarked = charts.epoch_metric_chart([], "acc")
+    assert charts.mark_best_epoch(unmarked, []) is unmarked
+
+
+def test_overlaid_runs_each_get_their_best_epoch():
+    later = [{**e, "valid_acc": 50.0 - e["epoch"]} for e in EPOCHS]  # best at epoch 1
+    by_run = {"a": EPOCHS, "b": later}
+    spec = spec_of(charts.mark_best_epochs(charts.overlay_chart(by_run, "valid_loss"), by_run))
+    rule = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "rule")
+    assert [(r["run"], r["epoch"]) for r in spec["datasets"][rule["data"]["name"]]] == [("a", 2), ("b", 1)]
+    assert rule["encoding"]["color"]["field"] == "run"
+
+
+# --- run A against run B ----------------------------------------------------------------------------------
+def test_confusion_delta_chart_is_diverging_around_zero_and_selectable():
+    delta = [[2, -2, 0], [-1, 0, 1], [0, 0, 0]]
+    chart = charts.confusion_delta_chart(delta, CLASSES)
+    spec = spec_of(chart)
+    cells = spec["layer"][0]
+    assert cells["encoding"]["color"]["scale"]["domain"] == [-2, 2]
+    assert spec["params"][0]["name"] == charts.CONFUSION_SELECTION  # altair lifts it to the top
+    frame = charts.confusion_delta_frame(delta, CLASSES)
+    row = frame[(frame.true_class == "dog") & (frame.predicted == "ship")].iloc[0]
+    assert row["change"] == 1 and row["label"] == "+1"
+    assert frame[(frame.true_class == "ship") & (frame.predicted == "ship")].iloc[0]["label"] == ""
+    state = {"selection": {charts.CONFUSION_SELECTION: [{"true_class": "dog", "predicted": "ship"}]}}
+    assert charts.selected_cell(state) == ("dog", "ship")
+
+
+def test_diff_tables_and_captions():
+    rows = [{"class": "cat", "accuracy_a": 40.0, "accuracy_b": 55.0, "delta": 15.0, "fixed": 4, "broken": 1}]
+    table = charts.diff_class_table(rows)
+    assert list(table.columns) == charts.DIFF_CLASS_COLUMNS and table.iloc[0]["B − A (points)"] == 15.0
+    caption = charts.diff_caption({"pred_a": "dog", "p_a": 0.61, "pred_b": "cat", "p_b": 0.8})
+    assert caption == "A dog 61% → B cat 80%"
