@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 import app_ui
+import explain_view
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
 from cinic.checkpoints import CheckpointError
@@ -51,7 +52,8 @@ def show_prediction(title: str, original, model_input: np.ndarray, notes: list[s
         right.altair_chart(charts.top_k_chart(top))
 
 
-def uploaded_images(model, facts: dict, k: int) -> None:
+def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+    """Classify the uploads; returns (name, 32x32 picture) of each, for the explanation below."""
     files = st.file_uploader("Images (PNG, JPEG, ... any size)", type=UPLOAD_TYPES, accept_multiple_files=True,
                              key="classify-upload")
     opened = []
@@ -67,13 +69,15 @@ def uploaded_images(model, facts: dict, k: int) -> None:
         for (name, image, array, notes), top in zip(opened, tops):
             show_prediction(name, image.convert("RGB") if image.mode not in ("RGB", "L") else image,
                             array, notes, top)
+    return [(name, array) for name, _, array, _ in opened]
 
 
-def random_test_image(run: RunFolder, model, facts: dict, k: int) -> None:
+def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+    """Classify a random test image on request; returns [(title, picture)] of it, for the explanation."""
     if st.button("Pick a random test image", icon=":material/casino:"):
         st.session_state["classify-random"] = random.randrange(1 << 30)
     if "classify-random" not in st.session_state:
-        return
+        return []
     data_root = run.config().get("data", "")
     with app_ui.errors_as_boxes("The test split cannot be read"):
         test = app_ui.load_split_cached(data_root, "test")
@@ -82,6 +86,20 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> None:
         top = classify(model, facts, [array], k)[0]
         show_prediction(f"test image {test.files[index]}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
+        return [(f"test image {test.files[index]}", array)]
+    return []
+
+
+def explain_section(summary: dict, shown: list[tuple[str, np.ndarray]]) -> None:
+    """What the model looks at in one of the images above, and what its layers see."""
+    st.subheader("What the model looks at")
+    if not shown:
+        st.caption("Upload an image or pick a random test image to see what the model looks at in it.")
+        return
+    names = [name for name, _ in shown]
+    picked = st.selectbox("Image", range(len(shown)), format_func=names.__getitem__, key="classify-explain-image")
+    who = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(who, shown[picked][1], key="classify-explain")
 
 
 # --- the page ------------------------------------------------------------------------------------
@@ -104,5 +122,6 @@ with app_ui.page_setup("Classify"):
     st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
                f"validation {facts.get('best_valid_acc') or 0:.1f}%")
     k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
-    uploaded_images(model, facts, k)
-    random_test_image(run, model, facts, k)
+    shown = uploaded_images(model, facts, k)
+    shown += random_test_image(run, model, facts, k)
+    explain_section(summary, shown)

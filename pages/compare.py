@@ -5,9 +5,177 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
+import explain_view
 from cinic import charts
 from cinic.models import PRESET_NOTES
 from cinic.runs import RunFolder, list_runs
+
+GALLERY_IMAGES = 40  # per gallery of A vs B; the rest are counted
+
+
+# --- A vs B, image by image ----------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_pair(path_a: str, mtime_a: float, path_b: str, mtime_b: float, data: str | None, fingerprint: float):
+    """Both runs' predictions on the same test images (cinic.diff), once per pair of checkpoints."""
+    from cinic.diff import compare_runs
+
+    return compare_runs(RunFolder(path_a), RunFolder(path_b), data=data, device="cpu")
+
+
+def pick_a_and_b(trained: list[dict]) -> tuple[dict, dict]:
+    """Two run pickers; by default A is the run with the lower test accuracy, B the higher."""
+    by_name = {s["name"]: s for s in trained}
+    ranked = sorted(trained, key=lambda s: s.get("test_acc") if s.get("test_acc") is not None else -1)
+    names = list(by_name)
+    left, right = st.columns(2)
+    a = left.selectbox("Run A (the reference)", names, index=names.index(ranked[0]["name"]),
+                       format_func=lambda n: app_ui.run_label(by_name[n]), key="ab-a")
+    b = right.selectbox("Run B (the challenger)", names, index=names.index(ranked[-1]["name"]),
+                        format_func=lambda n: app_ui.run_label(by_name[n]), key="ab-b")
+    return by_name[a], by_name[b]
+
+
+def pair_or_offer(a: dict, b: dict):
+    """The RunPair of A and B, or None after saying why they cannot be compared and offering to
+    compare both on A's test images."""
+    from cinic.diff import DiffError
+
+    chosen = st.session_state.get("ab-data") or {}
+    data = chosen.get("data") if chosen.get("pair") == (a["name"], b["name"]) else None
+    a_run, b_run = RunFolder(a["path"]), RunFolder(b["path"])
+    mtimes = [run.checkpoint_path("best").stat().st_mtime for run in (a_run, b_run)]
+    try:
+        with st.spinner("Predicting the test images with both runs..."):
+            pair = run_pair(a["path"], mtimes[0], b["path"], mtimes[1], data,
+                            app_ui.folder_fingerprint(data or a_run.config().get("data", "")))
+    except DiffError as e:
+        st.error(str(e), icon=":material/error:")
+        a_data = a_run.config().get("data", "")
+        if st.button(f"Compare both on {a['name']}'s test images", key="ab-use-a-data"):
+            st.session_state["ab-data"] = {"pair": (a["name"], b["name"]), "data": a_data}
+            st.rerun()
+        return None
+    if data:
+        st.caption(f"Both evaluated on {a['name']}'s test images ({pair.dataset.source}).")
+    return pair
+
+
+def ab_headline(result: dict) -> None:
+    cols = st.columns(7)
+    cols[0].metric("Accuracy A", f"{result['accuracy_a']:.2f}%")
+    cols[1].metric("Accuracy B", f"{result['accuracy_b']:.2f}%",
+                   delta=f"{result['accuracy_b'] - result['accuracy_a']:+.2f} points")
+    cols[2].metric("B fixed", result["fixed"], help="A wrong, B right")
+    cols[3].metric("B broke", result["broken"], help="A right, B wrong")
+    cols[4].metric("Both right", result["both_right"])
+    cols[5].metric("Both wrong", result["both_wrong"])
+    cols[6].metric("Agreement", f"{result['agreement']:.1f}%", help="the same class predicted, right or wrong")
+    decided = result["fixed"] + result["broken"]
+    words = (f"**{result['verdict']}.** Exact McNemar test on the {decided:,} of {result['n']:,} images that "
+             f"exactly one of them gets right (p = {result['p_value']:.3g}); the others say nothing about "
+             "which is better.")
+    if result["p_value"] >= 0.05:
+        st.info(words, icon=":material/balance:")
+    elif result["fixed"] > result["broken"]:
+        st.success(words, icon=":material/trending_up:")
+    else:
+        st.warning(words, icon=":material/trending_down:")
+
+
+def gallery(pair, rows: list[dict], empty: str) -> None:
+    if not rows:
+        st.caption(empty)
+        return
+    shown = rows[:GALLERY_IMAGES]
+    st.image(app_ui.pictures(pair.dataset.images, [r["index"] for r in shown], zoom=3), width=96,
+             caption=[charts.diff_caption(r) for r in shown])
+    if len(rows) > len(shown):
+        st.caption(f"{len(shown)} of {len(rows)} shown, B's surest first.")
+
+
+def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
+    """The confusion difference; the images that moved into or out of the picked cell."""
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        state = st.altair_chart(charts.confusion_delta_chart(result["confusion_delta"], pair.classes),
+                                on_select="rerun", key="ab-confusion", selection_mode=charts.CONFUSION_SELECTION)
+    with right:
+        st.markdown("**Per class**, largest gain first")
+        st.dataframe(charts.diff_class_table(result["per_class"]), hide_index=True, column_config={
+            **{name: st.column_config.NumberColumn(format="%.1f", width="small") for name in ("A %", "B %")},
+            "B − A (points)": st.column_config.NumberColumn(format="%+.1f", width="small"),
+            "fixed": st.column_config.NumberColumn(width="small"),
+            "broken": st.column_config.NumberColumn(width="small")})
+    st.caption("Each cell: B's count minus A's. On the diagonal, + means B gets more of that class right; "
+               "off it, + means B makes that mistake more often. Click a cell to see the images that moved.")
+    cell = charts.selected_cell(state)
+    if cell is None:  # the cell that changed most off the diagonal
+        delta = result["confusion_delta"]
+        t, p = max(((t, p) for t in range(len(delta)) for p in range(len(delta)) if t != p),
+                   key=lambda tp: abs(delta[tp[0]][tp[1]]))
+        cell = (pair.classes[t], pair.classes[p])
+    moved = pair.moved(*cell)
+    true_class, predicted = cell
+    into, out = st.columns(2, gap="large")
+    with into:
+        st.markdown(f"**Into** {true_class} → {predicted} ({len(moved['into'])}): B predicts {predicted}, A did not")
+        gallery(pair, moved["into"], "None.")
+    with out:
+        st.markdown(f"**Out of** {true_class} → {predicted} ({len(moved['out_of'])}): A predicted {predicted}, "
+                    "B does not")
+        gallery(pair, moved["out_of"], "None.")
+    return ([(f"into {true_class} → {predicted}", r) for r in moved["into"][:GALLERY_IMAGES]]
+            + [(f"out of {true_class} → {predicted}", r) for r in moved["out_of"][:GALLERY_IMAGES]])
+
+
+def ab_galleries(pair) -> list[tuple[str, dict]]:
+    """Images B fixed and images B broke, of one class or all; returns the ones shown."""
+    only = st.selectbox("Class", [None, *pair.classes], format_func=lambda c: "all classes" if c is None else c,
+                        key="ab-class")
+    fixed, broken = pair.changed("fixed", only), pair.changed("broken", only)
+    st.caption("Under each image: A's prediction and its probability → B's.")
+    tab_fixed, tab_broken = st.tabs([f"B fixed ({len(fixed)})", f"B broke ({len(broken)})"])
+    with tab_fixed:
+        gallery(pair, fixed, "B fixed no image of this class.")
+    with tab_broken:
+        gallery(pair, broken, "B broke no image of this class.")
+    return ([("fixed", r) for r in fixed[:GALLERY_IMAGES]] + [("broke", r) for r in broken[:GALLERY_IMAGES]])
+
+
+def ab_explain(pair, a: dict, b: dict, candidates: list[tuple[str, dict]]) -> None:
+    st.markdown("#### What each model looked at")
+    if not candidates:
+        st.caption("No image above to explain.")
+        return
+    picked = st.selectbox("Image", range(len(candidates)), key="ab-explain-image", format_func=lambda i: (
+        f"{candidates[i][0]}: {candidates[i][1]['file']} (true {candidates[i][1]['true']}; "
+        f"{charts.diff_caption(candidates[i][1])})"))
+    picture = app_ui.pictures(pair.dataset.images, [candidates[picked][1]["index"]])[0]
+    models = [explain_view.model_of(f"A = {a['name']}", a["path"]), explain_view.model_of(f"B = {b['name']}", b["path"])]
+    explain_view.explain_pair(models, picture, key="ab-explain")
+
+
+def a_vs_b(summaries: list[dict]) -> None:
+    """Run A against run B on the same test images: the section under the side-by-side view."""
+    st.subheader("A vs B, image by image")
+    st.caption("Which test images B gets right that A got wrong (fixed) and the reverse (broke), class by class, "
+               "and whether the difference is more than noise.")
+    trained = [s for s in summaries if RunFolder(s["path"]).has_checkpoint("best")]
+    if len(trained) < 2:
+        st.caption("Needs two runs with a best checkpoint.")
+        return
+    a, b = pick_a_and_b(trained)
+    if a["name"] == b["name"]:
+        st.info("Pick two different runs as A and B.", icon=":material/info:")
+        return
+    pair = pair_or_offer(a, b)
+    if pair is None:
+        return
+    result = pair.summary()
+    ab_headline(result)
+    moved = ab_cell(pair, result)
+    changed = ab_galleries(pair)
+    ab_explain(pair, a, b, changed + moved)
 
 with app_ui.page_setup("Compare"):
     st.title("Compare")
@@ -37,7 +205,7 @@ with app_ui.page_setup("Compare"):
     key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
                        key="compare-curve")
     epochs = {name: RunFolder(by_name[name]["path"]).epochs() for name in picked}
-    st.altair_chart(charts.overlay_chart(epochs, key))
+    st.altair_chart(charts.mark_best_epochs(charts.overlay_chart(epochs, key), epochs))
 
     per_class = {}
     for name in picked:
@@ -52,3 +220,6 @@ with app_ui.page_setup("Compare"):
             st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
     else:
         st.caption("Per-class accuracy appears once a picked run has finished (and been evaluated).")
+
+    with app_ui.errors_as_boxes("A vs B"):
+        a_vs_b(summaries)

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 import app_ui
+import explain_view
 from cinic import charts
 from cinic.runs import RunError, RunFolder, list_runs
 
@@ -48,7 +49,8 @@ def headline(summary: dict, evaluation: dict | None) -> None:
     cols[3].metric("Parameters", f"{summary['params']:,}" if summary.get("params") else "n/a")
 
 
-def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> None:
+def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> list[tuple[str, int]]:
+    """The matrix and the images of its picked cell; returns (caption, test index) of those images."""
     classes = evaluation["classes"]
     normalize = st.toggle("Row-normalised (% of each true class)", key="confusion-normalize")
     left, right = st.columns([3, 2], gap="large")
@@ -63,10 +65,12 @@ def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> None:
         st.markdown("**Most confused pairs** (true → predicted)")
         st.dataframe(evaluation.get("most_confused", []), hide_index=True, height="content")
     if cell is not None:
-        cell_images(run, evaluation, data_root, *cell)
+        return cell_images(run, evaluation, data_root, *cell)
+    return []
 
 
-def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str, predicted: str) -> None:
+def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str,
+                predicted: str) -> list[tuple[str, int]]:
     classes = evaluation["classes"]
     st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
                 "(click a cell of the matrix to pick another pair; double-click clears)")
@@ -79,18 +83,20 @@ def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: st
     in_cell = np.flatnonzero((test.labels.numpy() == t) & (predicted_labels == p))
     if len(in_cell) == 0:
         st.caption("No test image falls in this cell.")
-        return
+        return []
     indices = in_cell[np.argsort(-confidence[in_cell], kind="stable")][:CELL_IMAGES].tolist()
     st.caption(f"{len(in_cell)} images; the {len(indices)} most confident predictions shown")
     st.image(app_ui.pictures(test.images, indices), width=64,
              caption=[f"p={confidence[i]:.2f}" for i in indices])
+    return [(f"cell {true_class} → {predicted}: {test.files[i]} (p={confidence[i]:.2f})", i) for i in indices]
 
 
-def misclassified_gallery(evaluation: dict, data_root: str) -> None:
+def misclassified_gallery(evaluation: dict, data_root: str) -> list[tuple[str, int]]:
+    """The worst mistakes; returns (caption, test index) of the images shown."""
     wrong = evaluation.get("misclassified", [])[:GALLERY_SIZE]
     if not wrong:
         st.caption("No misclassified images.")
-        return
+        return []
     test = app_ui.load_split_cached(data_root, "test")
     usable = [m for m in wrong if m["index"] < len(test.files) and test.files[m["index"]] == m["file"]]
     if len(usable) < len(wrong):
@@ -104,6 +110,24 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
             "p(predicted) %": st.column_config.NumberColumn(format="%.1f"),
             "p(true) %": st.column_config.NumberColumn(format="%.1f"),
             "loss": st.column_config.NumberColumn(format="%.3f")})
+    return [(f"mistake #{n}: {charts.mistake_caption(m)} ({m['file']})", m["index"])
+            for n, m in enumerate(usable, start=1)]
+
+
+def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, int]]) -> None:
+    """What the model looks at in a misclassified image or one of the picked confusion cell."""
+    st.subheader("What the model looks at")
+    if not candidates:
+        st.caption("No image to explain: pick a confusion-matrix cell that holds images.")
+        return
+    st.caption("Pick one of the misclassified images or of the confusion cell's images above.")
+    picked = st.selectbox("Image", range(len(candidates)), format_func=lambda i: candidates[i][0],
+                          key="results-explain-image")
+    test = app_ui.load_split_cached(data_root, "test")
+    picture = app_ui.pictures(test.images, [candidates[picked][1]])[0]
+    st.caption(f"True class: **{test.classes[int(test.labels[candidates[picked][1]])]}**")
+    who = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(who, picture, key="results-explain")
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -148,8 +172,9 @@ with app_ui.page_setup("Results"):
             st.caption("The evaluation appears when the training has finished.")
         st.stop()
 
+    cell = []  # the picked cell's images, to explain below
     with app_ui.errors_as_boxes("The test images cannot be shown"):
-        confusion_section(run, evaluation, data_root)
+        cell = confusion_section(run, evaluation, data_root)
     left, right = st.columns(2, gap="large")
     left.altair_chart(charts.per_class_chart(evaluation["per_class"]))
     if evaluation.get("per_origin"):
@@ -159,5 +184,8 @@ with app_ui.page_setup("Results"):
     st.subheader("Misclassified, worst first")
     st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
                "true class → predicted class, and the probability of the prediction.")
+    candidates = cell  # the images to explain: the mistakes first, then the cell's
     with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
-        misclassified_gallery(evaluation, data_root)
+        candidates = misclassified_gallery(evaluation, data_root) + cell
+    with app_ui.errors_as_boxes("The model cannot be explained"):
+        explain_section(summary, data_root, candidates)

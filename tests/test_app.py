@@ -295,6 +295,129 @@ def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run
     assert any("true:" in m.value or ":material/check_circle:" in m.value for m in at.markdown)
 
 
+
+# --- understanding the model: best epoch, A vs B, what it looks at -----------------------------------
+@pytest.fixture(scope="module")
+def two_runs_root(tmp_path_factory, finished_runs_root, tiny_data) -> Path:
+    """finished-base and a 1-epoch stepping run on the tiny demo set, in one runs root."""
+    import shutil
+
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    root = tmp_path_factory.mktemp("two-runs")
+    shutil.copytree(finished_runs_root / "finished-base", root / "finished-base")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("two-runs-cache")))
+        config = make_config(str(tiny_data), preset="stepping", epochs=1, batch_size=16, device="cpu")
+        run = RunFolder.create(config.to_dict(), root=root, name="finished-stepping")
+        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    return root
+
+
+@pytest.fixture
+def with_two_runs(with_demo, two_runs_root, monkeypatch) -> Path:
+    monkeypatch.setenv("CINIC_RUNS", str(two_runs_root))
+    return two_runs_root
+
+
+def chart_specs(at: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in charts_on(at)]
+
+
+def marked_best(at: AppTest) -> int:
+    """Charts carrying the best-epoch mark (its tooltip's title; the text is checked in test_charts)."""
+    return sum('"best epoch"' in spec for spec in chart_specs(at))
+
+
+def test_every_epoch_curve_marks_the_best_epoch(with_two_runs):
+    at = open_app("Results")
+    assert marked_best(at) == 2  # accuracy and loss per epoch
+    go_to(at, "Compare")
+    assert marked_best(at) == 1  # the overlaid curves
+    go_to(at, "Train")
+    assert marked_best(at) == 2  # the watched run's curves
+
+
+def test_compare_a_vs_b_image_by_image(with_two_runs):
+    from cinic.diff import compare_runs
+
+    expected = compare_runs(RunFolder(with_two_runs / "finished-base"),
+                            RunFolder(with_two_runs / "finished-stepping")).summary()
+    at = open_app("Compare")
+    at.selectbox(key="ab-a").set_value("finished-base").run()
+    at.selectbox(key="ab-b").set_value("finished-stepping").run()
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Accuracy A"] == f"{expected['accuracy_a']:.2f}%"
+    assert metrics["Accuracy B"] == f"{expected['accuracy_b']:.2f}%"
+    assert (metrics["B fixed"], metrics["B broke"]) == (str(expected["fixed"]), str(expected["broken"]))
+    verdicts = [box.value for box in [*at.info, *at.success, *at.warning] if "McNemar" in box.value]
+    assert len(verdicts) == 1 and expected["verdict"] in verdicts[0]
+    assert any("B minus A" in spec for spec in chart_specs(at))
+    table = next(d.value for d in at.dataframe if "B − A (points)" in d.value.columns)
+    assert list(table["class"]) == [r["class"] for r in expected["per_class"]]
+    assert [t.label for t in at.tabs] == [f"B fixed ({expected['fixed']})", f"B broke ({expected['broken']})"]
+
+    at.selectbox(key="ab-class").set_value("cat").run()
+    assert_clean(at)
+    cats = [r for r in expected["per_class"] if r["class"] == "cat"][0]
+    assert [t.label for t in at.tabs] == [f"B fixed ({cats['fixed']})", f"B broke ({cats['broken']})"]
+    explained = at.selectbox(key="ab-explain-image")
+    if explained.options:  # the images B fixed or broke among cats, and those of the confusion cell
+        at.radio(key="ab-explain-method").set_value("occlusion").run()
+        at.selectbox(key="ab-explain-class").set_value("cat").run()
+        assert_clean(at)
+        panels = [m.value for m in at.markdown if "map for **cat**" in m.value]
+        assert len(panels) == 2 and "A = finished-base" in panels[0] and "B = finished-stepping" in panels[1]
+
+
+def test_compare_refuses_runs_of_other_data_and_offers_a_s_images(with_two_runs, tmp_path, monkeypatch):
+    import shutil
+
+    from cinic.demo import make_demo_dataset
+
+    root = tmp_path / "runs"
+    shutil.copytree(with_two_runs, root)
+    RunFolder(root / "finished-stepping").update_config(
+        data=str(make_demo_dataset(tmp_path / "other", per_class=(4, 2, 3), seed=9)))
+    monkeypatch.setenv("CINIC_RUNS", str(root))
+    at = open_app("Home")
+    go_to(at, "Compare")
+    at.selectbox(key="ab-a").set_value("finished-base").run()
+    at.selectbox(key="ab-b").set_value("finished-stepping").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "different data" in at.error[0].value
+    button(at, "Compare both on finished-base's test images").click().run()
+    assert_clean(at)
+    assert {m.label for m in at.metric} >= {"Accuracy A", "Accuracy B", "B fixed", "B broke"}
+    assert any("Both evaluated on finished-base's test images" in c.value for c in at.caption)
+
+
+def test_results_page_explains_a_misclassified_image_and_shows_the_layers(with_finished_run):
+    at = open_app("Results")
+    assert at.selectbox(key="results-explain-image").options
+    before = len(at.get("image"))
+    at.radio(key="results-explain-method").set_value("integrated-gradients").run()
+    at.selectbox(key="results-explain-class").set_value("cat").run()
+    assert_clean(at)
+    assert any("map for **cat**" in m.value for m in at.markdown)
+    assert any("After conv block 2" in m.value for m in at.markdown)
+    assert any("First layer's 6 filters" in m.value for m in at.markdown)
+    assert len(at.get("image")) == before
+    at.selectbox(key="results-explain-image").set_value(1).run()
+    assert_clean(at)
+
+
+def test_classify_page_explains_a_random_test_image(with_finished_run):
+    at = open_app("Classify")
+    assert any("Upload an image or pick a random test image" in c.value for c in at.caption)
+    button(at, "Pick a random test image").click().run()
+    at.radio(key="classify-explain-method").set_value("occlusion").run()
+    assert_clean(at)
+    assert any(m.value.startswith("predicts **") for m in at.markdown)
+    assert any("Occlusion shows" in c.value for c in at.caption)
+
 # --- augmentation ---------------------------------------------------------------------------------
 def test_augmentation_page_composes_previews_and_saves(with_demo):
     at = open_app("Augmentation")
