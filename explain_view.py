@@ -75,6 +75,11 @@ def choose_method_and_class(key: str, classes: list[str], default_label: str) ->
     return method, None if target == OWN_PREDICTION else target
 
 
+def method_caption(method: str) -> str:
+    return (f"{explain.METHODS[method]} shows {explain.METHOD_NOTES[method]}. Only evidence for the class is "
+            "drawn, each map scaled so its most important pixel is 1.")
+
+
 def show_panel(who: Explained, picture: np.ndarray, method: str, target: str | None, heading: str = "") -> None:
     """The picture, its map and the map over it (8x, nearest neighbour) with a colour legend."""
     classes = list(who.facts["classes"])
@@ -92,7 +97,7 @@ def show_panel(who: Explained, picture: np.ndarray, method: str, target: str | N
 def explain_picture(who: Explained, picture: np.ndarray, key: str) -> None:
     """One model, one picture: the saliency map for its prediction or a chosen class, and the layers."""
     method, target = choose_method_and_class(key, list(who.facts["classes"]), "its prediction")
-    st.caption(f"{explain.METHODS[method]} shows {explain.METHOD_NOTES[method]}.")
+    st.caption(method_caption(method))
     with st.spinner("Computing the map..."):
         show_panel(who, picture, method, target)
     with st.expander("What the layers see: feature maps after each conv block, first-layer filters"):
@@ -102,7 +107,7 @@ def explain_picture(who: Explained, picture: np.ndarray, key: str) -> None:
 def explain_pair(models: list[Explained], picture: np.ndarray, key: str) -> None:
     """Two models on one picture, one under the other, with the same method and class."""
     method, target = choose_method_and_class(key, list(models[0].facts["classes"]), "each model's prediction")
-    st.caption(f"{explain.METHODS[method]} shows {explain.METHOD_NOTES[method]}.")
+    st.caption(method_caption(method))
     with st.spinner("Computing the maps..."):
         for who in models:
             show_panel(who, picture, method, target, heading=f"**{who.label}**")

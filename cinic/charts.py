@@ -414,12 +414,12 @@ def confusion_delta_chart(delta: Sequence[Sequence[int]], classes: Sequence[str]
     return fit_width(alt.layer(cells, labels).properties(width=420, height=420))
 
 
-DIFF_CLASS_COLUMNS = ["class", "A %", "B %", "B − A (points)", "fixed", "broken"]
+DIFF_CLASS_COLUMNS = ["class", "A %", "B %", "B − A", "fixed", "broken"]
 
 
 def diff_class_table(per_class: Sequence[Mapping]) -> pd.DataFrame:
     """`cinic.diff`'s per-class rows as a table, in their order (largest gain first)."""
-    rows = [{"class": r["class"], "A %": r["accuracy_a"], "B %": r["accuracy_b"], "B − A (points)": r["delta"],
+    rows = [{"class": r["class"], "A %": r["accuracy_a"], "B %": r["accuracy_b"], "B − A": r["delta"],
              "fixed": r["fixed"], "broken": r["broken"]} for r in per_class]
     return pd.DataFrame(rows, columns=DIFF_CLASS_COLUMNS)
 

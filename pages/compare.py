@@ -94,20 +94,14 @@ def gallery(pair, rows: list[dict], empty: str) -> None:
 
 
 def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
-    """The confusion difference; the images that moved into or out of the picked cell."""
-    left, right = st.columns([3, 2], gap="large")
+    """The confusion difference beside the images that moved into or out of its picked cell."""
+    left, right = st.columns(2, gap="large")
     with left:
         state = st.altair_chart(charts.confusion_delta_chart(result["confusion_delta"], pair.classes),
                                 on_select="rerun", key="ab-confusion", selection_mode=charts.CONFUSION_SELECTION)
-    with right:
-        st.markdown("**Per class**, largest gain first")
-        st.dataframe(charts.diff_class_table(result["per_class"]), hide_index=True, column_config={
-            **{name: st.column_config.NumberColumn(format="%.1f", width="small") for name in ("A %", "B %")},
-            "B − A (points)": st.column_config.NumberColumn(format="%+.1f", width="small"),
-            "fixed": st.column_config.NumberColumn(width="small"),
-            "broken": st.column_config.NumberColumn(width="small")})
-    st.caption("Each cell: B's count minus A's. On the diagonal, + means B gets more of that class right; "
-               "off it, + means B makes that mistake more often. Click a cell to see the images that moved.")
+        st.caption("Each cell: B's count minus A's. On the diagonal, + means B gets more of that class right; "
+                   "off it, + means B makes that mistake more often. Click a cell to see the images that moved; "
+                   "double-click clears.")
     cell = charts.selected_cell(state)
     if cell is None:  # the cell that changed most off the diagonal
         delta = result["confusion_delta"]
@@ -116,14 +110,16 @@ def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
         cell = (pair.classes[t], pair.classes[p])
     moved = pair.moved(*cell)
     true_class, predicted = cell
-    into, out = st.columns(2, gap="large")
-    with into:
+    with right:
         st.markdown(f"**Into** {true_class} → {predicted} ({len(moved['into'])}): B predicts {predicted}, A did not")
         gallery(pair, moved["into"], "None.")
-    with out:
         st.markdown(f"**Out of** {true_class} → {predicted} ({len(moved['out_of'])}): A predicted {predicted}, "
                     "B does not")
         gallery(pair, moved["out_of"], "None.")
+    st.markdown("**Per class**, largest gain first")
+    st.dataframe(charts.diff_class_table(result["per_class"]), hide_index=True, column_config={
+        **{name: st.column_config.NumberColumn(format="%.1f") for name in ("A %", "B %")},
+        "B − A": st.column_config.NumberColumn(format="%+.1f", help="percentage points")})
     return ([(f"into {true_class} → {predicted}", r) for r in moved["into"][:GALLERY_IMAGES]]
             + [(f"out of {true_class} → {predicted}", r) for r in moved["out_of"][:GALLERY_IMAGES]])
 

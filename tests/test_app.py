@@ -355,7 +355,7 @@ def test_compare_a_vs_b_image_by_image(with_two_runs):
     verdicts = [box.value for box in [*at.info, *at.success, *at.warning] if "McNemar" in box.value]
     assert len(verdicts) == 1 and expected["verdict"] in verdicts[0]
     assert any("B minus A" in spec for spec in chart_specs(at))
-    table = next(d.value for d in at.dataframe if "B − A (points)" in d.value.columns)
+    table = next(d.value for d in at.dataframe if "B − A" in d.value.columns)
     assert list(table["class"]) == [r["class"] for r in expected["per_class"]]
     assert [t.label for t in at.tabs] == [f"B fixed ({expected['fixed']})", f"B broke ({expected['broken']})"]
 

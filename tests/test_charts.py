@@ -249,6 +249,6 @@ def test_confusion_delta_chart_is_diverging_around_zero_and_selectable():
 def test_diff_tables_and_captions():
     rows = [{"class": "cat", "accuracy_a": 40.0, "accuracy_b": 55.0, "delta": 15.0, "fixed": 4, "broken": 1}]
     table = charts.diff_class_table(rows)
-    assert list(table.columns) == charts.DIFF_CLASS_COLUMNS and table.iloc[0]["B − A (points)"] == 15.0
+    assert list(table.columns) == charts.DIFF_CLASS_COLUMNS and table.iloc[0]["B − A"] == 15.0
     caption = charts.diff_caption({"pred_a": "dog", "p_a": 0.61, "pred_b": "cat", "p_b": 0.8})
     assert caption == "A dog 61% → B cat 80%"

@@ -124,7 +124,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(url, process, log)
-        yield {"url": url, "runs": base / "runs", "log": log}
+        yield {"url": url, "runs": base / "runs", "log": log, "data": data, "cache": base / "cache"}
     finally:
         stop_process_group(process)
         stop_live_trainings(base / "runs")
@@ -380,6 +380,100 @@ def test_train_watch_results_and_classify_in_a_real_browser(page, server):
         try:
             screenshot(page, "failure")
         except Exception as e:  # the page itself may be what failed; keep the original error
+            print(f"no failure screenshot: {e}")
+        print(f"streamlit log tail:\n{server['log'].read_text()[-3000:]}")
+        raise
+
+
+# --- understanding the model: A vs B and a saliency view ----------------------------------------------
+def finished_runs(server, wanted: int = 2) -> list[RunFolder]:
+    """At least `wanted` finished runs in the server's runs root: the flow above leaves one; the
+    missing ones are trained here, in this process (2 epochs on the tiny demo set, seconds)."""
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    def done():
+        root = server["runs"]
+        folders = sorted(p for p in root.iterdir() if (p / "status.json").is_file()) if root.is_dir() else []
+        return [RunFolder(p) for p in folders if RunFolder(p).status().get("state") == "finished"]
+
+    for preset in ("stepping", "base"):
+        if len(done()) >= wanted:
+            break
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CINIC_CACHE", str(server["cache"]))
+            config = make_config(str(server["data"]), preset=preset, epochs=2, batch_size=16, device="cpu")
+            run = RunFolder.create(config.to_dict(), root=server["runs"], name=f"e2e-{preset}")
+            assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    return done()
+
+
+def a_vs_b(page) -> None:
+    from playwright.sync_api import expect
+
+    go_to(page, "Compare")
+    page.get_by_test_id("stHeading").filter(has_text="A vs B, image by image").wait_for()
+    for label in ("Accuracy A", "Accuracy B", "B fixed", "B broke", "Both right", "Both wrong", "Agreement"):
+        expect(page.get_by_test_id("stMetric").filter(has_text=label)).to_have_count(1)
+    expect(page.get_by_text("Exact McNemar test on the")).to_have_count(1)
+    delta = charts(page).filter(has_text="B minus A")
+    expect(delta).to_have_count(1)
+    assert_charts_drawn(page)
+    # A click on the cell (true airplane, predicted automobile) shows the images that moved there.
+    delta.locator("g.mark-rect path").nth(1).click()
+    page.get_by_text("airplane → automobile (").first.wait_for()
+    wait_until_idle(page)
+    page.get_by_role("tab", name=re.compile(r"^B broke \(\d+\)")).click()
+    assert_no_errors(page)
+    screenshot(page, "12-compare-a-vs-b")
+
+
+def what_each_model_looked_at(page) -> None:
+    from playwright.sync_api import expect
+
+    heading = page.get_by_text("What each model looked at", exact=True)
+    if page.locator(".st-key-ab-explain-method").count() == 0:
+        pytest.fail("no image to explain under A vs B: the two runs agree on every test image")
+    heading.scroll_into_view_if_needed()
+    page.locator(".st-key-ab-explain-method").get_by_text("Occlusion").click()
+    wait_until_idle(page)
+    choose_option(page, "ab-explain-class", "cat")
+    panels = page.get_by_test_id("stMarkdown").filter(has_text="map for cat")
+    expect(panels).to_have_count(2)  # A's and B's
+    assert_no_errors(page)
+    screenshot(page, "13-compare-what-each-model-looked-at")
+
+
+def results_saliency(page) -> None:
+    from playwright.sync_api import expect
+
+    go_to(page, "Results")
+    page.get_by_test_id("stHeading").filter(has_text="What the model looks at").wait_for()
+    page.locator(".st-key-results-explain-method").get_by_text("Integrated gradients").click()
+    wait_until_idle(page)
+    expect(page.get_by_text("Integrated gradients shows")).to_have_count(1)
+    page.locator("summary").filter(has_text="What the layers see").click()
+    page.get_by_text("After conv block 2").wait_for()
+    wait_until_idle(page)
+    assert_no_errors(page)
+    screenshot(page, "14-results-saliency-and-layers")
+
+
+def test_a_vs_b_and_what_the_model_looks_at_in_a_real_browser(page, server):
+    (ARTIFACTS / "failure-explain.png").unlink(missing_ok=True)
+    assert len(finished_runs(server)) >= 2
+    page.goto(server["url"])
+    page.get_by_test_id("stHeading").filter(has_text="CINIC-10 Explorer").wait_for()
+    wait_until_idle(page)
+    try:
+        a_vs_b(page)
+        what_each_model_looked_at(page)
+        results_saliency(page)
+        assert "Traceback" not in server["log"].read_text(), "the server logged an error: see its log"
+    except BaseException:
+        try:
+            screenshot(page, "failure-explain")
+        except Exception as e:
             print(f"no failure screenshot: {e}")
         print(f"streamlit log tail:\n{server['log'].read_text()[-3000:]}")
         raise
