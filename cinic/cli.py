@@ -17,6 +17,7 @@ from cinic.data import SPLITS
 from cinic.errors import CinicError
 from cinic.full_scale import PER_SPLIT
 from cinic.models import PRESET_ALIASES, PRESETS
+from cinic.run_admin import SORTS
 from cinic.runs import CHECKPOINTS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -154,7 +155,9 @@ def cmd_train(args) -> int:
     else:
         config = config_from_args(args)
         choose_device(config.device)  # no GPU is said now, before a run folder exists
-        root, name = args.runs_root, None
+        root, name = args.runs_root, args.name
+        if args.run_dir and args.name:
+            raise CinicError("give --run-dir or --name, not both: --run-dir names the folder itself")
         if args.run_dir:
             root, name = Path(args.run_dir).parent, Path(args.run_dir).name
         run = RunFolder.create(config.to_dict(), root=root, name=name)
@@ -166,22 +169,71 @@ def cmd_train(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from cinic.run_admin import filter_runs, sort_runs
     from cinic.runs import list_runs
 
-    runs = list_runs(args.runs_root)
+    every = list_runs(args.runs_root)
+    runs = sort_runs(filter_runs(every, args.state or (), args.preset or (), args.tag or (), args.min_test),
+                     args.sort)
     if args.json:
         print_json(runs)
         return 0
     if not runs:
-        print("no runs yet: start one with `python -m cinic train --preset base`")
+        print(f"none of the {len(every)} runs match these filters" if every else
+              "no runs yet: start one with `python -m cinic train --preset base`")
         return 0
-    header = f"{'run':32s} {'preset':14s} {'state':12s} {'epochs':>7s} {'best valid':>10s} {'test':>7s}"
+    header = f"{'run':32s} {'preset':14s} {'state':12s} {'epochs':>7s} {'best valid':>10s} {'test':>7s}  tags"
     print(header)
     for r in runs:
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"{r['name'][:32]:32s} {str(r.get('preset'))[:14]:14s} {str(r['state']):12s} "
               f"{r.get('epoch', 0):>3}/{r.get('epochs') or '?':<3} {fmt(r.get('best_valid_acc')):>10s} "
-              f"{fmt(r.get('test_acc')):>7s}")
+              f"{fmt(r.get('test_acc')):>7s}  {' '.join(r.get('tags') or ())}")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from cinic.run_admin import locate, rename_run
+
+    run = rename_run(locate(args.run, args.runs_root), args.new_name)
+    print(f"renamed {args.run} to {run.name}")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from cinic.run_admin import delete_run, locate
+    from cinic.runs import summarize_run
+
+    run = locate(args.run, args.runs_root)
+    if not args.yes:
+        summary = summarize_run(run)
+        test = f", test {summary['test_acc']:.2f}%" if summary.get("test_acc") is not None else ""
+        question = f"delete run {run.name} ({summary['state']}{test}) and every file in {run.path}? [y/N] "
+        if not sys.stdin.isatty():
+            raise CinicError(f"deleting {run.name} needs a yes: run it in a terminal, or add --yes")
+        if input(question).strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 0
+    path = delete_run(run)
+    print(f"deleted {path}")
+    return 0
+
+
+def cmd_note(args) -> int:
+    from cinic.run_admin import annotate
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    if args.text is None and not args.tag and not args.untag:
+        notes = run.notes()
+    else:
+        notes = annotate(run, args.text, args.tag or (), args.untag or ())
+    if args.json:
+        print_json(notes)
+    else:
+        print(f"{run.name}: tags {' '.join(notes['tags']) or '(none)'}")
+        if notes["notes"]:
+            print(notes["notes"])
     return 0
 
 
@@ -375,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16 autocast where the device has it (default on)")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
+    p.add_argument("--name", help="the new run's name, its folder under the runs root "
+                                  "(default: the time and the preset, e.g. 20260101-120000-base)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last epoch")
     p.add_argument("--run", help=argparse.SUPPRESS)  # a prepared run folder (the app's launcher)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (plain log lines)")
@@ -398,7 +452,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
-    p = command("runs", cmd_runs, "list runs: preset, state, epochs, best valid and test accuracy")
+    p = command("runs", cmd_runs, "list runs: preset, state, epochs, best valid and test accuracy, tags")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--state", action="append", help="only runs in this state (repeatable: any of them)")
+    p.add_argument("--preset", action="append", help="only runs of this preset, or custom (repeatable)")
+    p.add_argument("--tag", action="append", help="only runs carrying this tag (repeatable: all of them)")
+    p.add_argument("--min-test", type=float, metavar="PERCENT", help="only runs with at least this test accuracy")
+    p.add_argument("--sort", default="newest", choices=SORTS)
+    add_runs_root(p)
+
+    p = command("rename", cmd_rename, "rename a run (its folder); refused while it trains")
+    p.add_argument("run")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    add_runs_root(p)
+
+    p = command("delete", cmd_delete, "delete a run's folder and every file in it; refused while it trains")
+    p.add_argument("run")
+    p.add_argument("--yes", action="store_true", help="do not ask for a confirmation")
+    add_runs_root(p)
+
+    p = command("note", cmd_note, "show or set a run's notes and tags")
+    p.add_argument("run")
+    p.add_argument("--text", help="the run's notes (replaces them; \"\" clears them)")
+    p.add_argument("--tag", action="append", help="add a tag (repeatable)")
+    p.add_argument("--untag", action="append", help="remove a tag (repeatable)")
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
