@@ -123,10 +123,10 @@ def annotate(run: RunFolder, text: str | None = None, add_tags: Iterable[str] = 
     return {"notes": notes, "tags": tags}
 
 
-def set_tags(run: RunFolder, tags: Sequence[str]) -> dict:
-    """Replace the run's tags by `tags` (the app's tag picker gives the whole list)."""
+def set_tags(run: RunFolder, tags: Sequence[str], text: str | None = None) -> dict:
+    """Replace the run's tags by `tags` (the app's tag picker gives the whole list), and its notes by `text`."""
     current = run.notes()["tags"]
-    return annotate(run, add_tags=list(tags), remove_tags=[t for t in current if t not in tags])
+    return annotate(run, text, add_tags=list(tags), remove_tags=[t for t in current if t not in tags])
 
 
 # --- choosing and ordering runs ----------------------------------------------------------------

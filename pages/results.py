@@ -13,7 +13,8 @@ import streamlit as st
 
 import app_ui
 from cinic import charts
-from cinic.runs import RunError, RunFolder, list_runs
+from cinic.run_admin import delete_run, known_tags, locate, rename_run, set_tags
+from cinic.runs import LIVE_STATES, RunError, RunFolder, list_runs
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -106,9 +107,73 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
             "loss": st.column_config.NumberColumn(format="%.3f")})
 
 
+# --- managing the run -----------------------------------------------------------------------
+def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None:
+    """Rename, notes and tags, delete (after a confirmation); renaming and deleting wait for a training
+    to be stopped, since its process writes into the folder."""
+    live = summary.get("state") in LIVE_STATES
+    stop_first = "Stop the training on the Train page first." if live else None
+    with st.expander("Name, notes and tags · delete", icon=":material/edit_note:"):
+        name_col, notes_col = st.columns([1, 2], gap="large")
+        with name_col:
+            new_name = st.text_input("Name", run.name, key=f"name-{run.name}",
+                                     help="The run's folder under the runs root; the command line finds it by "
+                                          "this name (`python -m cinic evaluate NAME`).")
+            if st.button("Rename", key="rename", disabled=live or new_name.strip() == run.name, help=stop_first):
+                with app_ui.errors_as_boxes("The run could not be renamed"):
+                    renamed = rename_run(locate(run.name), new_name.strip())
+                    show_run(renamed.name, f"Renamed {run.name} to {renamed.name}.")
+            delete_controls(run, live, stop_first)
+        with notes_col:
+            try:
+                current = run.notes()
+            except RunError as e:  # a hand-edited notes.json: the run's results are still shown
+                st.warning(str(e), icon=":material/warning:")
+                current = {"notes": "", "tags": []}
+            notes = st.text_area("Notes", current["notes"], key=f"notes-{run.name}", height=100)
+            tags = st.multiselect("Tags", sorted(set(known_tags(summaries)) | set(current["tags"])),
+                                  current["tags"], key=f"tags-{run.name}", accept_new_options=True,
+                                  help="Pick tags other runs carry, or type a new one (one word).")
+            if st.button("Save notes and tags", key="save-notes"):
+                with app_ui.errors_as_boxes("The notes could not be saved"):
+                    set_tags(run, tags, notes)
+                    show_run(run.name, "Saved the notes and tags.")
+
+
+def delete_controls(run: RunFolder, live: bool, stop_first: str | None) -> None:
+    if st.button("Delete this run…", key="delete", icon=":material/delete:", disabled=live, help=stop_first):
+        st.session_state["confirm-delete"] = run.name
+    if st.session_state.get("confirm-delete") != run.name:
+        return
+    size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file() and not f.is_symlink())
+    st.warning(f"Delete **{run.name}** and every file in {run.path} ({size / 1e6:.1f} MB)? "
+               "This cannot be undone.", icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete it", key="delete-yes", type="primary"):
+        with app_ui.errors_as_boxes("The run could not be deleted"):
+            delete_run(locate(run.name))
+            st.query_params.pop("run", None)
+            show_run(None, f"Deleted {run.name}.")
+    if no.button("Keep it", key="delete-no"):
+        show_run(run.name)
+
+
+def show_run(name: str | None, message: str | None = None) -> None:
+    """Rerun showing that run (None: the newest), with a message above it."""
+    for key in ("results-run", "confirm-delete"):
+        st.session_state.pop(key, None)  # the picker forgets the old name; the confirmation is done
+    if name is not None:
+        st.query_params["run"] = name
+    if message:
+        st.session_state["results-message"] = message
+    st.rerun()
+
+
 # --- the page ------------------------------------------------------------------------------
 with app_ui.page_setup("Results"):
     st.title("Results")
+    if "results-message" in st.session_state:
+        st.success(st.session_state.pop("results-message"), icon=":material/check_circle:")
     summaries = list_runs()
     summary = app_ui.pick_run(summaries, key="results-run")
     if summary is None:
@@ -117,6 +182,7 @@ with app_ui.page_setup("Results"):
         st.stop()
     if summary.get("state") == "damaged":
         st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+        delete_controls(RunFolder(summary["path"]), live=False, stop_first=None)
         st.stop()
 
     run = RunFolder(summary["path"])
@@ -133,6 +199,7 @@ with app_ui.page_setup("Results"):
     st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
+    manage_section(run, summary, summaries)
 
     st.subheader("Curves")
     app_ui.show_curves(run, run.epochs())

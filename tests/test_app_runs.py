@@ -1,0 +1,146 @@
+"""Managing runs in the app: the Home page's runs table (filters, a click opens Results), renaming,
+notes and tags, deleting on the Results page, naming a run on the Train page."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from cinic import paths
+from cinic.run_admin import annotate
+from cinic.runs import RunFolder, list_runs, this_process
+from test_app import (assert_clean, button, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
+                      with_demo, with_finished_run)
+
+
+@pytest.fixture
+def own_run(with_finished_run, tmp_path, monkeypatch) -> RunFolder:
+    """A copy of the module's finished run in a runs root of this test's own, to rename and delete."""
+    runs = tmp_path / "runs"
+    shutil.copytree(with_finished_run.path, runs / "mine")
+    monkeypatch.setenv("CINIC_RUNS", str(runs))
+    return RunFolder(runs / "mine")
+
+
+def _fake(name, preset="base", state="finished", test_acc=None, created=0.0):
+    run = RunFolder.create({"preset": preset, "epochs": 1}, root=paths.runs_root(), name=name)
+    run.write_status(state, test_acc=test_acc, created=created, device="cpu")
+    return run
+
+
+# --- the Home page's table -------------------------------------------------------------------------
+def test_home_filters_and_sorts_the_runs(with_demo):
+    _fake("a-base", test_acc=40.0, created=1.0)
+    _fake("b-best", preset="best", test_acc=60.0, created=2.0)
+    _fake("c-failed", state="failed", created=3.0)
+    annotate(RunFolder.open("a-base"), "first try", ["keep"])
+    at = open_app()
+    table = lambda: list(at.dataframe[0].value["run"])  # noqa: E731
+    assert table() == ["c-failed", "b-best", "a-base"]  # newest first
+    at.selectbox(key="home-sort").set_value("test accuracy").run()
+    assert table() == ["b-best", "a-base", "c-failed"]
+    at.multiselect(key="home-states").set_value(["finished"]).run()
+    assert table() == ["b-best", "a-base"]
+    at.multiselect(key="home-tags").set_value(["keep"]).run()
+    assert table() == ["a-base"]
+    assert at.dataframe[0].value["notes"][0] == "first try"
+    at.multiselect(key="home-tags").set_value([]).run()
+    at.number_input(key="home-min-test").set_value(50.0).run()
+    assert table() == ["b-best"]
+    at.multiselect(key="home-presets").set_value(["base"]).run()
+    assert at.dataframe[0].value.empty
+    assert any("0 of 3 runs" in c.value for c in at.caption)
+    assert_clean(at)
+
+
+def test_clicking_a_row_opens_that_runs_results(own_run):
+    _fake("older", created=1.0)  # listed below "mine", which is newer
+    at = open_app()
+    assert list(at.dataframe[0].value["run"]) == ["mine", "older"]
+    at.session_state["home-runs"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert_clean(at)
+    assert at.title[0].value == "Results"
+    assert at.query_params["run"] in ("mine", ["mine"])
+    assert at.metric[0].value == f"{own_run.evaluation()['accuracy']:.2f}%"
+
+
+# --- the Results page's management -----------------------------------------------------------------
+def test_rename_notes_and_tags_on_the_results_page(own_run):
+    at = open_app("Results")
+    at.text_input(key="name-mine").set_value("renamed-run").run()
+    button(at, "Rename").click().run()
+    assert_clean(at)
+    assert [r["name"] for r in list_runs()] == ["renamed-run"]
+    assert any("Renamed mine to renamed-run" in s.value for s in at.success)
+    assert at.selectbox(key="results-run").value == "renamed-run"
+    at.text_area(key="notes-renamed-run").set_value("a good one").run()
+    at.multiselect(key="tags-renamed-run").set_value(["baseline"]).run()
+    button(at, "Save notes and tags").click().run()
+    assert_clean(at)
+    assert RunFolder.open("renamed-run").notes() == {"notes": "a good one", "tags": ["baseline"]}
+
+
+def test_a_bad_name_is_explained_and_nothing_renamed(own_run):
+    at = open_app("Results")
+    at.text_input(key="name-mine").set_value("no spaces please").run()
+    button(at, "Rename").click().run()
+    assert len(at.error) == 1 and "e.g. 'no-spaces-please'" in at.error[0].value
+    assert own_run.path.is_dir()
+
+
+def test_delete_asks_first_then_deletes_only_that_run(own_run):
+    other = _fake("another", created=1.0)  # listed after "mine"
+    at = open_app("Results")
+    button(at, "Delete this run…").click().run()
+    assert any("Delete **mine**" in w.value for w in at.warning)
+    button(at, "Keep it").click().run()
+    assert own_run.path.is_dir() and not at.warning
+    button(at, "Delete this run…").click().run()
+    button(at, "Yes, delete it").click().run()
+    assert_clean(at)
+    assert not own_run.path.exists() and (other.path / "config.json").is_file()
+    assert any("Deleted mine" in s.value for s in at.success)
+    assert at.selectbox(key="results-run").value == "another"
+
+
+def test_a_training_run_cannot_be_renamed_or_deleted_in_the_app(own_run):
+    own_run.write_status("running", **this_process())
+    at = open_app("Results")
+    assert button(at, "Rename").disabled and button(at, "Delete this run…").disabled
+
+
+# --- the Train page -----------------------------------------------------------------------------------
+def test_a_bad_run_name_on_the_train_page_starts_nothing(with_demo):
+    at = open_app("Train")
+    at.text_input(key="run-name").set_value("my run").run()
+    button(at, "Start training").click().run()
+    assert len(at.error) == 1 and "cannot name a run folder" in at.error[0].value
+    assert list_runs() == []
+
+
+def test_a_run_cancelled_while_queued_is_not_the_watched_default(with_demo):
+    _fake("trained", created=1.0)
+    cancelled = RunFolder.create({"preset": "base", "epochs": 1}, root=paths.runs_root(), name="never-ran")
+    cancelled.write_status("cancelled", error="cancelled while queued", created=2.0)
+    at = open_app("Train")
+    assert any(m.value.startswith("**trained**") for m in at.markdown)
+    assert not any("never-ran" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_the_train_page_names_the_run(with_demo):
+    import time
+
+    at = open_app("Train")
+    at.number_input(key="epochs").set_value(1).run()
+    at.text_input(key="run-name").set_value("named-on-the-page").run()
+    button(at, "Start training").click().run()
+    assert_clean(at)
+    run = RunFolder.open("named-on-the-page")
+    assert at.text_input(key="run-name").value == ""  # the next run gets its own name
+    deadline = time.time() + 90
+    while run.status()["state"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.2)
+    assert run.status()["state"] == "finished", run.log_tail()
