@@ -303,12 +303,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from cinic.checkpoints import export_safetensors
+    from cinic.export import ONNX_INPUT_TEXT, export_model
     from cinic.runs import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    out = export_safetensors(run, Path(args.out), args.checkpoint)
-    print(f"wrote {out} (safetensors: weights and metadata only, no code)")
+    out, fmt = export_model(run, Path(args.out), args.format, args.checkpoint)
+    print(f"wrote {out} " + ("(safetensors: weights and metadata only, no code)" if fmt == "safetensors" else
+                             f"(ONNX; input: {ONNX_INPUT_TEXT}; outputs: logits, probabilities)"))
     return 0
 
 
@@ -484,9 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait before sending SIGTERM")
     add_runs_root(p)
 
-    p = command("export", cmd_export, "export a run's weights as safetensors (no code inside)")
+    p = command("export", cmd_export, "export a run's model as safetensors (weights, no code) or ONNX (a graph)")
     p.add_argument("run")
     p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=("safetensors", "onnx"),
+                   help="default: from --out's suffix (.onnx is ONNX), else safetensors")
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     add_runs_root(p)
 
