@@ -313,6 +313,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from cinic.report import write_report
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    out = write_report(run, Path(args.out))
+    print(f"wrote {out} (one HTML file: config, curves, confusion matrix, per class, mistakes; opens offline)")
+    return 0
+
+
 # --- augmentation ----------------------------------------------------------------------
 def cmd_augment(args) -> int:
     from cinic import data
@@ -491,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("safetensors", "onnx"),
                    help="default: from --out's suffix (.onnx is ONNX), else safetensors")
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
+    add_runs_root(p)
+
+    p = command("report", cmd_report, "write a one-file HTML report of a run (opens offline)")
+    p.add_argument("run")
+    p.add_argument("--out", required=True, help="the .html file to write")
     add_runs_root(p)
 
     p = command("augment", cmd_augment, "sample N augmented training images into the cache")
