@@ -11,6 +11,7 @@ file's metadata too. onnx and onnxscript are imported only here, when asked.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -101,3 +102,10 @@ def export_model(run: RunFolder, out, fmt: str | None = None, which: str = "best
     if fmt == "onnx":
         return export_onnx(run, out, which), fmt
     return export_safetensors(run, check_destination(run, out), which), fmt
+
+
+def export_bytes(run: RunFolder, fmt: str, which: str = "best") -> bytes:
+    """The export as bytes (for a download), written through a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="cinic-export-") as folder:
+        out, _ = export_model(run, Path(folder) / f"{run.name}{FORMATS[format_of('', fmt)]}", fmt, which)
+        return out.read_bytes()

@@ -107,6 +107,61 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> None:
             "loss": st.column_config.NumberColumn(format="%.3f")})
 
 
+# --- downloads ------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def model_file(run_path: str, fmt: str, mtime: float) -> bytes:
+    """The best checkpoint exported (once per checkpoint version: ONNX takes seconds)."""
+    from cinic.export import export_bytes
+
+    return export_bytes(RunFolder(run_path), fmt)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def report_file(run_path: str, versions: tuple) -> str:
+    from cinic.report import html_report
+
+    return html_report(RunFolder(run_path))
+
+
+def file_versions(run: RunFolder) -> tuple:
+    """When each file a download is made from last changed: a new version makes a new download."""
+    return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in
+                 (run.path / name for name in ("config.json", "status.json", "metrics.jsonl", "eval.json",
+                                               "notes.json", "best.pt")))
+
+
+def downloads_section(run: RunFolder, evaluation: dict | None) -> None:
+    """Files to take away; the report and the models are made when their button is clicked."""
+    from cinic.report import confusion_csv, metrics_csv, per_class_csv
+
+    st.subheader("Downloads")
+    versions = file_versions(run)
+    trained = run.has_checkpoint("best")
+    first, second, third = st.columns(3)
+    first.download_button("Report (one HTML file)", lambda: report_file(str(run.path), versions),
+                          file_name=f"{run.name}.html", mime="text/html", icon=":material/description:",
+                          key="download-report", on_click="ignore",
+                          help="Config, curves, confusion matrix, per class and the worst mistakes, "
+                               "in one file that opens offline.")
+    second.download_button("Model (safetensors)", lambda: model_file(str(run.path), "safetensors", versions[-1]),
+                           file_name=f"{run.name}.safetensors", icon=":material/download:", disabled=not trained,
+                           key="download-safetensors", on_click="ignore",
+                           help="The best checkpoint's weights with the spec, mean, std and classes; no code.")
+    third.download_button("Model (ONNX)", lambda: model_file(str(run.path), "onnx", versions[-1]),
+                          file_name=f"{run.name}.onnx", icon=":material/download:", disabled=not trained,
+                          key="download-onnx", on_click="ignore",
+                          help="Input: uint8 RGB images N x 3 x 32 x 32 (0..255), normalised inside; outputs: "
+                               "logits and probabilities. Takes a few seconds to build.")
+    first.download_button("Metrics per epoch (CSV)", metrics_csv(run.epochs()), file_name=f"{run.name}-metrics.csv",
+                          mime="text/csv", icon=":material/table:", key="download-metrics", on_click="ignore")
+    if evaluation:
+        second.download_button("Confusion matrix (CSV)", confusion_csv(evaluation),
+                               file_name=f"{run.name}-confusion.csv", mime="text/csv", icon=":material/table:",
+                               key="download-confusion", on_click="ignore")
+        third.download_button("Per class (CSV)", per_class_csv(evaluation), file_name=f"{run.name}-per-class.csv",
+                              mime="text/csv", icon=":material/table:", key="download-per-class", on_click="ignore")
+
+
 # --- managing the run -----------------------------------------------------------------------
 def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None:
     """Rename, notes and tags, delete (after a confirmation); renaming and deleting wait for a training
@@ -200,6 +255,7 @@ with app_ui.page_setup("Results"):
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
     manage_section(run, summary, summaries)
+    downloads_section(run, evaluation)
 
     st.subheader("Curves")
     app_ui.show_curves(run, run.epochs())

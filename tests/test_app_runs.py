@@ -144,3 +144,22 @@ def test_the_train_page_names_the_run(with_demo):
     while run.status()["state"] in ("queued", "running") and time.time() < deadline:
         time.sleep(0.2)
     assert run.status()["state"] == "finished", run.log_tail()
+
+
+# --- downloads --------------------------------------------------------------------------------------
+DOWNLOADS = ["Report (one HTML file)", "Model (safetensors)", "Model (ONNX)", "Metrics per epoch (CSV)",
+             "Confusion matrix (CSV)", "Per class (CSV)"]
+
+
+def test_results_offers_every_download(own_run):
+    at = open_app("Results")
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert sorted(buttons) == sorted(DOWNLOADS)
+    assert not any(b.disabled for b in buttons.values())
+    assert buttons["Model (ONNX)"].HasField("deferred_file_id")  # built when clicked, not on every rerun
+    for name in ("best.pt", "eval.json"):  # a run that failed before its first epoch ended
+        (own_run.path / name).unlink()
+    at = open_app("Results")
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert buttons["Model (ONNX)"].disabled and buttons["Model (safetensors)"].disabled
+    assert "Per class (CSV)" not in buttons

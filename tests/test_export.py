@@ -80,3 +80,21 @@ def test_the_format_follows_the_file_name_unless_given():
     assert format_of("m.onnx", "safetensors") == "safetensors"
     with pytest.raises(ExportError, match="unknown export format"):
         format_of("m.x", "pickle")
+
+
+def test_export_bytes_gives_a_safetensors_file_that_loads(tmp_path):
+    from safetensors import safe_open
+
+    from cinic import checkpoints
+    from cinic.export import export_bytes
+    from cinic.models import PRESETS, build_model
+
+    run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
+    spec = PRESETS["base"]
+    checkpoints.save(run, {"model": build_model(spec).state_dict(), "spec": spec.to_dict(), "epoch": 1,
+                           "mean": [0.5] * 3, "std": [0.25] * 3, "classes": ["c"] * 10}, "best")
+    (tmp_path / "m.safetensors").write_bytes(export_bytes(run, "safetensors"))
+    with safe_open(str(tmp_path / "m.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["spec"]) == spec.to_dict()
+        assert set(f.keys()) == set(build_model(spec).state_dict())
+    assert sorted(p.name for p in run.path.iterdir()) == ["best.pt", "config.json", "status.json"]
