@@ -277,6 +277,8 @@ def cmd_predict(args) -> int:
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
     model, facts = load_model(run, args.checkpoint, device)
+    if len(args.images) == 1 and is_batch(Path(args.images[0])):
+        return predict_batch(args, model, facts, device)
     results, failed = [], 0
     for path in args.images:
         try:
@@ -300,6 +302,39 @@ def cmd_predict(args) -> int:
             note = f" ({'; '.join(r['notes'])})" if r["notes"] else ""
             print(f"{r['file']}{note}: " + ", ".join(f"{t['class']} {t['prob'] * 100:.1f}%" for t in r["top"]))
     return EXIT_FAILED if failed else 0
+
+
+def is_batch(path: Path) -> bool:
+    """A folder or a zip: many images to classify (and to evaluate when they sit in class folders)."""
+    import zipfile
+
+    return path.is_dir() or (path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)))
+
+
+def predict_batch(args, model, facts, device) -> int:
+    from cinic.batch import classify_batch, load_batch
+
+    batch = load_batch(args.images[0])
+    result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], args.top_k, device)
+    if args.json:
+        print_json(result)
+    else:
+        for message in result["errors"]:
+            print(message, file=sys.stderr)
+        if result["labelled"]:
+            evaluation = result["evaluation"]
+            print(f"{result['source']}: {evaluation['accuracy']:.2f}% of {evaluation['n']} images right")
+            for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"]):
+                if sum(row):  # a class with no images here has no accuracy to show
+                    print(f"  {name:11s} {acc:6.2f}% of {sum(row)}")
+            for pair in evaluation["most_confused"][:5]:
+                print(f"  {pair['true']} taken for {pair['pred']}: {pair['count']}")
+        else:
+            for p in result["predictions"]:
+                print(f"{p['file']}: " + ", ".join(f"{t['class']} {t['prob'] * 100:.1f}%" for t in p["top"]))
+        if result["skipped"]:
+            print(f"({len(result['skipped'])} files that are not images were left out)", file=sys.stderr)
+    return EXIT_FAILED if result["errors"] else 0
 
 
 def cmd_export(args) -> int:
@@ -454,9 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
-    p = command("predict", cmd_predict, "classify image files with a trained run")
+    p = command("predict", cmd_predict, "classify image files, a folder or a zip of them with a trained run "
+                                        "(images in class folders are also evaluated)")
     p.add_argument("run")
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", metavar="IMAGE_FOLDER_OR_ZIP")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     p.add_argument("--device", default="auto")
