@@ -163,3 +163,57 @@ def test_results_offers_every_download(own_run):
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     assert buttons["Model (ONNX)"].disabled and buttons["Model (safetensors)"].disabled
     assert "Per class (CSV)" not in buttons
+
+
+# --- the Classify page: many images at once ------------------------------------------------------------
+def _zip_bytes(entries: dict) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _class_images(tiny_data, classes=("cat", "dog"), per_class=3) -> dict:
+    return {f"{c}/{p.name}": p.read_bytes() for c in classes
+            for p in sorted((tiny_data / "test" / c).iterdir())[:per_class]}
+
+
+def test_classify_a_zip_of_class_folders_scores_it(with_finished_run, tiny_data):
+    at = open_app("Classify")
+    entries = {f"mine/{name}": data for name, data in _class_images(tiny_data).items()}
+    at.file_uploader(key="batch-zip").set_value(("mine.zip", _zip_bytes(entries), "application/zip")).run()
+    assert_clean(at)
+    accuracy = next(m for m in at.metric if m.label == "Accuracy")
+    assert next(m for m in at.metric if m.label == "Images").value == "6"
+    table = at.dataframe[-1].value
+    right = (table["true"] == table["class 1"]).sum()
+    assert accuracy.value == f"{100 * right / 6:.2f}%"
+    assert list(table.columns[:3]) == ["file", "true", "class 1"]
+    assert [b.proto.label for b in at.get("download_button")] == ["Predictions (CSV)"]
+
+
+def test_classify_a_folder_path_of_loose_images(with_finished_run, tiny_data, tmp_path):
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    for name, data in _class_images(tiny_data).items():
+        (folder / name.replace("/", "-")).write_bytes(data)
+    (folder / "notes.txt").write_text("not an image")
+    at = open_app("Classify")
+    at.radio(key="batch-from").set_value("path").run()
+    at.text_input(key="batch-path").set_value(str(folder)).run()
+    assert_clean(at)
+    table = at.dataframe[-1].value
+    assert len(table) == 6 and "true" not in table.columns
+    assert any("1 files that are not images were left out" in c.value for c in at.caption)
+    assert not [m for m in at.metric if m.label == "Accuracy"]
+
+
+def test_a_hostile_zip_is_explained_in_the_page(with_finished_run):
+    at = open_app("Classify")
+    at.file_uploader(key="batch-zip").set_value(("evil.zip", _zip_bytes({"../x.png": b"x"}), "application/zip")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "points outside the zip" in at.error[0].value
