@@ -15,6 +15,7 @@ from pathlib import Path
 from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES
 from cinic.data import SPLITS
 from cinic.errors import CinicError
+from cinic.fetch import CINIC10_URL
 from cinic.full_scale import PER_SPLIT
 from cinic.models import PRESET_ALIASES, PRESETS
 from cinic.run_admin import SORTS
@@ -60,7 +61,8 @@ def cmd_fetch(args) -> int:
     from cinic.paths import cinic_root
 
     to = Path(args.to) if args.to else cinic_root()
-    root = fetch(to, progress=tqdm_progress("CINIC-10", "B"), extract_progress=tqdm_progress("extracting"))
+    root = fetch(to, url=args.url, progress=tqdm_progress("CINIC-10", "B"),
+                 extract_progress=tqdm_progress("extracting"))
     print(f"CINIC-10 is ready at {root}")
     return 0
 
@@ -404,11 +406,12 @@ def cmd_bench(args) -> int:
 
 def cmd_make_full_scale(args) -> int:
     from cinic import data, datasets
-    from cinic.full_scale import make_full_scale
+    from cinic.full_scale import check_request, make_full_scale
     from cinic.workers import usable_cores
 
     source = data.resolve_data(args.data or datasets.shared_sample() or datasets.data_in_use(make_demo=True))
     jobs = args.jobs or usable_cores()
+    check_request(Path(args.out), args.per_split, jobs)
     print(f"writing {args.per_split:,} images per split into {args.out} with {jobs} process(es)",
           file=sys.stderr)
     made = make_full_scale(source, Path(args.out), args.per_split, jobs, args.seed)
@@ -421,8 +424,15 @@ def cmd_make_full_scale(args) -> int:
 
 
 # --- the parser ----------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake said in one line like every other user error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cinic", description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m cinic", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, func, help_text, **options):
@@ -436,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("fetch", cmd_fetch, "download CINIC-10 (about 690 MB, resumable) and extract it")
     p.add_argument("--to", help="folder to put CINIC-10.tar.gz and the extracted data in (default: data/)")
+    p.add_argument("--url", default=CINIC10_URL, help="where to download it from (a mirror or a local server); "
+                                                      "default: the official address")
 
     p = command("check", cmd_check, "validate a CINIC-10 folder or .tar.gz: counts per class, mean/std")
     p.add_argument("data")

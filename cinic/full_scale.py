@@ -77,12 +77,8 @@ def _class_pools(root: Path) -> dict:
     return pools
 
 
-def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: int = 0) -> dict:
-    """Write `per_split` perturbed copies of `source`'s images per split, in CINIC-10 layout.
-
-    Built in a hidden folder beside `out` and renamed into place, so a stopped
-    run never leaves a half folder that looks complete.
-    """
+def check_request(out: Path, per_split: int, jobs: int) -> Path:
+    """The absolute target folder, after refusing what cannot be made (before any work)."""
     out = Path(out).expanduser().absolute()
     if per_split < len(CLASSES):
         raise FullScaleError(f"--per-split must be at least {len(CLASSES)} images per split (one per class), "
@@ -92,6 +88,16 @@ def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: in
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FullScaleError(f"{out} already exists and is not an empty folder: give a new folder "
                              "for make-full-scale (it writes train/, valid/ and test/ there)")
+    return out
+
+
+def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: int = 0) -> dict:
+    """Write `per_split` perturbed copies of `source`'s images per split, in CINIC-10 layout.
+
+    Built in a hidden folder beside `out` and renamed into place, so a stopped
+    run never leaves a half folder that looks complete.
+    """
+    out = check_request(out, per_split, jobs)
     started = time.perf_counter()
     pools = _class_pools(source)
     written = 0

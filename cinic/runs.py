@@ -327,6 +327,8 @@ class RunFolder:
 def list_runs(root: Path | None = None) -> list[dict]:
     """A summary of every run under `root`, newest first; damaged folders are listed as such."""
     root = Path(root or paths.runs_root())
+    if root.exists() and not root.is_dir():
+        raise RunError(f"the runs root {root} is a file, not a folder: give the folder that holds run folders")
     if not root.is_dir():
         return []
     summaries = []
