@@ -178,7 +178,9 @@ def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None
                 with app_ui.errors_as_boxes("The run could not be renamed"):
                     renamed = rename_run(locate(run.name), new_name.strip())
                     show_run(renamed.name, f"Renamed {run.name} to {renamed.name}.")
-            delete_controls(run, live, stop_first)
+            if st.button("Delete this run…", key="delete", icon=":material/delete:", disabled=live,
+                         help=stop_first):
+                st.session_state["confirm-delete"] = run.name
         with notes_col:
             try:
                 current = run.notes()
@@ -193,11 +195,11 @@ def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None
                 with app_ui.errors_as_boxes("The notes could not be saved"):
                     set_tags(run, tags, notes)
                     show_run(run.name, "Saved the notes and tags.")
+    confirm_delete(run)  # outside the expander: a rerun may fold it, and the question must stay in sight
 
 
-def delete_controls(run: RunFolder, live: bool, stop_first: str | None) -> None:
-    if st.button("Delete this run…", key="delete", icon=":material/delete:", disabled=live, help=stop_first):
-        st.session_state["confirm-delete"] = run.name
+def confirm_delete(run: RunFolder) -> None:
+    """The question before a deletion, and the deletion when the answer is yes."""
     if st.session_state.get("confirm-delete") != run.name:
         return
     size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file() and not f.is_symlink())
@@ -237,7 +239,9 @@ with app_ui.page_setup("Results"):
         st.stop()
     if summary.get("state") == "damaged":
         st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
-        delete_controls(RunFolder(summary["path"]), live=False, stop_first=None)
+        if st.button("Delete this run…", key="delete", icon=":material/delete:"):
+            st.session_state["confirm-delete"] = summary["name"]
+        confirm_delete(RunFolder(summary["path"]))
         st.stop()
 
     run = RunFolder(summary["path"])

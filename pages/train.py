@@ -222,6 +222,8 @@ def watch(run_path: str) -> None:
                 icon=":material/hourglass_top:")
     progress = charts.training_progress(status, epochs)
     st.progress(progress["fraction"], text=progress["text"])
+    if state == "finished":
+        how_it_went(run, status, epochs)
     if status.get("error") and state in ("failed", "interrupted"):
         st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
                  "and start a new run.", icon=":material/error:")
@@ -232,6 +234,16 @@ def watch(run_path: str) -> None:
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
         st.session_state["watch-live"] = False
         st.rerun()  # the run ended: redraw the page once, which stops the polling
+
+
+def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
+    """A finished run's result in one line, and the way to its Results."""
+    best = max(epochs, key=lambda e: e["valid_acc"]) if epochs else None
+    test = f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None else "not evaluated"
+    st.success(f"Finished: {test}" + (f", best validation {best['valid_acc']:.2f}% at epoch {best['epoch']}"
+                                      if best else ""), icon=":material/check_circle:")
+    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
+                 icon=":material/analytics:", query_params={"run": run.name})
 
 
 def actions(run: RunFolder, state: str) -> None:
