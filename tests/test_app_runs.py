@@ -122,8 +122,9 @@ def test_a_bad_run_name_on_the_train_page_starts_nothing(with_demo):
 
 def test_a_run_cancelled_while_queued_is_not_the_watched_default(with_demo):
     _fake("trained", created=1.0)
-    cancelled = RunFolder.create({"preset": "base", "epochs": 1}, root=paths.runs_root(), name="never-ran")
+    cancelled = RunFolder.create({"preset": "base", "epochs": 1}, root=paths.runs_root(), name="zz-never-ran")
     cancelled.write_status("cancelled", error="cancelled while queued", created=2.0)
+    assert [s["name"] for s in list_runs()][0] == "zz-never-ran"  # listed first
     at = open_app("Train")
     assert any(m.value.startswith("**trained**") for m in at.markdown)
     assert not any("never-ran" in m.value for m in at.markdown)
