@@ -137,12 +137,19 @@ class BrowserHome:
     """A real server per runs root and one headless Chromium, timing page loads of the Home page."""
 
     def __init__(self, roots: dict[str, Path], env: dict, base: Path):
+        self.servers, self.urls, self.playwright, self.browser = [], {}, None, None
+        try:
+            self._start(roots, env, base)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, roots: dict[str, Path], env: dict, base: Path) -> None:
         from playwright.sync_api import sync_playwright
 
         sys.path.insert(0, str(PROJECT / "tests"))
         from test_e2e import CHROMIUM_ARGS, find_chromium, free_port, wait_for_health
 
-        self.servers, self.urls = [], {}
         for label, root in roots.items():
             port = free_port()
             log = base / f"server-{label}.log"
@@ -170,11 +177,14 @@ class BrowserHome:
         return seconds
 
     def close(self) -> None:
-        self.browser.close()
-        self.playwright.stop()
+        if self.browser:
+            self.browser.close()
+        if self.playwright:
+            self.playwright.stop()
         for process in self.servers:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+                process.wait(timeout=30)
 
 
 def main(argv=None) -> int:
@@ -189,6 +199,7 @@ def main(argv=None) -> int:
     env = {**os.environ, "CINIC_CACHE": str(base / "cache"), "CINIC_DATA": str(base / "data"),
            "PYTHONUNBUFFERED": "1"}
     os.environ.update(CINIC_CACHE=env["CINIC_CACHE"], CINIC_DATA=env["CINIC_DATA"])
+    browser = None
     try:
         real = train_one(base)
         roots = {"1 run": real.path.parent, f"{args.runs} runs": base / "many"}
@@ -209,9 +220,9 @@ def main(argv=None) -> int:
                 timings["home"][label].append(time_home(root))
                 if browser:
                     timings["browser"][label].append(browser.time(label))
-        if browser:
-            browser.close()
     finally:
+        if browser:
+            browser.close()  # a failed measurement must not leave servers running
         shutil.rmtree(base, ignore_errors=True)
 
     one, many = roots
