@@ -14,6 +14,7 @@ import streamlit as st
 
 import app_ui
 from cinic import datasets, paths
+from cinic.run_admin import SORTS, filter_runs, known_tags, sort_runs
 from cinic.runs import list_runs
 
 
@@ -50,16 +51,37 @@ def home() -> None:
 
 
 def show_runs_table(summaries: list[dict]) -> None:
+    """Every run, filtered and sorted as asked; a click on a row opens its Results."""
     if not summaries:
         st.caption("No runs yet: start one on the Train page (the demo data set trains in seconds).")
         return
+    shown = chosen_runs(summaries)
     rows = [{"run": s["name"], "state": s.get("state"), "model": s.get("preset"),
              "epoch": f"{s.get('epoch', 0)}/{s.get('epochs') or '?'}",
              "valid %": s.get("best_valid_acc"), "test %": s.get("test_acc"),
-             "started": app_ui.age(s.get("created"))} for s in summaries]
-    st.dataframe(rows, hide_index=True, column_config={
-        "valid %": st.column_config.NumberColumn(format="%.2f"),
-        "test %": st.column_config.NumberColumn(format="%.2f")})
+             "tags": s.get("tags") or [], "notes": (s.get("notes") or "").split("\n")[0],
+             "started": app_ui.age(s.get("created"))} for s in shown]
+    st.caption(f"{len(shown)} of {len(summaries)} runs. Click a row to open its Results "
+               "(rename, notes, tags, delete and downloads are there).")
+    event = st.dataframe(rows, hide_index=True, key="home-runs", on_select="rerun", selection_mode="single-row",
+                         column_config={"valid %": st.column_config.NumberColumn(format="%.2f"),
+                                        "test %": st.column_config.NumberColumn(format="%.2f"),
+                                        "tags": st.column_config.ListColumn()})
+    if event.selection.rows:
+        picked = shown[event.selection.rows[0]]["name"]
+        st.switch_page(app_ui.menu_entry("Results").file, query_params={"run": picked})
+
+
+def chosen_runs(summaries: list[dict]) -> list[dict]:
+    """The filters and the order above the table (each choice a union within, an intersection across)."""
+    state_col, preset_col, tag_col, accuracy_col, sort_col = st.columns(5)
+    states = state_col.multiselect("State", sorted({s.get("state") or "?" for s in summaries}), key="home-states")
+    presets = preset_col.multiselect("Preset", sorted({s.get("preset") or "?" for s in summaries}),
+                                     key="home-presets")
+    tags = tag_col.multiselect("Tags (all of them)", known_tags(summaries), key="home-tags")
+    least = accuracy_col.number_input("Test % at least", 0.0, 100.0, 0.0, 5.0, key="home-min-test")
+    order = sort_col.selectbox("Sort by", list(SORTS), key="home-sort")
+    return sort_runs(filter_runs(summaries, states, presets, tags, least or None), order)
 
 
 with app_ui.page_setup("Home"):

@@ -19,6 +19,7 @@ from cinic.explain import METHODS as EXPLAIN_METHODS
 from cinic.fetch import CINIC10_URL
 from cinic.full_scale import PER_SPLIT
 from cinic.models import PRESET_ALIASES, PRESETS
+from cinic.run_admin import SORTS
 from cinic.runs import CHECKPOINTS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -157,7 +158,9 @@ def cmd_train(args) -> int:
     else:
         config = config_from_args(args)
         choose_device(config.device)  # no GPU is said now, before a run folder exists
-        root, name = args.runs_root, None
+        root, name = args.runs_root, args.name
+        if args.run_dir and args.name:
+            raise CinicError("give --run-dir or --name, not both: --run-dir names the folder itself")
         if args.run_dir:
             root, name = Path(args.run_dir).parent, Path(args.run_dir).name
         run = RunFolder.create(config.to_dict(), root=root, name=name)
@@ -169,22 +172,71 @@ def cmd_train(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from cinic.run_admin import filter_runs, sort_runs
     from cinic.runs import list_runs
 
-    runs = list_runs(args.runs_root)
+    every = list_runs(args.runs_root)
+    runs = sort_runs(filter_runs(every, args.state or (), args.preset or (), args.tag or (), args.min_test),
+                     args.sort)
     if args.json:
         print_json(runs)
         return 0
     if not runs:
-        print("no runs yet: start one with `python -m cinic train --preset base`")
+        print(f"none of the {len(every)} runs match these filters" if every else
+              "no runs yet: start one with `python -m cinic train --preset base`")
         return 0
-    header = f"{'run':32s} {'preset':14s} {'state':12s} {'epochs':>7s} {'best valid':>10s} {'test':>7s}"
+    header = f"{'run':32s} {'preset':14s} {'state':12s} {'epochs':>7s} {'best valid':>10s} {'test':>7s}  tags"
     print(header)
     for r in runs:
         fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"{r['name'][:32]:32s} {str(r.get('preset'))[:14]:14s} {str(r['state']):12s} "
               f"{r.get('epoch', 0):>3}/{r.get('epochs') or '?':<3} {fmt(r.get('best_valid_acc')):>10s} "
-              f"{fmt(r.get('test_acc')):>7s}")
+              f"{fmt(r.get('test_acc')):>7s}  {' '.join(r.get('tags') or ())}")
+    return 0
+
+
+def cmd_rename(args) -> int:
+    from cinic.run_admin import locate, rename_run
+
+    run = rename_run(locate(args.run, args.runs_root), args.new_name)
+    print(f"renamed {args.run} to {run.name}")
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from cinic.run_admin import delete_run, locate
+    from cinic.runs import summarize_run
+
+    run = locate(args.run, args.runs_root)
+    if not args.yes:
+        summary = summarize_run(run)
+        test = f", test {summary['test_acc']:.2f}%" if summary.get("test_acc") is not None else ""
+        question = f"delete run {run.name} ({summary['state']}{test}) and every file in {run.path}? [y/N] "
+        if not sys.stdin.isatty():
+            raise CinicError(f"deleting {run.name} needs a yes: run it in a terminal, or add --yes")
+        if input(question).strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 0
+    path = delete_run(run)
+    print(f"deleted {path}")
+    return 0
+
+
+def cmd_note(args) -> int:
+    from cinic.run_admin import annotate
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    if args.text is None and not args.tag and not args.untag:
+        notes = run.notes()
+    else:
+        notes = annotate(run, args.text, args.tag or (), args.untag or ())
+    if args.json:
+        print_json(notes)
+    else:
+        print(f"{run.name}: tags {' '.join(notes['tags']) or '(none)'}")
+        if notes["notes"]:
+            print(notes["notes"])
     return 0
 
 
@@ -228,6 +280,8 @@ def cmd_predict(args) -> int:
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
     model, facts = load_model(run, args.checkpoint, device)
+    if len(args.images) == 1 and is_batch(Path(args.images[0])):
+        return predict_batch(args, model, facts, device)
     results, failed = [], 0
     for path in args.images:
         try:
@@ -253,13 +307,57 @@ def cmd_predict(args) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def is_batch(path: Path) -> bool:
+    """A folder or a zip: many images to classify (and to evaluate when they sit in class folders)."""
+    import zipfile
+
+    return path.is_dir() or (path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)))
+
+
+def predict_batch(args, model, facts, device) -> int:
+    from cinic.batch import classify_batch, load_batch
+
+    batch = load_batch(args.images[0])
+    result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], args.top_k, device)
+    if args.json:
+        print_json(result)
+    else:
+        for message in result["errors"]:
+            print(message, file=sys.stderr)
+        if result["labelled"]:
+            evaluation = result["evaluation"]
+            print(f"{result['source']}: {evaluation['accuracy']:.2f}% of {evaluation['n']} images right")
+            for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"]):
+                if sum(row):  # a class with no images here has no accuracy to show
+                    print(f"  {name:11s} {acc:6.2f}% of {sum(row)}")
+            for pair in evaluation["most_confused"][:5]:
+                print(f"  {pair['true']} taken for {pair['pred']}: {pair['count']}")
+        else:
+            for p in result["predictions"]:
+                print(f"{p['file']}: " + ", ".join(f"{t['class']} {t['prob'] * 100:.1f}%" for t in p["top"]))
+        if result["skipped"]:
+            print(f"({len(result['skipped'])} files that are not images were left out)", file=sys.stderr)
+    return EXIT_FAILED if result["errors"] else 0
+
+
 def cmd_export(args) -> int:
-    from cinic.checkpoints import export_safetensors
+    from cinic.export import ONNX_INPUT_TEXT, export_model
     from cinic.runs import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    out = export_safetensors(run, Path(args.out), args.checkpoint)
-    print(f"wrote {out} (safetensors: weights and metadata only, no code)")
+    out, fmt = export_model(run, Path(args.out), args.format, args.checkpoint)
+    print(f"wrote {out} " + ("(safetensors: weights and metadata only, no code)" if fmt == "safetensors" else
+                             f"(ONNX; input: {ONNX_INPUT_TEXT}; outputs: logits, probabilities)"))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from cinic.report import write_report
+    from cinic.runs import RunFolder
+
+    run = RunFolder.open(args.run, root=args.runs_root)
+    out = write_report(run, Path(args.out))
+    print(f"wrote {out} (one HTML file: config, curves, confusion matrix, per class, mistakes; opens offline)")
     return 0
 
 
@@ -440,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16 autocast where the device has it (default on)")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
+    p.add_argument("--name", help="the new run's name, its folder under the runs root "
+                                  "(default: the time and the preset, e.g. 20260101-120000-base)")
     p.add_argument("--resume", metavar="RUN", help="continue an interrupted run from its last epoch")
     p.add_argument("--run", help=argparse.SUPPRESS)  # a prepared run folder (the app's launcher)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (plain log lines)")
@@ -454,16 +554,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
-    p = command("predict", cmd_predict, "classify image files with a trained run")
+    p = command("predict", cmd_predict, "classify image files, a folder or a zip of them with a trained run "
+                                        "(images in class folders are also evaluated)")
     p.add_argument("run")
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", metavar="IMAGE_FOLDER_OR_ZIP")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
-    p = command("runs", cmd_runs, "list runs: preset, state, epochs, best valid and test accuracy")
+    p = command("runs", cmd_runs, "list runs: preset, state, epochs, best valid and test accuracy, tags")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--state", action="append", help="only runs in this state (repeatable: any of them)")
+    p.add_argument("--preset", action="append", help="only runs of this preset, or custom (repeatable)")
+    p.add_argument("--tag", action="append", help="only runs carrying this tag (repeatable: all of them)")
+    p.add_argument("--min-test", type=float, metavar="PERCENT", help="only runs with at least this test accuracy")
+    p.add_argument("--sort", default="newest", choices=SORTS)
+    add_runs_root(p)
+
+    p = command("rename", cmd_rename, "rename a run (its folder); refused while it trains")
+    p.add_argument("run")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    add_runs_root(p)
+
+    p = command("delete", cmd_delete, "delete a run's folder and every file in it; refused while it trains")
+    p.add_argument("run")
+    p.add_argument("--yes", action="store_true", help="do not ask for a confirmation")
+    add_runs_root(p)
+
+    p = command("note", cmd_note, "show or set a run's notes and tags")
+    p.add_argument("run")
+    p.add_argument("--text", help="the run's notes (replaces them; \"\" clears them)")
+    p.add_argument("--tag", action="append", help="add a tag (repeatable)")
+    p.add_argument("--untag", action="append", help="remove a tag (repeatable)")
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
 
@@ -472,10 +596,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait before sending SIGTERM")
     add_runs_root(p)
 
-    p = command("export", cmd_export, "export a run's weights as safetensors (no code inside)")
+    p = command("export", cmd_export, "export a run's model as safetensors (weights, no code) or ONNX (a graph)")
     p.add_argument("run")
     p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=("safetensors", "onnx"),
+                   help="default: from --out's suffix (.onnx is ONNX), else safetensors")
     p.add_argument("--checkpoint", default="best", choices=CHECKPOINTS)
+    add_runs_root(p)
+
+    p = command("report", cmd_report, "write a one-file HTML report of a run (opens offline)")
+    p.add_argument("run")
+    p.add_argument("--out", required=True, help="the .html file to write")
     add_runs_root(p)
 
     p = command("augment", cmd_augment, "sample N augmented training images into the cache")

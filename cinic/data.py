@@ -39,7 +39,7 @@ CACHE_VERSION = 1            # bump when decoding changes, so old caches are not
 PARALLEL_MIN_FILES = 20_000  # below this, starting worker processes costs more than it saves
 CHUNK_FILES = 512            # files per worker task and per progress report
 LISTED_PROBLEMS = 20         # problems spelled out in a DataError message; the rest are counted
-_OS_LITTER = {"thumbs.db", "desktop.ini"}
+_OS_LITTER = {"thumbs.db", "desktop.ini", "__macosx"}  # __MACOSX: what macOS puts in every zip
 _CLASS_ALIASES = {"car": "automobile", "plane": "airplane", "aeroplane": "airplane"}
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _existing_folder(path, what: str) -> Path:
     return folder
 
 
-def _is_litter(name: str) -> bool:
+def is_litter(name: str) -> bool:
     """Hidden files and the files file browsers leave behind are not data."""
     return name.startswith(".") or name.lower() in _OS_LITTER
 
@@ -150,7 +150,7 @@ def _scan_class(folder: Path, label: int, with_stat: bool) -> tuple[list[_ImageF
     problems: list[str] = []
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
-            if _is_litter(entry.name):
+            if is_litter(entry.name):
                 continue
             path = Path(entry.path)
             if entry.is_dir():
@@ -197,7 +197,7 @@ def _scan_class_folders(folder: Path, classes: Sequence[str], *, strict: bool,
     found: list[_ImageFile] = []
     counts: dict[str, int] = {}
     with os.scandir(folder) as entries:
-        listing = sorted((e for e in entries if not _is_litter(e.name)), key=lambda e: e.name)
+        listing = sorted((e for e in entries if not is_litter(e.name)), key=lambda e: e.name)
     present = [name for name in classes if (folder / name).is_dir()]
     problems = _top_level_problems(folder, listing, classes, present)
     for name in classes:
@@ -494,7 +494,7 @@ def _find_cinic_root(folder: Path, depth: int = 3) -> Path | None:
         return folder
     if depth == 0:
         return None
-    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not _is_litter(p.name)):
+    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not is_litter(p.name)):
         found = _find_cinic_root(child, depth - 1)
         if found is not None:
             return found

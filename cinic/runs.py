@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from cinic.errors import CinicError
 
 CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
     "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
+NOTES = "notes.json"   # a person's notes and tags about the run (cinic.run_admin writes it)
 CHECKPOINTS = ("last", "best")   # the files checkpoints.save writes: last.pt, best.pt
 LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
@@ -29,6 +31,20 @@ TRAINING_LOCK = ".training.lock"
 
 class RunError(CinicError):
     """A path that is not a run folder, or an action the run's state forbids."""
+
+
+# A run's name is its folder's name, typed on command lines: no spaces, no path separators.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_run_name(name) -> str:
+    """`name` when it can name a run folder; RunError suggesting one that can, otherwise."""
+    if isinstance(name, str) and RUN_NAME.fullmatch(name):
+        return name
+    suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-._")[:100]
+    hint = f", e.g. {suggestion!r}" if suggestion else ""
+    raise RunError(f"run name {str(name)[:120]!r} cannot name a run folder: use letters, digits, '.', '_' "
+                   f"and '-' (at most 100), starting with a letter or digit{hint}")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -108,7 +124,7 @@ class RunFolder:
         if name is None:
             path = cls._new_folder(root, config)
         else:
-            path = root / name
+            path = root / check_run_name(name)
             try:
                 path.mkdir(parents=False, exist_ok=False)
             except FileExistsError:
@@ -188,6 +204,29 @@ class RunFolder:
         if not isinstance(value, dict):
             raise RunError(f"{path} is damaged: it holds a JSON {type(value).__name__}, not an object")
         return value
+
+    # --- a person's notes and tags ----------------------------------------------
+    def notes(self) -> dict:
+        """notes.json as {"notes": str, "tags": [str]}; empty when the run has none."""
+        try:
+            raw = (self.path / NOTES).read_bytes()
+        except FileNotFoundError:
+            return {"notes": "", "tags": []}
+        except OSError as e:
+            raise RunError(f"cannot read {self.path / NOTES}: {e.strerror or e}") from e
+        try:
+            value = json.loads(raw)
+        except ValueError as e:
+            raise RunError(f"{self.path / NOTES} is damaged: it is not JSON ({str(e)[:120]}); "
+                           "fix it or delete it (it holds only the run's notes and tags)") from e
+        notes, tags = (value.get("notes", ""), value.get("tags", [])) if isinstance(value, dict) else (None, None)
+        if not isinstance(notes, str) or not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise RunError(f"{self.path / NOTES} is damaged: it should hold {{\"notes\": text, \"tags\": "
+                           "[text, ...]}; fix it or delete it")
+        return {"notes": notes, "tags": tags}
+
+    def write_notes(self, notes: str, tags: list[str]) -> None:
+        write_atomically(self.path / NOTES, json.dumps({"notes": notes, "tags": tags}, indent=2).encode())
 
     # --- metrics --------------------------------------------------------------
     def append_metrics(self, record: dict) -> None:
@@ -321,10 +360,20 @@ def summarize_run(run: RunFolder) -> dict:
             "augment_name": _text(config.get("augment_name")) or "none",
             "augment_n": _whole(config.get("augment_n")) or 0,
             "created": _number(status.get("created")) or run.path.stat().st_mtime,  # runs from before "created"
+            "device": _text(status.get("device")),  # set once it trained: a run that never started has none
+            **_notes_summary(run),
         }
     except (RunError, OSError) as e:
         return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e),
                 "preset": "?", "epoch": 0}
+
+
+def _notes_summary(run: RunFolder) -> dict:
+    """Notes and tags for a summary; a damaged notes.json hides no result, it is only said."""
+    try:
+        return run.notes()
+    except RunError as e:
+        return {"notes": "", "tags": [], "notes_error": str(e)}
 
 
 def _describe(model_dict) -> str:
@@ -338,12 +387,13 @@ def _describe(model_dict) -> str:
 
 # --- launching and stopping -----------------------------------------------------
 def launch_training(config: dict | None = None, root: Path | None = None,
-                    resume_run: RunFolder | None = None) -> RunFolder:
+                    resume_run: RunFolder | None = None, name: str | None = None) -> RunFolder:
     """Start a training as its own process and return its run folder at once.
 
     The process outlives the caller (a Streamlit rerun, a closed tab). It waits
     on the runs root's training lock, so a second launch queues behind the
-    first instead of two trainings fighting over one device.
+    first instead of two trainings fighting over one device. `name` names a new run's folder
+    (default: the time and the preset).
     """
     if resume_run is not None:
         run = resume_run
@@ -353,7 +403,7 @@ def launch_training(config: dict | None = None, root: Path | None = None,
         run.clear_stop()
         run.write_status("queued", pid=None, error=None)
     else:
-        run = RunFolder.create(config, root)
+        run = RunFolder.create(config, root, name)
     args = [sys.executable, "-m", "cinic", "train", "--run", str(run.path), "--no-progress"]
     if resume_run is not None:
         args += ["--resume", str(run.path)]  # --resume takes the run; --run alone would start afresh

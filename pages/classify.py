@@ -102,6 +102,108 @@ def explain_section(summary: dict, shown: list[tuple[str, np.ndarray]]) -> None:
     explain_view.explain_picture(who, shown[picked][1], key="classify-explain")
 
 
+# --- many images at once ------------------------------------------------------------------------
+BATCH_SOURCES = {"zip": "a zip of images", "folder-upload": "a folder (upload)", "path": "a folder on this computer"}
+BATCH_GALLERY = 24
+
+
+@st.cache_data(show_spinner=False, max_entries=3)
+def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: float = 0.0):
+    """(the result of cinic.batch.classify_batch, the 32x32 images) of one zip, uploaded folder or folder
+    path; kept while the same images and checkpoint come back (`version`: the folder's mtime)."""
+    from cinic.batch import classify_batch, from_members, load_batch
+
+    model, facts = app_ui.load_best(run_path, mtime)
+    batch = from_members(payload, name) if kind == "folder-upload" else load_batch(payload, name)
+    return classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], k), batch.images
+
+
+def batch_source() -> tuple | None:
+    """(kind, payload, name, version) of the images the person gave, or None while there are none."""
+    kind = st.radio("Images from", list(BATCH_SOURCES), format_func=BATCH_SOURCES.get, horizontal=True,
+                    key="batch-from")
+    if kind == "zip":
+        upload = st.file_uploader("A .zip of images (loose, or in class folders)", type=["zip"], key="batch-zip")
+        return (kind, upload.getvalue(), upload.name, 0.0) if upload else None
+    if kind == "folder-upload":
+        files = st.file_uploader("A folder of images (loose, or in class folders)", type=UPLOAD_TYPES,
+                                 accept_multiple_files="directory", key="batch-folder")
+        return (kind, [(f.name, f.getvalue()) for f in files], "the uploaded folder", 0.0) if files else None
+    path = st.text_input("Folder path", key="batch-path", placeholder="/home/me/photos or .../CINIC-10/test",
+                         help="Read on the machine that runs this app.").strip()
+    if not path:
+        return None
+    from pathlib import Path
+
+    folder = Path(path).expanduser()
+    return kind, str(folder), str(folder), folder.stat().st_mtime if folder.exists() else 0.0
+
+
+def batch_section(run: RunFolder, k: int) -> None:
+    st.subheader("Many images at once")
+    st.caption("Drop a zip or a folder, or give a folder's path. Every image gets its top classes; images in "
+               "folders named after their class (cat/, dog/, ...) are also scored: accuracy, confusion matrix "
+               "and mistakes, as `python -m cinic evaluate RUN --data FOLDER` does. At most 20,000 images at "
+               "once; links, encrypted entries and paths leaving the zip are refused.")
+    source = batch_source()
+    if source is None:
+        return
+    with app_ui.errors_as_boxes("These images cannot be classified"), st.spinner("Classifying..."):
+        mtime = run.checkpoint_path("best").stat().st_mtime
+        result, images = classified(str(run.path), mtime, k, *source)
+        show_batch(run, result, images)
+
+
+def show_batch(run: RunFolder, result: dict, images) -> None:
+    from cinic.batch import predictions_csv
+
+    if result["errors"]:
+        with st.expander(f"{len(result['errors'])} images could not be read and were left out",
+                         icon=":material/warning:"):
+            st.markdown("\n".join(f"- {message}" for message in result["errors"]))
+    if result["skipped"]:
+        st.caption(f"{len(result['skipped'])} files that are not images were left out: "
+                   + ", ".join(result["skipped"][:5]) + (" ..." if len(result["skipped"]) > 5 else ""))
+    if result["labelled"]:
+        labelled_summary(result["evaluation"], images)
+    else:
+        st.markdown(f"**{result['n']:,} images**, most likely classes first")
+        shown = range(min(BATCH_GALLERY, result["n"]))
+        st.image(app_ui.pictures(images, shown, zoom=3), width=96,
+                 caption=[f"{result['predictions'][i]['top'][0]['class']} "
+                          f"{result['predictions'][i]['top'][0]['prob']:.0%}" for i in shown])
+    st.dataframe(predictions_frame(result), hide_index=True, key="batch-table")
+    st.download_button("Predictions (CSV)", predictions_csv(result), file_name=f"{run.name}-predictions.csv",
+                       mime="text/csv", icon=":material/table:", key="batch-csv", on_click="ignore")
+
+
+def labelled_summary(evaluation: dict, images) -> None:
+    present = {name: acc for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"])
+               if sum(row)}
+    cols = st.columns(3)
+    cols[0].metric("Accuracy", f"{evaluation['accuracy']:.2f}%")
+    cols[1].metric("Images", f"{evaluation['n']:,}")
+    cols[2].metric("Right", f"{evaluation['correct']:,}")
+    left, right = st.columns([3, 2], gap="large")
+    left.altair_chart(charts.confusion_chart(evaluation["confusion"], evaluation["classes"]))
+    right.altair_chart(charts.per_class_chart(present))
+    wrong = evaluation.get("misclassified", [])[:BATCH_GALLERY]
+    if wrong:
+        st.markdown("**Mistakes, worst first** (true → predicted)")
+        st.image(app_ui.pictures(images, [m["index"] for m in wrong], zoom=3), width=96,
+                 caption=[charts.mistake_caption(m) for m in wrong])
+
+
+def predictions_frame(result: dict) -> list[dict]:
+    rows = []
+    for p in result["predictions"]:
+        row = {"file": p["file"]} | ({"true": p["true"]} if "true" in p else {})
+        for i, t in enumerate(p["top"], start=1):
+            row[f"class {i}"], row[f"p {i} %"] = t["class"], round(100 * t["prob"], 1)
+        rows.append(row)
+    return rows
+
+
 # --- the page ------------------------------------------------------------------------------------
 with app_ui.page_setup("Classify"):
     st.title("Classify")
@@ -125,3 +227,4 @@ with app_ui.page_setup("Classify"):
     shown = uploaded_images(model, facts, k)
     shown += random_test_image(run, model, facts, k)
     explain_section(summary, shown)
+    batch_section(run, k)

@@ -14,7 +14,8 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
-from cinic.runs import RunError, RunFolder, list_runs
+from cinic.run_admin import delete_run, known_tags, locate, rename_run, set_tags
+from cinic.runs import LIVE_STATES, RunError, RunFolder, list_runs
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -130,9 +131,130 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
     explain_view.explain_picture(who, picture, key="results-explain")
 
 
+# --- downloads ------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=8)
+def model_file(run_path: str, fmt: str, mtime: float) -> bytes:
+    """The best checkpoint exported (once per checkpoint version: ONNX takes seconds)."""
+    from cinic.export import export_bytes
+
+    return export_bytes(RunFolder(run_path), fmt)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def report_file(run_path: str, versions: tuple) -> str:
+    from cinic.report import html_report
+
+    return html_report(RunFolder(run_path))
+
+
+def file_versions(run: RunFolder) -> tuple:
+    """When each file a download is made from last changed: a new version makes a new download."""
+    return tuple(p.stat().st_mtime if p.exists() else 0.0 for p in
+                 (run.path / name for name in ("config.json", "status.json", "metrics.jsonl", "eval.json",
+                                               "notes.json", "best.pt")))
+
+
+def downloads_section(run: RunFolder, evaluation: dict | None) -> None:
+    """Files to take away; the report and the models are made when their button is clicked."""
+    from cinic.report import confusion_csv, metrics_csv, per_class_csv
+
+    st.subheader("Downloads")
+    versions = file_versions(run)
+    trained = run.has_checkpoint("best")
+    first, second, third = st.columns(3)
+    first.download_button("Report (one HTML file)", lambda: report_file(str(run.path), versions),
+                          file_name=f"{run.name}.html", mime="text/html", icon=":material/description:",
+                          key="download-report", on_click="ignore",
+                          help="Config, curves, confusion matrix, per class and the worst mistakes, "
+                               "in one file that opens offline.")
+    second.download_button("Model (safetensors)", lambda: model_file(str(run.path), "safetensors", versions[-1]),
+                           file_name=f"{run.name}.safetensors", icon=":material/download:", disabled=not trained,
+                           key="download-safetensors", on_click="ignore",
+                           help="The best checkpoint's weights with the spec, mean, std and classes; no code.")
+    third.download_button("Model (ONNX)", lambda: model_file(str(run.path), "onnx", versions[-1]),
+                          file_name=f"{run.name}.onnx", icon=":material/download:", disabled=not trained,
+                          key="download-onnx", on_click="ignore",
+                          help="Input: uint8 RGB images N x 3 x 32 x 32 (0..255), normalised inside; outputs: "
+                               "logits and probabilities. Takes a few seconds to build.")
+    first.download_button("Metrics per epoch (CSV)", metrics_csv(run.epochs()), file_name=f"{run.name}-metrics.csv",
+                          mime="text/csv", icon=":material/table:", key="download-metrics", on_click="ignore")
+    if evaluation:
+        second.download_button("Confusion matrix (CSV)", confusion_csv(evaluation),
+                               file_name=f"{run.name}-confusion.csv", mime="text/csv", icon=":material/table:",
+                               key="download-confusion", on_click="ignore")
+        third.download_button("Per class (CSV)", per_class_csv(evaluation), file_name=f"{run.name}-per-class.csv",
+                              mime="text/csv", icon=":material/table:", key="download-per-class", on_click="ignore")
+
+
+# --- managing the run -----------------------------------------------------------------------
+def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None:
+    """Rename, notes and tags, delete (after a confirmation); renaming and deleting wait for a training
+    to be stopped, since its process writes into the folder."""
+    live = summary.get("state") in LIVE_STATES
+    stop_first = "Stop the training on the Train page first." if live else None
+    with st.expander("Name, notes and tags · delete", icon=":material/edit_note:"):
+        name_col, notes_col = st.columns([1, 2], gap="large")
+        with name_col:
+            new_name = st.text_input("Name", run.name, key=f"name-{run.name}",
+                                     help="The run's folder under the runs root; the command line finds it by "
+                                          "this name (`python -m cinic evaluate NAME`).")
+            if st.button("Rename", key="rename", disabled=live or new_name.strip() == run.name, help=stop_first):
+                with app_ui.errors_as_boxes("The run could not be renamed"):
+                    renamed = rename_run(locate(run.name), new_name.strip())
+                    show_run(renamed.name, f"Renamed {run.name} to {renamed.name}.")
+            if st.button("Delete this run…", key="delete", icon=":material/delete:", disabled=live,
+                         help=stop_first):
+                st.session_state["confirm-delete"] = run.name
+        with notes_col:
+            try:
+                current = run.notes()
+            except RunError as e:  # a hand-edited notes.json: the run's results are still shown
+                st.warning(str(e), icon=":material/warning:")
+                current = {"notes": "", "tags": []}
+            notes = st.text_area("Notes", current["notes"], key=f"notes-{run.name}", height=100)
+            tags = st.multiselect("Tags", sorted(set(known_tags(summaries)) | set(current["tags"])),
+                                  current["tags"], key=f"tags-{run.name}", accept_new_options=True,
+                                  help="Pick tags other runs carry, or type a new one (one word).")
+            if st.button("Save notes and tags", key="save-notes"):
+                with app_ui.errors_as_boxes("The notes could not be saved"):
+                    set_tags(run, tags, notes)
+                    show_run(run.name, "Saved the notes and tags.")
+    confirm_delete(run)  # outside the expander: a rerun may fold it, and the question must stay in sight
+
+
+def confirm_delete(run: RunFolder) -> None:
+    """The question before a deletion, and the deletion when the answer is yes."""
+    if st.session_state.get("confirm-delete") != run.name:
+        return
+    size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file() and not f.is_symlink())
+    st.warning(f"Delete **{run.name}** and every file in {run.path} ({size / 1e6:.1f} MB)? "
+               "This cannot be undone.", icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete it", key="delete-yes", type="primary"):
+        with app_ui.errors_as_boxes("The run could not be deleted"):
+            delete_run(locate(run.name))
+            st.query_params.pop("run", None)
+            show_run(None, f"Deleted {run.name}.")
+    if no.button("Keep it", key="delete-no"):
+        show_run(run.name)
+
+
+def show_run(name: str | None, message: str | None = None) -> None:
+    """Rerun showing that run (None: the newest), with a message above it."""
+    for key in ("results-run", "confirm-delete"):
+        st.session_state.pop(key, None)  # the picker forgets the old name; the confirmation is done
+    if name is not None:
+        st.query_params["run"] = name
+    if message:
+        st.session_state["results-message"] = message
+    st.rerun()
+
+
 # --- the page ------------------------------------------------------------------------------
 with app_ui.page_setup("Results"):
     st.title("Results")
+    if "results-message" in st.session_state:
+        st.success(st.session_state.pop("results-message"), icon=":material/check_circle:")
     summaries = list_runs()
     summary = app_ui.pick_run(summaries, key="results-run")
     if summary is None:
@@ -141,6 +263,9 @@ with app_ui.page_setup("Results"):
         st.stop()
     if summary.get("state") == "damaged":
         st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+        if st.button("Delete this run…", key="delete", icon=":material/delete:"):
+            st.session_state["confirm-delete"] = summary["name"]
+        confirm_delete(RunFolder(summary["path"]))
         st.stop()
 
     run = RunFolder(summary["path"])
@@ -157,6 +282,8 @@ with app_ui.page_setup("Results"):
     st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
+    manage_section(run, summary, summaries)
+    downloads_section(run, evaluation)
 
     st.subheader("Curves")
     app_ui.show_curves(run, run.epochs())

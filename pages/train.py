@@ -15,6 +15,7 @@ import app_ui
 from cinic import app_state, charts, datasets
 from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
+from cinic.run_admin import never_started
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
 
 POLL_SECONDS = 2.0
@@ -186,23 +187,25 @@ def choose_augmentation() -> dict:
 
 
 # --- launching and watching --------------------------------------------------------
-def launch(config) -> None:
+def launch(config, name: str | None) -> None:
     with app_ui.errors_as_boxes("The training could not be started"):
-        run = launch_training(config.to_dict())
+        run = launch_training(config.to_dict(), name=name)
+        st.session_state.pop("run-name", None)  # the next run gets a name of its own
         st.query_params["run"] = run.name
         st.toast(f"Started {run.name}")
         st.rerun()
 
 
 def watched_run(summaries: list[dict]) -> dict | None:
-    """The run in the URL while it trains, else the one training now, else the URL's, else the newest."""
+    """The run in the URL while it trains, else the one training now, else the URL's, else the newest
+    that trained (one cancelled while still queued has nothing to show)."""
     wanted = next((s for s in summaries if s["name"] == st.query_params.get("run")), None)
     live = [s for s in summaries if s.get("state") in LIVE_STATES]
     if wanted is not None and wanted in live:
         return wanted
     if live:
         return live[0]
-    return wanted or (summaries[0] if summaries else None)
+    return wanted or next((s for s in summaries if not never_started(s)), None)
 
 
 def watch(run_path: str) -> None:
@@ -219,6 +222,8 @@ def watch(run_path: str) -> None:
                 icon=":material/hourglass_top:")
     progress = charts.training_progress(status, epochs)
     st.progress(progress["fraction"], text=progress["text"])
+    if state == "finished":
+        how_it_went(run, status, epochs)
     if status.get("error") and state in ("failed", "interrupted"):
         st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
                  "and start a new run.", icon=":material/error:")
@@ -229,6 +234,16 @@ def watch(run_path: str) -> None:
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
         st.session_state["watch-live"] = False
         st.rerun()  # the run ended: redraw the page once, which stops the polling
+
+
+def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
+    """A finished run's result in one line, and the way to its Results."""
+    best = max(epochs, key=lambda e: e["valid_acc"]) if epochs else None
+    test = f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None else "not evaluated"
+    st.success(f"Finished: {test}" + (f", best validation {best['valid_acc']:.2f}% at epoch {best['epoch']}"
+                                      if best else ""), icon=":material/check_circle:")
+    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
+                 icon=":material/analytics:", query_params={"run": run.name})
 
 
 def actions(run: RunFolder, state: str) -> None:
@@ -259,8 +274,12 @@ with app_ui.page_setup("Train"):
         with recipe_col:
             st.subheader("Recipe")
             config = choose_recipe(str(data_root), preset, spec) if spec is not None else None
+        run_name = st.text_input("Run name (optional)", key="run-name",
+                                 placeholder="default: the time and the preset, e.g. 20260101-120000-base",
+                                 help="The run's folder under the runs root: letters, digits, '.', '_' and '-'. "
+                                      "Rename it later on the Results page.")
         if st.button("Start training", type="primary", disabled=config is None, icon=":material/rocket_launch:"):
-            launch(config)
+            launch(config, run_name.strip() or None)
 
     st.subheader("Progress")
     summaries = list_runs()

@@ -215,6 +215,62 @@ def test_export_of_a_run_without_a_checkpoint(tmp_path, capsys):
     assert "no checkpoint at" in user_error(capsys, "export", empty.path, "--out", tmp_path / "m.safetensors")
 
 
+def test_export_onnx_by_its_suffix(trained, tmp_path, capsys):
+    code, out, _ = run(capsys, "export", trained, "--out", tmp_path / "model.onnx")
+    assert code == 0 and "ONNX; input: uint8" in out and (tmp_path / "model.onnx").stat().st_size > 10_000
+
+
+def test_report(trained, tmp_path, capsys):
+    code, out, _ = run(capsys, "report", trained, "--out", tmp_path / "run.html")
+    assert code == 0 and "opens offline" in out and "<svg" in (tmp_path / "run.html").read_text()
+
+
+def test_report_into_a_missing_folder(trained, tmp_path, capsys):
+    assert "no folder" in user_error(capsys, "report", trained, "--out", tmp_path / "nowhere" / "run.html")
+
+
+def test_predict_a_folder(trained, tiny_data, capsys):
+    code, out, _ = run(capsys, "predict", trained, tiny_data / "test" / "cat", "--json")
+    result = json.loads(out)
+    assert code == 0 and not result["labelled"] and result["n"] == 6
+
+
+# --- managing runs -----------------------------------------------------------------------------------
+@pytest.fixture
+def runs_root(tmp_path) -> Path:
+    RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="old-name").write_status("finished")
+    return tmp_path / "runs"
+
+
+def test_rename(runs_root, capsys):
+    code, out, _ = run(capsys, "rename", "old-name", "new-name", "--runs-root", runs_root)
+    assert code == 0 and "renamed old-name to new-name" in out and (runs_root / "new-name" / "config.json").is_file()
+
+
+def test_rename_to_a_name_with_a_space(runs_root, capsys):
+    assert "e.g. 'new-name'" in user_error(capsys, "rename", "old-name", "new name", "--runs-root", runs_root)
+
+
+def test_delete(runs_root, capsys):
+    code, out, _ = run(capsys, "delete", "old-name", "--yes", "--runs-root", runs_root)
+    assert code == 0 and "deleted" in out and list(runs_root.iterdir()) == []
+
+
+def test_delete_a_run_that_is_not_there(runs_root, capsys):
+    assert "no run named 'nothing'" in user_error(capsys, "delete", "nothing", "--yes", "--runs-root", runs_root)
+
+
+def test_note(runs_root, capsys):
+    code, out, _ = run(capsys, "note", "old-name", "--text", "first try", "--tag", "baseline", "--runs-root",
+                       runs_root, "--json")
+    assert code == 0 and json.loads(out) == {"notes": "first try", "tags": ["baseline"]}
+
+
+def test_note_with_a_tag_of_two_words(runs_root, capsys):
+    assert "a tag is one word" in user_error(capsys, "note", "old-name", "--tag", "two words", "--runs-root",
+                                             runs_root)
+
+
 # --- understanding a model -----------------------------------------------------------------------------
 def test_diff(trained, capsys):
     code, out, _ = run(capsys, "diff", trained, trained, "--device", "cpu", "--json")  # a run against itself
@@ -285,7 +341,8 @@ def test_make_full_scale_with_too_few_images(tiny_data, tmp_path, capsys):
 
 # Each command above has a happy path and a user error here (make-full-scale's happy path: test_full_scale).
 TESTED = {"demo-data", "fetch", "check", "summary", "train", "runs", "stop", "evaluate", "predict", "export",
-          "augment", "augment-preview", "bench", "make-full-scale", "diff", "explain"}
+          "augment", "augment-preview", "bench", "make-full-scale", "report", "rename", "delete", "note",
+          "diff", "explain"}
 
 
 def test_a_new_command_gets_its_tests_here_too():

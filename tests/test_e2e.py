@@ -2,11 +2,13 @@
 
 One flow, as a person would click it. Its first request to the fresh server
 is a page URL, not / (a bookmark, a reload of /train): that page must show with
-the app's whole menu. Then: open the home page, start a short training of the
-`base` preset on a tiny demo data set from the Train page, watch its curves
-appear, read its test accuracy and confusion matrix on the Results page, and
-classify an uploaded PNG on the Classify page. Screenshots of every step land
-in artifacts/e2e/ (git-ignored) for a person to look at.
+the app's whole menu. Then: open the home page, name and start a short training
+of the `base` preset on a tiny demo data set from the Train page, watch its
+curves appear and its result show there, open its Results from that link, read
+its test accuracy and confusion matrix, download its HTML report, classify an
+uploaded PNG on the Classify page, look at the other pages, and at last open
+the run from the Home page's table, rename it and delete it. Screenshots of
+every step land in artifacts/e2e/ (git-ignored) for a person to look at.
 
 Needs Debian's `chromium` (`.ci/run` installs it) and the `playwright` package;
 without either the test skips and says why. Playwright's own browser download
@@ -46,6 +48,7 @@ PAGE_S = 60              # one page run (the first Train page run imports torch)
 TRAINING_S = 150         # 2 epochs of LeNet-5 on 300 images, process start included
 VIEWPORT = {"width": 1400, "height": 1000}
 UPLOAD_SIZE = (64, 48)   # not 32x32 and not square: the page must say it resized and squeezed it
+RUN_NAME = "e2e-first"   # typed into the Train page's run name
 
 
 def find_chromium() -> str | None:
@@ -272,13 +275,17 @@ def launch_training(page, runs_root: Path) -> RunFolder:
     choose_option(page, "preset", "base")
     set_number(page, "epochs", 2)
     set_number(page, "batch", 16)  # ~19 batches an epoch: the loss-per-10-batches curve gets points
+    name = page.locator(".st-key-run-name input")
+    name.fill(RUN_NAME)
+    name.press("Enter")
+    wait_until_idle(page)
     assert_no_errors(page)
     expect(charts(page)).to_have_count(1)  # the learning-rate schedule; no run yet, so no curves
     screenshot(page, "02-train-settings")
     page.get_by_role("button", name=re.compile("Start training")).click()
     folders = wait_for(lambda: [p for p in runs_root.iterdir() if p.is_dir()] if runs_root.is_dir() else [],
                        PAGE_S, "a run folder under CINIC_RUNS after clicking Start training")
-    assert len(folders) == 1, folders
+    assert [f.name for f in folders] == [RUN_NAME]
     return RunFolder(folders[0])
 
 
@@ -296,6 +303,10 @@ def watch_training(page, run: RunFolder) -> None:
     wait_until_idle(page)
     assert run.status()["state"] == "finished", run.log_tail()
     page.get_by_text("epoch 2 of 2").wait_for()
+    # How it went, on the Train page itself, and the way to its Results.
+    accuracy = run.evaluation()["accuracy"]
+    page.get_by_text(re.compile(rf"Finished: test accuracy {accuracy:.2f}%")).wait_for()
+    page.get_by_role("link", name=f"Open {run.name} in Results").wait_for()
     assert_no_errors(page)
     screenshot(page, "05-train-finished")
 
@@ -303,7 +314,9 @@ def watch_training(page, run: RunFolder) -> None:
 def read_results(page, run: RunFolder) -> None:
     from playwright.sync_api import expect
 
-    go_to(page, "Results")
+    page.get_by_role("link", name=f"Open {run.name} in Results").click()  # the Train page's link
+    page.get_by_test_id("stHeading").filter(has_text="Results").first.wait_for()
+    wait_until_idle(page)
     accuracy = run.evaluation()["accuracy"]
     metric = page.get_by_test_id("stMetric").filter(has_text="Test accuracy")
     expect(metric.get_by_test_id("stMetricValue")).to_have_text(f"{accuracy:.2f}%")
@@ -315,6 +328,19 @@ def read_results(page, run: RunFolder) -> None:
     page.get_by_test_id("stImage").first.wait_for()  # the images of the picked confusion cell
     assert_no_errors(page)
     screenshot(page, "06-results")
+    download_report(page, run)
+
+
+def download_report(page, run: RunFolder) -> None:
+    """The Results page's one-file HTML report: what a person takes away."""
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Report (one HTML file)").click()
+    saved = ARTIFACTS / "report.html"
+    download.value.save_as(saved)
+    text = saved.read_text()
+    assert download.value.suggested_filename == f"{run.name}.html"
+    assert f"<h1>{run.name}</h1>" in text and text.count("<svg") == 3
+    assert f"{run.evaluation()['accuracy']:.2f}%" in text
 
 
 def classify_upload(page) -> None:
@@ -355,6 +381,43 @@ def look_at_the_other_pages(page) -> None:
         screenshot(page, f"{number:02d}-{title.lower()}")
 
 
+def rename_and_delete(page, run: RunFolder, runs_root: Path) -> None:
+    """From the Home page's table (a click on its row opens the run's Results), rename, then delete."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Home", exact=True).click()
+    page.get_by_test_id("stHeading").filter(has_text="CINIC-10 Explorer").wait_for()
+    wait_until_idle(page)
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    table.click(position={"x": 18, "y": 52})  # the first row's selection box (the grid is a canvas)
+    page.get_by_test_id("stHeading").filter(has_text="Results").first.wait_for()
+    wait_until_idle(page)
+    expect(page).to_have_url(re.compile(rf"/results\?run={run.name}$"))
+    page.get_by_text("Name, notes and tags").click()
+    name = page.locator(f".st-key-name-{run.name} input")
+    name.fill("e2e-renamed")
+    name.press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_text(f"Renamed {run.name} to e2e-renamed").wait_for()
+    wait_until_idle(page)
+    assert [p.name for p in runs_root.iterdir() if p.is_dir()] == ["e2e-renamed"]
+    screenshot(page, "11-renamed")
+    delete = page.get_by_role("button", name="Delete this run…")
+    if not delete.is_visible():  # the expander may have closed with the rerun
+        page.get_by_text("Name, notes and tags").click()
+    delete.click()
+    page.get_by_text("This cannot be undone").wait_for()
+    screenshot(page, "12-delete-confirmation")
+    page.get_by_role("button", name="Yes, delete it").click()
+    page.get_by_text("Deleted e2e-renamed").wait_for()
+    wait_until_idle(page)
+    assert [p for p in runs_root.iterdir() if p.is_dir()] == []
+    assert_no_errors(page)
+    screenshot(page, "13-deleted")
+
+
 def wait_for(probe, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -375,6 +438,7 @@ def test_train_watch_results_and_classify_in_a_real_browser(page, server):
         read_results(page, run)
         classify_upload(page)
         look_at_the_other_pages(page)
+        rename_and_delete(page, run, server["runs"])
         assert "Traceback" not in server["log"].read_text(), "the server logged an error: see its log"
     except BaseException:
         try:

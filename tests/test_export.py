@@ -1,0 +1,100 @@
+"""cinic/export.py: ONNX that predicts what the project predicts, checked by onnxruntime; where exports go."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cinic import cli
+from cinic.export import ExportError, export_model, format_of
+from cinic.runs import RunFolder
+
+
+@pytest.fixture(scope="module")
+def sample_run(sample_root, tmp_path_factory) -> RunFolder:
+    """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample."""
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("export-cache")))
+        config = make_config(str(sample_root), preset="best", epochs=1, device="cpu")
+        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("export-runs"), name="best-1")
+        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    return run
+
+
+@pytest.mark.slow
+def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_run, sample_root, tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    from cinic.checkpoints import load_model
+    from cinic.data import load_split
+    from cinic.evaluate import predict_probs
+
+    assert cli.main(["export", str(sample_run.path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    test = load_split(sample_root, "test")
+    model, facts = load_model(sample_run, "best", "cpu")
+    ours = predict_probs(model, test.images, facts["mean"], facts["std"], "cpu").numpy()
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    [images] = session.get_inputs()
+    assert (images.name, images.type, images.shape[1:]) == ("images", "tensor(uint8)", [3, 32, 32])
+    logits, theirs = session.run(["logits", "probabilities"], {"images": test.images.numpy()})
+    one = session.run(["probabilities"], {"images": test.images[:1].numpy()})[0]  # the batch axis is free
+
+    agree = (theirs.argmax(1) == ours.argmax(1)).mean()
+    worst = float(np.abs(theirs - ours).max())
+    print(f"\nONNX vs predict_probs on {len(ours)} test images: top-1 agreement {agree:.4%}, "
+          f"largest probability difference {worst:.2e}")
+    assert len(ours) == 1017 and agree == 1.0
+    assert worst < 1e-3
+    assert np.abs(one[0] - ours[0]).max() < 1e-3
+    assert np.allclose(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), theirs, atol=1e-6)
+    metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(metadata["classes"]) == list(test.classes)
+    assert json.loads(metadata["mean"]) == pytest.approx(facts["mean"])
+    assert "uint8" in metadata["input"]
+
+
+def test_an_export_never_lands_in_the_run_folder(tmp_path, capsys):
+    run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
+    for target in (run.path / "best.pt", run.path / "config.json", run.path / "model.onnx"):
+        with pytest.raises(ExportError, match="inside the run folder"):
+            export_model(run, target, "onnx")
+        assert cli.main(["export", str(run.path), "--out", str(target)]) == 2
+    assert "inside the run folder" in capsys.readouterr().err
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json"]
+    with pytest.raises(ExportError, match="is a folder"):
+        export_model(run, tmp_path, "onnx")
+    with pytest.raises(ExportError, match="no folder"):
+        export_model(run, tmp_path / "missing" / "m.onnx", "onnx")
+
+
+def test_the_format_follows_the_file_name_unless_given():
+    assert format_of("m.onnx") == "onnx" and format_of("M.ONNX") == "onnx"
+    assert format_of("m.safetensors") == "safetensors" and format_of("weights.bin") == "safetensors"
+    assert format_of("m.onnx", "safetensors") == "safetensors"
+    with pytest.raises(ExportError, match="unknown export format"):
+        format_of("m.x", "pickle")
+
+
+def test_export_bytes_gives_a_safetensors_file_that_loads(tmp_path):
+    from safetensors import safe_open
+
+    from cinic import checkpoints
+    from cinic.export import export_bytes
+    from cinic.models import PRESETS, build_model
+
+    run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
+    spec = PRESETS["base"]
+    checkpoints.save(run, {"model": build_model(spec).state_dict(), "spec": spec.to_dict(), "epoch": 1,
+                           "mean": [0.5] * 3, "std": [0.25] * 3, "classes": ["c"] * 10}, "best")
+    (tmp_path / "m.safetensors").write_bytes(export_bytes(run, "safetensors"))
+    with safe_open(str(tmp_path / "m.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["spec"]) == spec.to_dict()
+        assert set(f.keys()) == set(build_model(spec).state_dict())
+    assert sorted(p.name for p in run.path.iterdir()) == ["best.pt", "config.json", "status.json"]

@@ -1,0 +1,129 @@
+"""cinic/report.py: CSV tables that read back to the run's own figures, and a one-file HTML report
+that needs no network."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from html.parser import HTMLParser
+
+import pytest
+
+from cinic import cli
+from cinic.report import confusion_csv, html_report, metrics_csv, per_class_csv
+from cinic.run_admin import annotate
+from cinic.runs import RunFolder
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_data, tmp_path_factory) -> RunFolder:
+    """A 2-epoch run on the tiny demo set, evaluated (eval.json) as training leaves it."""
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("report-cache")))
+        config = make_config(str(tiny_data), preset="base", epochs=2, batch_size=32, device="cpu")
+        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("report-runs"), name="r")
+        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    return run
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_the_csv_tables_read_back_to_the_runs_figures(finished):
+    evaluation, epochs = finished.evaluation(), finished.epochs()
+    metrics = _rows(metrics_csv(epochs))
+    assert metrics[0][:5] == ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc"]
+    assert [float(r[4]) for r in metrics[1:]] == [e["valid_acc"] for e in epochs]
+    confusion = _rows(confusion_csv(evaluation))
+    assert confusion[0][1:] == evaluation["classes"]
+    assert [[int(x) for x in r[1:]] for r in confusion[1:]] == evaluation["confusion"]
+    per_class = _rows(per_class_csv(evaluation))
+    assert per_class[0] == ["class", "images", "correct", "accuracy %", "precision %"]
+    assert sum(int(r[1]) for r in per_class[1:]) == evaluation["n"]
+    assert sum(int(r[2]) for r in per_class[1:]) == evaluation["correct"]
+    assert {r[0]: float(r[3]) for r in per_class[1:]} == evaluation["per_class"]
+
+
+class _Fetches(HTMLParser):
+    """Every tag and every attribute that would make a browser fetch something."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.fetches, self.images = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.images += tag == "img"
+        for name, value in attrs:
+            if name in ("src", "href", "xlink:href", "srcset", "data", "poster") and not (value or "").startswith(
+                    ("data:", "#")):
+                self.fetches.append((tag, name, value))
+
+
+def test_the_report_is_one_file_with_nothing_to_fetch(finished, tmp_path, capsys):
+    annotate(finished, "tried <script>alert(1)</script> & more", ["baseline"])
+    out = tmp_path / "run.html"
+    assert cli.main(["report", str(finished.path), "--out", str(out)]) == 0
+    text = out.read_text()
+    parsed = _Fetches()
+    parsed.feed(text)
+    assert parsed.fetches == []
+    assert not {"script", "link", "iframe", "object", "embed"} & set(parsed.tags)
+    assert parsed.tags.count("svg") == 3  # curves, confusion matrix, per class
+    expected = min(24, len(finished.evaluation()["misclassified"]))
+    assert parsed.images == expected > 0
+    assert f"{finished.evaluation()['accuracy']:.2f}%" in text and "baseline" in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in text  # a person's text, escaped
+    assert json.dumps(finished.config()["seed"]) in text
+
+
+def test_without_its_test_images_the_report_says_so(finished, tmp_path):
+    copy = RunFolder(shutil.copytree(finished.path, tmp_path / "moved"))
+    (copy.path / "notes.json").unlink(missing_ok=True)
+    copy.update_config(data=str(tmp_path / "gone"))
+    text = html_report(copy)
+    assert "<img" not in text and "cannot be shown" in text
+    assert text.count("<svg") == 3
+
+
+def test_a_run_not_evaluated_yet_still_reports(tmp_path):
+    run = RunFolder.create({"epochs": 3, "preset": "base"}, root=tmp_path, name="young")
+    text = html_report(run)
+    assert "Not evaluated yet" in text and "No completed epoch" in text
+
+
+def test_the_report_refuses_the_run_folder(finished, capsys):
+    assert cli.main(["report", str(finished.path), "--out", str(finished.path / "r.html")]) == 2
+    assert "inside the run folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_report_opens_in_chromium_with_the_network_off(finished, tmp_path):
+    from test_e2e import CHROMIUM_ARGS, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium at /usr/bin/chromium or on PATH")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    out = tmp_path / "run.html"
+    out.write_text(html_report(finished))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(offline=True)
+        requests = []
+        context.on("request", lambda request: requests.append(request.url))
+        page = context.new_page()
+        page.goto(out.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("() => [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        svgs = page.evaluate("() => [...document.querySelectorAll('svg')].map(s => s.getBBox().width > 0)")
+        browser.close()
+    assert requests == [out.as_uri()]
+    assert images and all(images) and svgs == [True, True, True]
