@@ -489,7 +489,7 @@ def a_vs_b(page) -> None:
     wait_until_idle(page)
     page.get_by_role("tab", name=re.compile(r"^B broke \(\d+\)")).click()
     assert_no_errors(page)
-    screenshot(page, "12-compare-a-vs-b")
+    screenshot(page, "20-compare-a-vs-b")
 
 
 def what_each_model_looked_at(page) -> None:
@@ -505,7 +505,7 @@ def what_each_model_looked_at(page) -> None:
     panels = page.get_by_test_id("stMarkdown").filter(has_text="map for cat")
     expect(panels).to_have_count(2)  # A's and B's
     assert_no_errors(page)
-    screenshot(page, "13-compare-what-each-model-looked-at")
+    screenshot(page, "21-compare-what-each-model-looked-at")
 
 
 def results_saliency(page) -> None:
@@ -520,7 +520,7 @@ def results_saliency(page) -> None:
     page.get_by_text("After conv block 2").wait_for()
     wait_until_idle(page)
     assert_no_errors(page)
-    screenshot(page, "14-results-saliency-and-layers")
+    screenshot(page, "22-results-saliency-and-layers")
 
 
 def test_a_vs_b_and_what_the_model_looks_at_in_a_real_browser(page, server):
