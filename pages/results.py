@@ -75,6 +75,9 @@ def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: st
     classes = evaluation["classes"]
     st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
                 "(click a cell of the matrix to pick another pair; double-click clears)")
+    if not run.has_checkpoint("best"):  # deleted by hand, or a copy without weights: eval.json alone stays readable
+        st.caption("The images of a cell come from the run's best checkpoint (best.pt), which is missing.")
+        return []
     test = app_ui.load_split_cached(data_root, "test")
     mtime = run.checkpoint_path("best").stat().st_mtime
     with st.spinner("Predicting the test split..."):
@@ -314,5 +317,8 @@ with app_ui.page_setup("Results"):
     candidates = cell  # the images to explain: the mistakes first, then the cell's
     with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
         candidates = misclassified_gallery(evaluation, data_root) + cell
+    if not run.has_checkpoint("best"):
+        st.caption("No best checkpoint (best.pt) in this run: nothing to explain.")
+        st.stop()
     with app_ui.errors_as_boxes("The model cannot be explained"):
         explain_section(summary, data_root, candidates)

@@ -166,6 +166,17 @@ def test_results_offers_every_download(own_run):
     assert "Per class (CSV)" not in buttons
 
 
+def test_results_of_a_run_whose_checkpoint_was_deleted(own_run):
+    """eval.json alone still gives the matrix, per-class chart and mistakes; the cell images and the
+    explanation, which need the weights, say the checkpoint is missing instead of raising."""
+    (own_run.path / "best.pt").unlink()
+    at = open_app("Results")
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "best checkpoint (best.pt), which is missing" in captions
+    assert "nothing to explain" in captions
+
+
 # --- the Classify page: many images at once ------------------------------------------------------------
 def _zip_bytes(entries: dict) -> bytes:
     import io
