@@ -9,13 +9,18 @@ read "cat" on one page and "dog" on another.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pyarrow
 import pytest
 import torch
 
 from cinic.data import CLASSES
 from cinic.evaluate import classify_pictures, evaluate, predict_probs
 from cinic.models import PRESETS, build_model
+from test_app import (demo_dir, finished_runs_root, open_app,  # noqa: F401
+                      with_demo, with_finished_run)
 
 TOLERANCE = 1e-4
 
@@ -76,3 +81,26 @@ def test_the_classify_path_and_the_evaluation_path_agree(model_and_images):
     for top, row in zip(tops, probs):
         assert top[0]["class"] == CLASSES[int(row.argmax())]
         assert abs(top[0]["prob"] - float(row.max())) < TOLERANCE
+
+
+def test_the_results_page_and_the_classify_page_agree_on_a_test_image(with_finished_run, tiny_data):
+    """A test image the Results page shows in a confusion cell (true T predicted P, p=0.xx) is
+    classified P with the same probability when uploaded on the Classify page."""
+    at = open_app("Results")
+    cells = [o for o in at.selectbox(key="results-explain-image").options if o.startswith("cell ")]
+    assert cells, "the most-confused cell of the finished run holds images"
+    true_class, rest = cells[0][len("cell "):].split(" → ")
+    predicted, rest = rest.split(": ", 1)
+    file, shown_p = rest.rsplit(" (p=", 1)
+    shown_p = float(shown_p.rstrip(")"))
+
+    at = open_app("Classify")
+    upload = (tiny_data / "test" / file).read_bytes()
+    at.file_uploader(key="classify-upload").set_value([(Path(file).name, upload, "image/png")]).run()
+    assert not at.exception
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**") and "%)" in m.value)
+    assert verdict.startswith(f"**{predicted}**"), (verdict, cells[0])
+    top_k = next(c for c in at.get("vega_lite_chart")).proto.datasets[0].data.data  # the top-k bars
+    bars = pyarrow.ipc.open_stream(top_k).read_pandas().set_index("class")["probability"]
+    assert bars.idxmax() == predicted
+    assert bars[predicted] == pytest.approx(shown_p, abs=0.005)  # the Results caption has 2 decimals
