@@ -38,7 +38,7 @@ from cinic import paths, stats
 from cinic.errors import CinicError
 from cinic.runs import (LIVE_STATES, TRAINING_LOCK, RunFolder, is_training_process, this_process,
                         write_atomically)
-from cinic.sweep_spec import SweepSpec, load_spec, parse_spec, variant_of
+from cinic.sweep_spec import SweepSpec, parse_spec, variant_of
 
 SWEEPS = "sweeps"
 SPEC, TRIALS, STATE, SUMMARY, LOG, STOP = (
@@ -403,6 +403,9 @@ def launch_sweep(spec: dict, root=None) -> Path:
     return folder
 
 
-def spec_of(folder) -> SweepSpec:
-    """The spec a sweep folder holds, checked again (its data may have moved)."""
-    return load_spec(Path(folder) / SPEC)
+def spec_dict(folder) -> dict:
+    """The spec a sweep folder holds (spec.json), to launch it again: it resumes where it stopped."""
+    spec = _read_json(Path(folder) / SPEC, None)
+    if not isinstance(spec, dict):
+        raise SweepError(f"{Path(folder) / SPEC} is missing or damaged; start the sweep again from its spec file")
+    return spec
