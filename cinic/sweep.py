@@ -186,6 +186,17 @@ def summarize_sweep(folder, root=None) -> dict:
             "trials": trials, "variants": variants(trials)}
 
 
+def sweeps_of_runs(names, root=None) -> dict[str, dict]:
+    """The sweeps that the runs named in `names` belong to: {sweep: {"trials", "variants"}} over those
+    runs only (Compare groups the runs it shows by variant)."""
+    names, found = set(names), {}
+    for sweep in list_sweeps(root):
+        trials = [t for t in trial_rows(sweep["path"], root) if t["name"] in names]
+        if trials:
+            found[sweep["name"]] = {"trials": trials, "variants": variants(trials)}
+    return found
+
+
 # --- running ---------------------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concurrent: int | None = None,
               log=print) -> dict:

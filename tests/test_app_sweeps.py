@@ -49,3 +49,19 @@ def test_a_sweep_launched_from_the_page_runs_to_its_error_bars(with_demo):
     assert list(at.dataframe[0].value["state"]) == ["finished", "finished"]
     assert list(at.dataframe[1].value["seeds"]) == [2]
     assert charts_on(at)
+
+
+def test_compare_groups_the_runs_of_a_sweep_by_variant(with_demo):
+    spec = parse_spec({"name": "cmp", "data": str(with_demo), "epochs": 1,
+                       "grid": {"preset": ["base", "stepping"], "seed": [0, 1]}})
+    prepare(spec, paths.runs_root())
+    for i, trial in enumerate(spec.trials):
+        RunFolder(paths.runs_root() / trial.name).write_status("finished", epoch=1, test_acc=40.0 + i,
+                                                               best_valid_acc=39.0 + i)
+    at = open_app("Compare")
+    at.multiselect(key="compare-runs").set_value([t.name for t in spec.trials]).run()
+    assert_clean(at)
+    assert any("Sweep cmp" in m.value for m in at.markdown)
+    grouped = next(d.value for d in at.dataframe if "seeds" in d.value.columns)
+    assert list(grouped["variant"]) == ["preset=base", "preset=stepping"]
+    assert list(grouped["test %"]) == pytest.approx([40.5, 42.5])
