@@ -219,10 +219,8 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     lock = FileLock(str(root / TRAINING_LOCK))
     state, error = "stopped", None
     try:
-        while not _acquired(lock, Timeout):  # one training (or sweep) holds the device at a time
-            if (folder / STOP).exists():
-                _cancel(todo, "the sweep was stopped while it waited for another training")
-                break
+        if not _wait_for_lock(lock, folder, Timeout):
+            _cancel(todo, "the sweep was stopped while it waited for another training")
         else:
             try:
                 _write_state(folder, "running", **this_process())
@@ -241,11 +239,17 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     return summary
 
 
-def _acquired(lock, Timeout) -> bool:
+def _wait_for_lock(lock, folder: Path, Timeout) -> bool:
+    """Wait while another training (or sweep) holds the device; False when stopped meanwhile."""
     try:
-        lock.acquire(timeout=POLL_S)
-        return True
-    except Timeout:
+        while True:
+            try:
+                lock.acquire(timeout=POLL_S)
+                return True
+            except Timeout:
+                if (folder / STOP).exists():
+                    return False
+    except KeyboardInterrupt:
         return False
 
 

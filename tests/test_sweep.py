@@ -139,7 +139,7 @@ def test_a_killed_sweep_resumes_its_trial_from_the_last_checkpoint(sample_root, 
 
 
 @pytest.mark.slow
-def test_a_stop_request_saves_every_trial_and_a_rerun_finishes_them(sample_root, tmp_path):
+def test_a_stop_request_makes_every_trial_save_and_stop(sample_root, tmp_path):
     spec = write_spec(tmp_path / "st.json", sample_root, epochs=6, grid={"seed": [0, 1]})
     runs, env = tmp_path / "runs", dict(os.environ, CINIC_CACHE=str(tmp_path / "cache"))
     process = _run_sweep_process(spec, runs, env)
