@@ -204,6 +204,8 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     from filelock import FileLock, Timeout
 
     root = Path(root or paths.runs_root()).resolve()
+    if address:
+        check_reachable(address)  # before any folder is made: Ray itself retries for minutes
     folder = prepare(spec, root)
     current = sweep_state(folder)
     if current["state"] in ("queued", "running") and current.get("pid") not in (None, os.getpid()):
@@ -333,6 +335,22 @@ def _stop_running(running: dict, log) -> None:
     for ref, run in running.items():  # still not stopped: cancel, their last checkpoint stays
         ray.cancel(ref, force=True)
         _cancel([run], "cancelled by the sweep's stop; resume it by rerunning the sweep")
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """SweepError at once when a cluster's HOST:PORT does not answer ("auto" is Ray's to find)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        if address == "auto":
+            return
+        raise SweepError(f"--address {address!r}: give the head's HOST:PORT, as `ray start --head` printed it")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise SweepError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                         "`ray start --head` and give the address it prints") from None
 
 
 def _connect(address: str | None) -> None:
