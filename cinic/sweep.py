@@ -377,7 +377,9 @@ def _connect(address: str | None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise SweepError(f"cannot start or join {where}: {str(e).splitlines()[0][:300]}"
-                         + ("; start one with `ray start --head` and give its address" if address else "")) from None
+                         + ("; if the cluster uses Ray's token authentication (the default of `ray start` since "
+                            "Ray 2.59), run the sweep with RAY_AUTH_MODE=token and the cluster's token on this "
+                            "machine" if address else "")) from None
 
 
 # --- one trial, in a Ray worker ----------------------------------------------------------------------
