@@ -43,6 +43,8 @@ MENU = [
               "several runs side by side, like the report's table"),
     MenuEntry("pages/classify.py", "Classify", ":material/image_search:",
               "run a trained model on your own images"),
+    MenuEntry("pages/sweeps.py", "Sweeps", ":material/grid_view:",
+              "many variants and seeds at once on Ray, with error bars"),
 ]
 
 

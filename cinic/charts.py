@@ -427,3 +427,43 @@ def diff_class_table(per_class: Sequence[Mapping]) -> pd.DataFrame:
 def diff_caption(row: Mapping) -> str:
     """Under an image of a diff gallery: "A dog 61% → B cat 80%"."""
     return f"A {row['pred_a']} {row['p_a']:.0%} → B {row['pred_b']} {row['p_b']:.0%}"
+
+
+# --- sweeps: variants over seeds ------------------------------------------------------------------------
+def variant_label(settings: Mapping) -> str:
+    """"preset=base, lr=0.004" (the axes other than seed); one variant alone is "all trials"."""
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "all trials"
+
+
+def sweep_variant_table(variants: Sequence[Mapping]) -> pd.DataFrame:
+    """Mean, sample std and 95% interval of test and best validation accuracy, one row per variant."""
+    def interval(ci):
+        return f"{ci[0]:.2f} .. {ci[1]:.2f}" if ci else "-"
+
+    return pd.DataFrame([{
+        "variant": variant_label(v["settings"]), "seeds": v["n"], "test %": v["test_mean"], "± std": v["test_std"],
+        "test 95% CI": interval(v["test_ci95"]), "valid %": v["valid_mean"], "valid ± std": v["valid_std"],
+    } for v in variants])
+
+
+def sweep_chart(trials: Sequence[Mapping], variants: Sequence[Mapping]) -> alt.LayerChart:
+    """Test accuracy per variant: each seed's dot, the mean as a tick and its 95% interval as a bar."""
+    means = pd.DataFrame([{"variant": variant_label(v["settings"]), "mean": v["test_mean"],
+                           "low": v["test_ci95"][0] if v["test_ci95"] else v["test_mean"],
+                           "high": v["test_ci95"][1] if v["test_ci95"] else v["test_mean"], "seeds": v["n"]}
+                          for v in variants if v["test_mean"] is not None])
+    dots = pd.DataFrame([{"variant": variant_label({k: x for k, x in t["settings"].items() if k != "seed"}),
+                          "test %": t["test_acc"], "seed": t["settings"].get("seed"), "run": t["name"]}
+                         for t in trials if t["test_acc"] is not None and t["state"] == "finished"])
+    order = [variant_label(v["settings"]) for v in variants]
+    y = alt.Y("variant:N", sort=order, title=None)
+    x_scale = alt.Scale(zero=False)
+    bars = alt.Chart(means).mark_rule(strokeWidth=3, opacity=0.5).encode(
+        y=y, x=alt.X("low:Q", scale=x_scale, title="test accuracy %"), x2="high:Q",
+        tooltip=["variant", alt.Tooltip("mean:Q", format=".2f"), alt.Tooltip("low:Q", format=".2f"),
+                 alt.Tooltip("high:Q", format=".2f"), "seeds"])
+    ticks = alt.Chart(means).mark_tick(thickness=3, size=ROW_PX).encode(y=y, x="mean:Q")
+    seeds = alt.Chart(dots).mark_circle(size=60, opacity=0.8).encode(
+        y=y, x=alt.X("test %:Q", scale=x_scale), color=alt.Color("seed:N", title="seed"),
+        tooltip=["run", "seed", alt.Tooltip("test %:Q", format=".2f")])
+    return fit_width(alt.layer(bars, ticks, seeds).properties(height=max(2, len(order)) * ROW_PX * 2))

@@ -476,6 +476,39 @@ def cmd_explain(args) -> int:
     return 0
 
 
+# --- sweeps ----------------------------------------------------------------------------------
+def cmd_sweep(args) -> int:
+    from cinic.sweep import run_sweep
+    from cinic.sweep_spec import load_spec
+
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise CinicError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    spec = load_spec(args.spec)  # checked whole before anything starts
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
+    summary = run_sweep(spec, root=args.runs_root, address=args.address, max_concurrent=args.max_concurrent,
+                        log=log)
+    if args.json:
+        print_json({k: summary[k] for k in ("sweep", "path", "state", "trials", "variants")})
+    else:
+        print_variants(summary["variants"])
+        print(f"sweep {summary['sweep']}: {summary['state']}; its folder: {summary['path']}")
+    ended = {t["state"] for t in summary["trials"]}
+    return 0 if ended <= {"finished"} else EXIT_FAILED
+
+
+def print_variants(variants: list[dict]) -> None:
+    """Mean +- std and the 95% interval of each variant's test accuracy over its seeds."""
+    for v in variants:
+        settings = " ".join(f"{k}={val}" for k, val in v["settings"].items()) or "(one variant)"
+        if v["test_mean"] is None:
+            print(f"  {settings}: no finished trial")
+            continue
+        spread = (f" +- {v['test_std']:.2f}, 95% CI {v['test_ci95'][0]:.2f}..{v['test_ci95'][1]:.2f}"
+                  if v["test_std"] is not None else "")
+        print(f"  {settings}: test {v['test_mean']:.2f}%{spread} over {v['n']} seed(s); "
+              f"valid {v['valid_mean']:.2f}%")
+
+
 # --- the parser ----------------------------------------------------------------------------
 class Parser(argparse.ArgumentParser):
     """argparse, with a usage mistake said in one line like every other user error."""
@@ -644,6 +677,17 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the runs' own test split, when it is the same for both)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+
+    p = command("sweep", cmd_sweep, "run a grid of trainings (a JSON or TOML spec) on Ray, each trial a run "
+                                    "folder; rerun it to skip finished trials and resume the others")
+    p.add_argument("spec", metavar="SPEC", help='e.g. {"data": "DATA", "epochs": 1, '
+                                               '"grid": {"preset": ["base", "stepping"], "seed": [0, 1]}}')
+    p.add_argument("--address", help="join this Ray cluster (`ray start --head` prints it) instead of "
+                                     "starting a local Ray")
+    p.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once (default: as many "
+                                                                   "as Ray has CPUs and GPUs for)")
+    p.add_argument("--json", action="store_true", help="print trials and variants as JSON")
     add_runs_root(p)
 
     p = command("explain", cmd_explain, "what a run's model looks at in an image: a saliency map for a class")

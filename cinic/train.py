@@ -89,6 +89,17 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
         lock.release()
 
 
+def train_claimed(run: RunFolder, resume: bool = False, log=print) -> dict:
+    """`train_run` without the queue, for a caller that holds the runs root's lock for all its
+    trainings: a sweep (cinic.sweep) claims the device once and runs its trials side by side."""
+    if run.stop_requested():
+        run.clear_stop()
+        run.write_status("cancelled", **this_process(), error="cancelled while queued")
+        return run.status()
+    with _stop_on_sigterm(run):
+        return _train_locked(run, resume, False, log)
+
+
 def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     try:
         config = TrainConfig.from_dict(run.config())

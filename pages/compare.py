@@ -173,6 +173,19 @@ def a_vs_b(summaries: list[dict]) -> None:
     changed = ab_galleries(pair)
     ab_explain(pair, a, b, changed + moved)
 
+def by_variant(picked: list[str]) -> None:
+    """Runs of one sweep, grouped by variant: mean over seeds with its interval, each seed a dot."""
+    from cinic.sweep import sweeps_of_runs
+
+    for name, sweep in sweeps_of_runs(picked).items():
+        st.markdown(f"**Sweep {name}**, by variant ({len(sweep['trials'])} of the runs above)")
+        number = st.column_config.NumberColumn(format="%.2f")
+        st.dataframe(charts.sweep_variant_table(sweep["variants"]), hide_index=True, column_config={
+            "test %": number, "± std": number, "valid %": number, "valid ± std": number})
+        if any(v["n"] for v in sweep["variants"]):
+            st.altair_chart(charts.sweep_chart(sweep["trials"], sweep["variants"]))
+
+
 with app_ui.page_setup("Compare"):
     st.title("Compare")
     summaries = [s for s in list_runs() if s.get("state") != "damaged"]
@@ -216,6 +229,8 @@ with app_ui.page_setup("Compare"):
             st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
     else:
         st.caption("Per-class accuracy appears once a picked run has finished (and been evaluated).")
+
+    by_variant(picked)
 
     with app_ui.errors_as_boxes("A vs B"):
         a_vs_b(summaries)

@@ -339,10 +339,24 @@ def test_make_full_scale_with_too_few_images(tiny_data, tmp_path, capsys):
     assert not (tmp_path / "full").exists()
 
 
-# Each command above has a happy path and a user error here (make-full-scale's happy path: test_full_scale).
+def test_sweep_with_a_bad_spec_names_the_field(tiny_data, tmp_path, capsys):
+    # Its happy path starts Ray and trains: tests/test_sweep.py runs it.
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"data": str(tiny_data), "grid": {"lr": [0.001, 20]}}))
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"data": str(tiny_data), "grid": {"seed": [0]}}))
+    assert "grid.lr[1]" in user_error(capsys, "sweep", spec, "--runs-root", tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # checked before anything was made
+    assert "--max-concurrent" in user_error(capsys, "sweep", spec, "--max-concurrent", "0")
+    unreachable = user_error(capsys, "sweep", good, "--address", "127.0.0.1:1", "--runs-root", tmp_path / "runs")
+    assert "no Ray cluster answers at 127.0.0.1:1" in unreachable and not (tmp_path / "runs").exists()
+
+
+# Each command above has a happy path and a user error here (make-full-scale's happy path: test_full_scale,
+# sweep's: test_sweep).
 TESTED = {"demo-data", "fetch", "check", "summary", "train", "runs", "stop", "evaluate", "predict", "export",
           "augment", "augment-preview", "bench", "make-full-scale", "report", "rename", "delete", "note",
-          "diff", "explain"}
+          "diff", "explain", "sweep"}
 
 
 def test_a_new_command_gets_its_tests_here_too():

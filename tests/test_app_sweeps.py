@@ -1,0 +1,67 @@
+"""The Sweeps page: launching a real sweep from the page, watching its trials, its variants with error bars."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cinic import paths
+from cinic.runs import RunFolder
+from cinic.sweep import prepare, sweep_folder, sweep_state
+from cinic.sweep_spec import parse_spec
+from test_app import assert_clean, button, charts_on, demo_dir, open_app, with_demo  # noqa: F401
+
+
+def test_the_page_lists_a_sweeps_trials_and_its_variants(with_demo):
+    spec = parse_spec({"name": "grid", "data": str(with_demo), "epochs": 1,
+                       "grid": {"preset": ["base", "stepping"], "seed": [0, 1]}})
+    prepare(spec, paths.runs_root())
+    for name, acc in [("grid_preset-base_seed-0", 40.0), ("grid_preset-base_seed-1", 44.0)]:
+        RunFolder(paths.runs_root() / name).write_status("finished", epoch=1, test_acc=acc, best_valid_acc=acc - 1)
+    at = open_app("Sweeps")
+    trials = at.dataframe[0].value
+    assert list(trials["trial"]) == [t.name for t in spec.trials]
+    assert list(trials["state"]) == ["finished", "finished", "queued", "queued"]
+    variants = at.dataframe[1].value
+    assert list(variants["variant"]) == ["preset=base", "preset=stepping"]
+    assert list(variants["seeds"]) == [2, 0] and variants["test %"][0] == pytest.approx(42.0)
+    assert charts_on(at), "the chart of test accuracy per variant"
+
+
+@pytest.mark.slow
+def test_a_sweep_launched_from_the_page_runs_to_its_error_bars(with_demo):
+    at = open_app("Sweeps")
+    at.text_input(key="sweep-name").set_value("from-app")
+    at.number_input(key="sweep-epochs").set_value(1)
+    at.number_input(key="sweep-batch").set_value(32)
+    at.multiselect(key="sweep-presets").set_value(["base"])
+    at.number_input(key="sweep-seeds").set_value(2).run()
+    button(at, "Launch the sweep").click().run()
+    assert_clean(at)
+    folder = sweep_folder("from-app")
+    deadline = time.time() + 300
+    while sweep_state(folder)["state"] in ("queued", "running") and time.time() < deadline:
+        time.sleep(1)
+    assert sweep_state(folder)["state"] == "finished", (folder / "sweep.log").read_text()
+    at.run()
+    assert_clean(at)
+    assert list(at.dataframe[0].value["state"]) == ["finished", "finished"]
+    assert list(at.dataframe[1].value["seeds"]) == [2]
+    assert charts_on(at)
+
+
+def test_compare_groups_the_runs_of_a_sweep_by_variant(with_demo):
+    spec = parse_spec({"name": "cmp", "data": str(with_demo), "epochs": 1,
+                       "grid": {"preset": ["base", "stepping"], "seed": [0, 1]}})
+    prepare(spec, paths.runs_root())
+    for i, trial in enumerate(spec.trials):
+        RunFolder(paths.runs_root() / trial.name).write_status("finished", epoch=1, test_acc=40.0 + i,
+                                                               best_valid_acc=39.0 + i)
+    at = open_app("Compare")
+    at.multiselect(key="compare-runs").set_value([t.name for t in spec.trials]).run()
+    assert_clean(at)
+    assert any("Sweep cmp" in m.value for m in at.markdown)
+    grouped = next(d.value for d in at.dataframe if "seeds" in d.value.columns)
+    assert list(grouped["variant"]) == ["preset=base", "preset=stepping"]
+    assert list(grouped["test %"]) == pytest.approx([40.5, 42.5])

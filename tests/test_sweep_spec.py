@@ -1,0 +1,88 @@
+"""cinic/sweep_spec.py: a sweep spec checked whole before anything starts, errors naming the field,
+and its expansion into trials with stable names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cinic.config import TrainConfig, validate_config
+from cinic.sweep_spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_of
+
+
+def spec(data, **fields) -> dict:
+    return {"data": str(data), "epochs": 1, "grid": {"preset": ["base", "stepping"], "seed": [0, 1]}, **fields}
+
+
+def error_of(value, **kwargs) -> str:
+    with pytest.raises(SweepSpecError) as caught:
+        parse_spec(value, **kwargs)
+    return str(caught.value)
+
+
+def test_a_grid_expands_to_named_trials_with_valid_configs(tiny_data):
+    s = parse_spec(spec(tiny_data, batch_size=32), default_name="presets")
+    assert [t.name for t in s.trials] == ["presets_preset-base_seed-0", "presets_preset-base_seed-1",
+                                          "presets_preset-stepping_seed-0", "presets_preset-stepping_seed-1"]
+    assert [t.settings for t in s.trials][1] == {"preset": "base", "seed": 1}
+    for trial in s.trials:
+        config = TrainConfig.from_dict(trial.config)
+        validate_config(config)
+        assert (config.preset, config.seed, config.epochs, config.batch_size) == (
+            trial.settings["preset"], trial.settings["seed"], 1, 32)
+    assert s.resources == {"cpus": 1, "gpus": 0.25}
+
+
+def test_the_recipe_and_any_setting_can_be_an_axis(tiny_data):
+    s = parse_spec(spec(tiny_data, grid={"recipe": ["seed", "project"], "lr": [0.001, 0.004]}))
+    assert [(t.config["recipe"], t.config["lr"]) for t in s.trials] == [
+        ("seed", 0.001), ("seed", 0.004), ("project", 0.001), ("project", 0.004)]
+    assert s.trials[0].config["schedule"] == "step" and s.trials[2].config["schedule"] == "onecycle"
+
+
+def test_names_are_stable_and_valid_run_names(tiny_data):
+    first = [t.name for t in parse_spec(spec(tiny_data), default_name="x").trials]
+    assert first == [t.name for t in parse_spec(spec(tiny_data), default_name="x").trials]
+    long = trial_name("s", {"model": {"conv": [{"out_channels": 6}] * 20}})
+    assert len(long) <= 100 and long == trial_name("s", {"model": {"conv": [{"out_channels": 6}] * 20}})
+
+
+def test_variant_is_every_axis_but_seed():
+    assert variant_of({"preset": "base", "seed": 3, "lr": 0.1}) == {"preset": "base", "lr": 0.1}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"grid": {"lr": [0.001, -1]}}, "grid.lr[1]"),
+    ({"grid": {"preset": ["base", "lenet9"]}}, "grid.preset[1]"),
+    ({"grid": {"learning_rate": [0.1]}}, "grid.learning_rate"),
+    ({"grid": {"seed": []}}, "grid.seed"),
+    ({"grid": {"seed": [0, 0]}}, "grid.seed"),
+    ({"epochs": 0}, "epochs must be 1..1000"),
+    ({"epochs": "3"}, "epochs"),
+    ({"flip": 1}, "flip"),
+    ({"optimiser": "adam"}, "optimiser"),
+    ({"name": "my sweep"}, "name"),
+    ({"resources": {"gpus": -1}}, "resources.gpus"),
+    ({"epochs": 2, "grid": {"warmup_epochs": [1, 3]}}, "grid.warmup_epochs[1]"),
+    ({"grid": {"epochs": [1]}}, "grid.epochs"),  # both fixed and an axis
+])
+def test_a_bad_spec_names_its_field(tiny_data, change, field):
+    message = error_of({**spec(tiny_data), **change}, source="s.json")
+    assert message.startswith("s.json: ") and field in message, message
+
+
+def test_a_missing_data_folder_is_named(tmp_path):
+    assert "data: " in error_of(spec(tmp_path / "nowhere"))
+
+
+def test_load_spec_reads_json_and_toml_and_names_a_broken_file(tiny_data, tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(spec(tiny_data)))
+    assert load_spec(tmp_path / "a.json").name == "a"
+    (tmp_path / "b.toml").write_text(f'data = "{tiny_data}"\nepochs = 1\n[grid]\nseed = [0, 1, 2]\n')
+    assert [t.settings["seed"] for t in load_spec(tmp_path / "b.toml").trials] == [0, 1, 2]
+    (tmp_path / "c.json").write_text("{not json")
+    with pytest.raises(SweepSpecError, match="c.json is not valid JSON"):
+        load_spec(tmp_path / "c.json")
+    with pytest.raises(SweepSpecError, match="cannot read the sweep spec"):
+        load_spec(tmp_path / "missing.json")
