@@ -109,12 +109,13 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
     drops_text = ""
     if schedule == "step":
-        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)",
-                                   ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]), key="drops" + k,
-                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on")
+        follow_epochs("drops" + k, ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]))
+        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)", key="drops" + k,
+                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on. The recipe's own "
+                                        "drops follow the epochs until you edit them.")
     left, middle, right = st.columns(3)
-    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), min(float(d["warmup_epochs"]), epochs),
-                               0.5, key="warm" + k)
+    follow_epochs("warm" + k, min(float(d["warmup_epochs"]), epochs))
+    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), step=0.5, key="warm" + k)
     weight_decay = middle.number_input("Weight decay", 0.0, 0.5, float(d["weight_decay"]), format="%.5f",
                                        key="wd" + k)
     smoothing = right.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), 0.05, key="ls" + k)
@@ -141,6 +142,18 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
         st.altair_chart(charts.lr_schedule_chart([lr_at_epoch(config, e) for e in range(1, epochs + 1)]))
         return config
     return None
+
+
+def follow_epochs(key: str, default) -> None:
+    """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
+
+    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    epoch 8 would be refused. A value still equal to the last default follows the new one.
+    """
+    last = f"{key}-default"
+    if key not in st.session_state or st.session_state[key] == st.session_state.get(last):
+        st.session_state[key] = default
+    st.session_state[last] = default
 
 
 def parse_drops(text: str) -> list[list]:
