@@ -8,6 +8,8 @@ figure and the figures are tested without a browser. No Streamlit in here.
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -101,21 +103,40 @@ def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "va
     ))
 
 
-def training_progress(status: Mapping, epochs: Sequence[Mapping]) -> dict:
+def training_progress(status: Mapping, epochs: Sequence[Mapping], batches: Sequence[Mapping] = (),
+                      now: float | None = None) -> dict:
     """Fraction done, a one-line text and the estimated seconds left of a run.
 
-    Time left is the mean seconds per finished epoch times the epochs to go;
-    unknown (None) until one epoch has finished.
+    Within an epoch the fraction follows the batch records (the training writes
+    its steps per epoch into status.json). Time left is the median seconds per
+    finished epoch (the first one carries the warm-up) times the epochs to go,
+    less the time already spent in this epoch, so it counts down between the
+    page's polls; unknown (None) until one epoch has finished, and only a
+    running run has any: a cancelled or failed one is not going to finish.
     """
     total = int(status.get("epochs") or 0)
     done = max([int(e["epoch"]) for e in epochs] + [int(status.get("epoch") or 0)])
     done = min(done, total) if total else done
+    running = status.get("state") == "running"
+    steps = int(status.get("steps_per_epoch") or 0)
+    current = [b for b in batches if b.get("epoch") == done + 1]
+    batch = min(int(current[-1]["step"]) - done * steps + 1, steps) if running and steps and current else 0
     seconds = [e["seconds"] for e in epochs if e.get("seconds")]
-    left = (sum(seconds) / len(seconds)) * (total - done) if seconds and total else None
+    left = None
+    if running and seconds and total and done < total:
+        since = status.get("updated")  # written as the last epoch ended
+        elapsed = max(0.0, (now or time.time()) - since) if since else 0.0
+        per_epoch = statistics.median(seconds)
+        left = max(per_epoch * (total - done) - elapsed, 0.0)
     text = f"epoch {done} of {total}" if total else f"epoch {done}"
-    if left is not None and done < total:
-        text += f", about {format_duration(left)} left"
-    return {"fraction": done / total if total else 0.0, "text": text, "seconds_left": left}
+    if batch:
+        text = f"epoch {done + 1} of {total}, batch {batch} of {steps}"
+    if left is not None:
+        text += f", about {format_duration(left)} left" if left >= 1 else ", almost done"
+    elif status.get("state") in ("cancelled", "failed", "interrupted") and total and done < total:
+        text += f": {status['state']}"
+    fraction = (done + (batch / steps if batch else 0.0)) / total if total else 0.0
+    return {"fraction": min(fraction, 1.0), "text": text, "seconds_left": left}
 
 
 def live_state(state: str | None, name: str, summaries: Sequence[Mapping]) -> tuple[str, list[str]]:

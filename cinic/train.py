@@ -273,7 +273,8 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
     t = setup_training(c, images, labels, device, valid=valid)
     if not t.train_data.on_device:
         log("the training images do not fit the device's memory: streaming each batch from host memory")
-    run.write_status("running", params=sum(p.numel() for p in t.model.parameters()), epochs=c.epochs)
+    run.write_status("running", params=sum(p.numel() for p in t.model.parameters()), epochs=c.epochs,
+                     steps_per_epoch=t.steps_per_epoch)  # the page's progress within an epoch
 
     start_epoch, best = 1, -1.0
     if resume:

@@ -233,7 +233,7 @@ def watch(run_path: str) -> None:
     if ahead:
         st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
                 icon=":material/hourglass_top:")
-    progress = charts.training_progress(status, epochs)
+    progress = charts.training_progress(status, epochs, run.batches() if state == "running" else ())
     st.progress(progress["fraction"], text=progress["text"])
     if state == "finished":
         how_it_went(run, status, epochs)
@@ -250,11 +250,17 @@ def watch(run_path: str) -> None:
 
 
 def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
-    """A finished run's result in one line, and the way to its Results."""
-    best = max(epochs, key=lambda e: e["valid_acc"]) if epochs else None
-    test = f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None else "not evaluated"
-    st.success(f"Finished: {test}" + (f", best validation {best['valid_acc']:.2f}% at epoch {best['epoch']}"
-                                      if best else ""), icon=":material/check_circle:")
+    """A finished run's result in one line (test accuracy of best.pt, its epoch, the time it took),
+    and the way to its Results."""
+    best = charts.best_epoch(epochs)
+    valid = next((e["valid_acc"] for e in epochs if e["epoch"] == best), None)
+    parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
+             else "not evaluated"]
+    if best is not None:
+        parts.append(f"best epoch {best} of {len(epochs)} (validation {valid:.2f}%), whose checkpoint was tested")
+    if epochs:
+        parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
+    st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")
     st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
                  icon=":material/analytics:", query_params={"run": run.name})
 

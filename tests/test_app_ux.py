@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from test_app import assert_clean, button, demo_dir, open_app, with_demo  # noqa: F401
+from cinic import paths
+from cinic.runs import RunFolder
+from test_app import (assert_clean, button, demo_dir, finished_runs_root, open_app, with_demo,  # noqa: F401
+                      with_finished_run)
 
 
 # --- 2. the seed recipe's drop follows the epochs -----------------------------------------------------
@@ -20,3 +21,30 @@ def test_the_seed_recipes_drop_follows_the_epochs_until_edited(with_demo):
     at.number_input(key="epochs").set_value(5).run()
     assert at.text_input(key="drops-seed").value == "3:0.0001"
     assert_clean(at)
+
+
+# --- 5. a finished run says how it went; a stopped one has no time left -------------------------------
+def progress_text(at) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def test_a_finished_run_says_how_it_went_on_the_train_page(with_finished_run):
+    at = open_app("Train")
+    evaluation, epochs = with_finished_run.evaluation(), with_finished_run.epochs()
+    message = at.success[0].value
+    assert f"test accuracy {evaluation['accuracy']:.2f}%" in message
+    assert f"best epoch 1 of 1 (validation {epochs[0]['valid_acc']:.2f}%)" in message
+    links = [link for link in at.get("page_link") if link.value == "Open finished-base in Results"]
+    assert links and links[0].proto.page.endswith("results")
+    assert "left" not in progress_text(at)
+
+
+def test_a_cancelled_run_never_says_time_left(with_demo):
+    run = RunFolder.create({"preset": "base", "epochs": 5}, root=paths.runs_root(), name="stopped")
+    run.append_metrics({"kind": "epoch", "epoch": 1, "train_loss": 2.0, "train_acc": 20.0, "valid_loss": 2.0,
+                        "valid_acc": 20.0, "lr": 0.001, "seconds": 15.0, "images_per_s": 100.0})
+    run.append_metrics({"kind": "batch", "epoch": 2, "step": 30, "loss": 1.9})
+    run.write_status("cancelled", epoch=1, epochs=5, steps_per_epoch=64, device="cpu")
+    at = open_app("Train")
+    assert_clean(at)
+    assert progress_text(at) == "epoch 1 of 5: cancelled"

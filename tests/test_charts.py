@@ -116,13 +116,35 @@ def test_class_counts_table_and_chart():
 
 
 def test_training_progress_estimates_time_left():
-    progress = charts.training_progress({"epochs": 5, "epoch": 2}, EPOCHS)
+    running = {"state": "running", "epochs": 5, "epoch": 2}
+    progress = charts.training_progress(running, EPOCHS)
     assert progress["fraction"] == 0.4
     assert progress["seconds_left"] == pytest.approx(12.0 * 3)
     assert progress["text"] == "epoch 2 of 5, about 36 s left"
-    start = charts.training_progress({"epochs": 5, "epoch": 0}, [])
+    start = charts.training_progress({**running, "epoch": 0}, [])
     assert start == {"fraction": 0.0, "text": "epoch 0 of 5", "seconds_left": None}
-    assert charts.training_progress({"epochs": 2, "epoch": 2}, EPOCHS)["text"] == "epoch 2 of 2"
+    assert charts.training_progress({**running, "epochs": 2}, EPOCHS)["text"] == "epoch 2 of 2"
+
+
+def test_the_time_left_counts_down_within_an_epoch_and_follows_the_batches():
+    status = {"state": "running", "epochs": 5, "epoch": 2, "updated": 1000.0, "steps_per_epoch": 40}
+    batches = [{"kind": "batch", "epoch": 3, "step": 80, "loss": 1.0}, {"kind": "batch", "epoch": 3, "step": 90,
+                                                                         "loss": 1.0}]
+    first = charts.training_progress(status, EPOCHS, batches, now=1002.0)
+    later = charts.training_progress(status, EPOCHS, batches, now=1006.0)
+    assert first["seconds_left"] == pytest.approx(36 - 2) and later["seconds_left"] == pytest.approx(36 - 6)
+    assert later["text"] == "epoch 3 of 5, batch 11 of 40, about 30 s left"
+    assert later["fraction"] == pytest.approx((2 + 11 / 40) / 5)
+    slow = [*EPOCHS, {**EPOCHS[0], "epoch": 3, "seconds": 100.0}]  # the median, not the mean (52 s)
+    assert charts.training_progress({**status, "epoch": 3}, slow, now=1000.0)["seconds_left"] == 14.0 * 2
+
+
+@pytest.mark.parametrize("state", ["cancelled", "failed", "interrupted"])
+def test_a_run_that_stopped_has_no_time_left(state):
+    progress = charts.training_progress({"state": state, "epochs": 5, "epoch": 2, "steps_per_epoch": 40},
+                                        EPOCHS, [{"kind": "batch", "epoch": 3, "step": 90, "loss": 1.0}])
+    assert progress["seconds_left"] is None
+    assert progress["text"] == f"epoch 2 of 5: {state}" and "left" not in progress["text"]
 
 
 def test_format_duration():
