@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cinic import paths
+import time
+
+from cinic import datasets, paths
 from cinic.runs import RunFolder
 from test_app import (assert_clean, button, demo_dir, finished_runs_root, open_app, with_demo,  # noqa: F401
                       with_finished_run)
@@ -48,3 +50,31 @@ def test_a_cancelled_run_never_says_time_left(with_demo):
     at = open_app("Train")
     assert_clean(at)
     assert progress_text(at) == "epoch 1 of 5: cancelled"
+
+
+# --- 1. a Data page error stays until the path changes; a split folder points at its root -------------
+def wait_for_error(at):
+    for _ in range(50):  # the check runs in a background thread; the page polls it
+        if at.error:
+            return at
+        time.sleep(0.1)
+        at.run()
+    return at
+
+
+def test_a_data_path_error_stays_until_the_path_changes_and_names_the_root(with_demo):
+    at = open_app("Data")
+    at.text_input(key="data-given").set_value(str(with_demo / "train" / "cat"))
+    button(at, "Use this data").click().run()
+    wait_for_error(at)
+    message = at.error[0].value
+    assert "did you mean that one?" in message and f"CINIC-10 folder {with_demo}" in message
+    for _ in range(3):  # later polls and reruns keep it
+        time.sleep(0.3)
+        at.run()
+        assert [e.value for e in at.error] == [message]
+    at.text_input(key="data-given").set_value(str(with_demo / "train")).run()
+    assert not at.error  # a new path: the old error is gone
+    button(at, "Use this data").click().run()
+    assert "split folder of the CINIC-10 folder" in wait_for_error(at).error[0].value
+    assert datasets.chosen_data_root() == with_demo
