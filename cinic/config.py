@@ -15,6 +15,8 @@ from cinic.errors import CinicError
 from cinic.models import ModelSpec, get_preset
 
 OPTIMIZERS = ("adam", "sgd")
+# What each optimiser setting runs, in words: "adam" is AdamW (weight decay decoupled from the step).
+OPTIMIZER_NAMES = {"adam": "AdamW", "sgd": "SGD with Nesterov momentum"}
 SCHEDULES = ("step", "cosine", "onecycle", "none")
 RECIPES = ("project", "seed")
 

@@ -102,7 +102,7 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     except StopRequested:
         run.clear_stop()
         run.write_status("cancelled", **this_process(), error=None)
-        log("stopped on request; resume with --resume")
+        log("stopped on request; resuming continues from the last completed epoch")
     except torch.OutOfMemoryError as e:
         message = (f"the device ran out of memory ({str(e).splitlines()[0][:160]}); "
                    "lower the batch size or use the CPU (--device cpu)")

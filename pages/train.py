@@ -13,7 +13,7 @@ import streamlit as st
 
 import app_ui
 from cinic import app_state, charts, datasets
-from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
+from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.run_admin import never_started
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
@@ -104,7 +104,8 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     d = recipe_defaults(recipe, epochs)
     k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
     left, middle, right = st.columns(3)
-    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k)
+    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k,
+                               format_func=OPTIMIZER_NAMES.get)
     lr = middle.number_input("Learning rate", 1e-6, 10.0, float(d["lr"]), format="%.5f", key="lr" + k)
     schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
     drops_text = ""
@@ -243,7 +244,7 @@ def watch(run_path: str) -> None:
     actions(run, state)
     app_ui.show_curves(run, epochs)
     with st.expander("Training log"):
-        st.code(run.log_tail(30) or "(empty)", language=None)
+        st.code(run.log_tail(30) or "(empty)", language=None, wrap_lines=True)  # long lines wrapped, not cut
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
         st.session_state["watch-live"] = False
         st.rerun()  # the run ended: redraw the page once, which stops the polling

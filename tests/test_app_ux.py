@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from cinic import datasets, paths
 from cinic.runs import RunFolder
-from test_app import (assert_clean, button, demo_dir, finished_runs_root, open_app, with_demo,  # noqa: F401
+from test_app import (PROJECT, assert_clean, button, demo_dir, finished_runs_root, open_app, with_demo,  # noqa: F401
                       with_finished_run)
 
 
@@ -78,3 +83,56 @@ def test_a_data_path_error_stays_until_the_path_changes_and_names_the_root(with_
     button(at, "Use this data").click().run()
     assert "split folder of the CINIC-10 folder" in wait_for_error(at).error[0].value
     assert datasets.chosen_data_root() == with_demo
+
+
+# --- 10. small ones: AdamW by name, run.sh's data set, no CLI hint in the app's log, no zombies, wrapped log
+def test_the_optimiser_is_named_adamw_and_the_log_wraps_long_lines(with_finished_run):
+    at = open_app("Train")
+    assert at.selectbox(key="opt-project").options == ["AdamW", "SGD with Nesterov momentum"]
+    assert at.selectbox(key="opt-project").value == "adam"  # the setting itself is unchanged
+    assert [c.proto.wrap_lines for c in at.code] == [True]
+
+
+def test_run_sh_names_the_data_set_the_app_uses(with_demo):
+    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "print('data set:'" in x)
+    code = shlex.split(line.strip())[-1]  # "$PY" -c "CODE"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
+                         env=os.environ.copy(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"data set: {with_demo}"
+
+
+def test_a_stopped_training_logs_no_command_line_hint(with_demo):
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    run = RunFolder.create(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict(),
+                           root=paths.runs_root(), name="stop-me")
+    said = []
+
+    def log(message):
+        said.append(message)
+        if message.startswith("device:"):
+            run.request_stop()  # honoured at the first batch
+
+    assert train_run(run, progress=False, log=log)["state"] == "cancelled"
+    assert said[-1].startswith("stopped on request") and not any("--" in m for m in said)
+
+
+def test_a_finished_training_process_is_reaped(with_demo):
+    from cinic.config import make_config
+    from cinic.runs import launch_training
+
+    run = launch_training(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict())
+    deadline = time.time() + 240
+    while (run.status()["state"] in ("queued", "running") or not run.status().get("pid")) \
+            and time.time() < deadline:
+        time.sleep(0.5)
+    pid = run.status()["pid"]
+    assert run.status()["state"] == "finished", run.log_tail()
+    gone = time.time() + 30  # the process exits just after writing "finished"
+    while Path(f"/proc/{pid}").exists() and time.time() < gone:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), (
+        "the finished training is still a zombie child of this process: "
+        + Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0])
