@@ -23,6 +23,10 @@ SPLIT_COLORS = alt.Scale(domain=["train", "valid"], range=["#2f6fb0", "#e07b24"]
 # squashed a 160 px line chart to a sliver and a two-bar chart to nothing.
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 ROW_PX = 24  # height per bar of a horizontal bar chart
+# One colour per run, ten clearly different ones (Tableau 10), in the order the runs were picked,
+# so a run keeps its colour from chart to chart.
+RUN_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+               "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 # Human names of the per-epoch metrics in metrics.jsonl, for axes, legends and pickers.
 CURVE_TITLES = {"valid_acc": "validation accuracy %", "train_acc": "training accuracy %",
                 "valid_loss": "validation loss", "train_loss": "training loss", "lr": "learning rate"}
@@ -85,6 +89,14 @@ def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
     ))
 
 
+def run_color(runs: Sequence[str], legend: bool = True) -> alt.Color:
+    """Each run its own colour of RUN_PALETTE (after ten they repeat)."""
+    runs = list(runs)
+    scale = alt.Scale(domain=runs, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(runs))])
+    return alt.Color("run:N", scale=scale, sort=runs,
+                     legend=alt.Legend(orient="bottom", columns=1, labelLimit=400) if legend else None)
+
+
 def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> pd.DataFrame:
     rows = [{"run": run, "epoch": e["epoch"], key: e[key]}
             for run, epochs in epochs_by_run.items() for e in epochs if e.get(key) is not None]
@@ -98,7 +110,7 @@ def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "va
                                title=f"{name[0].upper()}{name[1:]} per epoch").mark_line(point=True).encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y(f"{key}:Q", title=name, scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        color=run_color(epochs_by_run),
         tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", title=name, format=".3f")],
     ))
 
@@ -239,9 +251,9 @@ def per_class_compare_chart(per_class_by_run: Mapping[str, Mapping[str, float]])
     order = list(dict.fromkeys(frame["class"]))
     return fit_width(alt.Chart(frame, title="Accuracy per class (%)", height=320).mark_bar().encode(
         x=alt.X("class:N", sort=order, title=None, axis=class_axis()),
-        xOffset="run:N",
+        xOffset=alt.XOffset("run:N", sort=list(per_class_by_run)),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
-        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        color=run_color(per_class_by_run),
         tooltip=["run:N", "class:N", alt.Tooltip("accuracy:Q", format=".1f")],
     ))
 
@@ -310,11 +322,14 @@ COMPARE_COLUMNS = ["run", "variant", "what changed", "test %", "valid %", "epoch
                    "s / epoch", "augmentation", "state"]
 
 
-def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None = None,
+                  reference: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """The report's table for the picked runs, from `cinic.runs.list_runs` entries.
 
     `notes` maps a preset name to what it changes (cinic.models.PRESET_NOTES);
-    a custom model shows its own description instead.
+    a custom model shows its own description instead. `reference` (preset ->
+    the report's figures, cinic.models.REPORT_RESULTS) adds the report's own rows
+    below the runs, named "report: PRESET", to read the runs against.
     """
     notes = notes or {}
     rows = []
@@ -328,6 +343,10 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "s / epoch": _round(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment_name"), s.get("augment_n")),
             "state": s.get("state"),
         })
+    for preset, figures in (reference or {}).items():
+        rows.append({"run": f"report: {preset}", "variant": preset, "what changed": notes.get(preset, ""),
+                     "test %": figures["test_acc"], "valid %": figures["best_valid_acc"],
+                     "epochs": figures["epoch"], "augmentation": "report's ×30,000", "state": "reference"})
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
@@ -389,7 +408,7 @@ def mark_best_epochs(chart: alt.Chart, epochs_by_run: Mapping[str, Sequence[Mapp
     if not rows:
         return chart
     frame = pd.DataFrame(rows)
-    return _with_layer(chart, *_best_marks(alt.Chart(frame), alt.Color("run:N", legend=None)))
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run, legend=False)))
 
 
 def _best_marks(base: alt.Chart, color) -> tuple[alt.Chart, alt.Chart]:

@@ -274,7 +274,7 @@ def test_results_page_shows_the_evaluation_and_images(with_finished_run):
 def test_compare_page_tabulates_the_run(with_finished_run):
     at = open_app("Compare")
     table = at.dataframe[0].value
-    assert list(table["run"]) == ["finished-base"]
+    assert list(table["run"]) == ["finished-base", "report: base", "report: stepping", "report: best"]
     assert table.loc[0, "test %"] == pytest.approx(with_finished_run.evaluation()["accuracy"], abs=0.01)
     assert len(charts_on(at)) == 2
 

@@ -136,3 +136,23 @@ def test_a_finished_training_process_is_reaped(with_demo):
     assert not Path(f"/proc/{pid}").exists(), (
         "the finished training is still a zombie child of this process: "
         + Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0])
+
+
+# --- 6. Compare: the report's rows (hideable), a colour per run --------------------------------------
+def test_compare_shows_the_reports_figures_as_rows_that_can_be_hidden(with_finished_run):
+    at = open_app("Compare")
+    table = at.dataframe[0].value
+    assert list(table["test %"])[1:] == [50.73, 52.25, 64.38]
+    assert list(table["run"])[1:] == ["report: base", "report: stepping", "report: best"]
+    at.toggle(key="compare-reference").set_value(False).run()
+    assert list(at.dataframe[0].value["run"]) == ["finished-base"]
+    assert_clean(at)
+
+
+def test_compare_says_what_changed_per_variant_in_words_not_a_cut_column(with_finished_run):
+    from cinic.models import PRESET_NOTES
+
+    at = open_app("Compare")
+    shown = list(at.dataframe[0].proto.column_order)
+    assert shown[-1] == "state" and "what changed" not in shown
+    assert any(f"**best**: {PRESET_NOTES['best']}" in m.value for m in at.markdown)

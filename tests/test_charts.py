@@ -274,3 +274,20 @@ def test_diff_tables_and_captions():
     assert list(table.columns) == charts.DIFF_CLASS_COLUMNS and table.iloc[0]["B − A"] == 15.0
     caption = charts.diff_caption({"pred_a": "dog", "p_a": 0.61, "pred_b": "cat", "p_b": 0.8})
     assert caption == "A dog 61% → B cat 80%"
+
+
+def test_ten_runs_get_ten_different_colours_the_same_on_every_chart():
+    runs = {f"run-{i}": EPOCHS for i in range(10)}
+    for chart in (charts.overlay_chart(runs), charts.per_class_compare_chart({r: {"cat": 50.0} for r in runs})):
+        scale = spec_of(chart)["encoding"]["color"]["scale"]
+        assert scale["domain"] == list(runs) and len(set(scale["range"])) == 10
+
+
+def test_the_compare_table_can_carry_the_reports_rows():
+    from cinic.models import REPORT_RESULTS
+
+    table = charts.compare_table([{"name": "mine", "preset": "base", "test_acc": 51.0}], {},
+                                 REPORT_RESULTS)
+    assert list(table["run"]) == ["mine", "report: base", "report: stepping", "report: best"]
+    assert list(table["test %"])[1:] == [50.73, 52.25, 64.38]
+    assert list(table["state"])[1:] == ["reference"] * 3
