@@ -46,13 +46,22 @@ def class_axis() -> alt.Axis:
 
 
 # --- training curves -----------------------------------------------------------
-def lr_schedule_chart(rates: Sequence[float]) -> alt.Chart:
-    """Learning rate at the start of each epoch (epochs count from 1)."""
-    frame = pd.DataFrame({"epoch": range(1, len(rates) + 1), "lr": list(rates)})
-    return fit_width(alt.Chart(frame, height=140, title="Learning rate per epoch").mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+def epoch_axis(first: int, last: int) -> alt.Axis:
+    """An axis of whole epochs only (one epoch read "1.000000"), each labelled up to 20 of them."""
+    values = list(range(first, last + 1)) if last - first <= 20 else None
+    return alt.Axis(tickMinStep=1, format="d", **({"values": values} if values else {}))
+
+
+def lr_schedule_chart(points: Sequence[tuple[float, float]]) -> alt.Chart:
+    """The learning rate through the training: (epochs trained, rate) pairs, several per epoch
+    (cinic.config.lr_curve), so the warm-up and the decay within an epoch show."""
+    frame = pd.DataFrame(list(points), columns=["epochs", "lr"])
+    last = int(math.ceil(frame["epochs"].max())) if len(frame) else 0
+    return fit_width(alt.Chart(frame, height=140, title="Learning rate through the training").mark_line().encode(
+        x=alt.X("epochs:Q", title="epochs trained", axis=epoch_axis(0, last)),
         y=alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format=".1e")),
-        tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("lr:Q", format=".2e")],
+        tooltip=[alt.Tooltip("epochs:Q", title="epochs trained", format=".2f"),
+                 alt.Tooltip("lr:Q", format=".2e")],
     ))
 
 
@@ -82,7 +91,7 @@ def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
     title = "Accuracy (%) per epoch" if metric == "acc" else "Loss per epoch"
     axis_title = "accuracy %" if metric == "acc" else "loss"
     return fit_width(alt.Chart(epoch_frame(epochs, metric), height=220, title=title).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=epoch_axis(1, max([int(e["epoch"]) for e in epochs], default=1))),
         y=alt.Y("value:Q", title=axis_title, scale=alt.Scale(zero=False)),
         color=alt.Color("split:N", scale=SPLIT_COLORS),
         tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".3f")],
@@ -108,7 +117,8 @@ def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "va
     name = CURVE_TITLES.get(key, key)
     return fit_width(alt.Chart(overlay_frame(epochs_by_run, key), height=260,
                                title=f"{name[0].upper()}{name[1:]} per epoch").mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=epoch_axis(1, max([int(e["epoch"]) for es in epochs_by_run.values() for e in es],
+                                                  default=1))),
         y=alt.Y(f"{key}:Q", title=name, scale=alt.Scale(zero=False)),
         color=run_color(epochs_by_run),
         tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", title=name, format=".3f")],
@@ -189,8 +199,9 @@ def confusion_frame(confusion: Sequence[Sequence[int]], classes: Sequence[str]) 
 
 
 def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
-                    normalize: bool = False) -> alt.LayerChart:
-    """Heat map, rows = true class, columns = predicted; click a cell to select it.
+                    normalize: bool = False, selected: tuple[str, str] | None = None) -> alt.LayerChart:
+    """Heat map, rows = true class, columns = predicted; click a cell to select it. `selected`
+    (true class, predicted) is the cell shown selected at first.
 
     With `normalize` the colour and labels are each row's percentages, which
     compares classes of different sizes; the tooltip always shows both.
@@ -198,7 +209,9 @@ def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
     value = "row_pct" if normalize else "count"
     frame = confusion_frame(confusion, classes)
     selection = alt.selection_point(name=CONFUSION_SELECTION, fields=["true_class", "predicted"],
-                                    on="click", clear="dblclick")
+                                    on="click", clear="dblclick",
+                                    **({"value": [{"true_class": selected[0], "predicted": selected[1]}]}
+                                       if selected else {}))
     order = list(classes)
     base = alt.Chart(frame, title="Confusion matrix (rows: true class)").encode(
         x=alt.X("predicted:N", sort=order, title="predicted", axis=class_axis()),

@@ -13,7 +13,7 @@ import streamlit as st
 
 import app_ui
 from cinic import app_state, charts, datasets
-from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
+from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.run_admin import never_started
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
@@ -140,7 +140,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
             lr_drops=parse_drops(drops_text) if schedule == "step" else [],
             warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
             batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
-        st.altair_chart(charts.lr_schedule_chart([lr_at_epoch(config, e) for e in range(1, epochs + 1)]))
+        st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
 

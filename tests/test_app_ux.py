@@ -156,3 +156,20 @@ def test_compare_says_what_changed_per_variant_in_words_not_a_cut_column(with_fi
     shown = list(at.dataframe[0].proto.column_order)
     assert shown[-1] == "state" and "what changed" not in shown
     assert any(f"**best**: {PRESET_NOTES['best']}" in m.value for m in at.markdown)
+
+
+# --- 7. a most-confused row selects its matrix cell ------------------------------------------------------
+def test_a_most_confused_row_picks_its_confusion_cell(with_finished_run):
+    import json
+
+    pairs = with_finished_run.evaluation()["most_confused"]
+    assert len(pairs) >= 2
+    at = open_app("Results")
+    heading = lambda: next(m.value for m in at.markdown if m.value.startswith("**Images of class"))  # noqa: E731
+    assert heading().startswith(f"**Images of class {pairs[0]['true']} predicted as {pairs[0]['pred']}**")
+    at.session_state["most-confused"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert_clean(at)
+    assert heading().startswith(f"**Images of class {pairs[1]['true']} predicted as {pairs[1]['pred']}**")
+    matrix = next(json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "Confusion" in c.proto.spec)
+    assert matrix["params"][0]["value"] == [{"true_class": pairs[1]["true"], "predicted": pairs[1]["pred"]}]

@@ -23,10 +23,23 @@ def spec_of(chart) -> dict:
     return chart.to_dict(validate=True)
 
 
-def test_lr_schedule_chart_plots_one_point_per_epoch():
-    chart = charts.lr_schedule_chart([0.1, 0.05, 0.01])
-    spec_of(chart)
-    assert list(chart.data["epoch"]) == [1, 2, 3] and list(chart.data["lr"]) == [0.1, 0.05, 0.01]
+def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
+    from cinic.config import lr_curve, make_config
+
+    config = make_config("/data", preset="base", epochs=3)  # project recipe: a warm-up in epoch 1
+    chart = charts.lr_schedule_chart(lr_curve(config))
+    spec = spec_of(chart)
+    assert len(chart.data) > 3 * 10 and chart.data["epochs"].iloc[-1] == 3
+    first_epoch = chart.data[chart.data["epochs"] <= 1]["lr"]
+    assert first_epoch.iloc[0] < 0.01 * config.lr and first_epoch.max() > 0.5 * config.lr  # climbs within it
+    assert spec["encoding"]["x"]["axis"]["values"] == [0, 1, 2, 3]
+
+
+def test_epoch_axes_show_whole_epochs_only():
+    one = [EPOCHS[0]]
+    for chart in (charts.epoch_metric_chart(one, "acc"), charts.overlay_chart({"a": one})):
+        axis = spec_of(chart)["encoding"]["x"]["axis"]
+        assert axis["format"] == "d" and axis["values"] == [1]
 
 
 def test_batch_loss_chart_takes_the_batch_records():
@@ -207,7 +220,7 @@ def test_live_state_says_starting_when_nothing_trains_ahead():
 
 def test_every_chart_fills_the_width_but_keeps_its_height():
     built = [
-        charts.lr_schedule_chart([0.1]), charts.batch_loss_chart([]), charts.epoch_metric_chart(EPOCHS, "acc"),
+        charts.lr_schedule_chart([(0.0, 0.1), (1.0, 0.1)]), charts.batch_loss_chart([]), charts.epoch_metric_chart(EPOCHS, "acc"),
         charts.overlay_chart({"a": EPOCHS}), charts.confusion_chart(CONFUSION, CLASSES),
         charts.per_class_chart({"cat": 1.0}), charts.per_class_compare_chart({"a": {"cat": 1.0}}),
         charts.origin_chart({"cifar10": {"n": 1, "accuracy": 1.0}}), charts.top_k_chart([{"class": "cat", "prob": 1}]),
@@ -291,3 +304,13 @@ def test_the_compare_table_can_carry_the_reports_rows():
     assert list(table["run"]) == ["mine", "report: base", "report: stepping", "report: best"]
     assert list(table["test %"])[1:] == [50.73, 52.25, 64.38]
     assert list(table["state"])[1:] == ["reference"] * 3
+
+
+def test_every_bar_says_its_value_on_hover():
+    bars = {"accuracy": charts.per_class_chart({"cat": 1.0}), "probability": charts.top_k_chart(
+        [{"class": "cat", "prob": 1}]), "images": charts.class_counts_chart({"train": {"cat": 1}}),
+        "accuracy ": charts.per_class_compare_chart({"a": {"cat": 1.0}}),
+        "accuracy  ": charts.origin_chart({"cifar10": {"n": 1, "accuracy": 1.0}})}
+    for value, chart in bars.items():
+        tooltip = spec_of(chart)["encoding"]["tooltip"]
+        assert value.strip() in [t["field"] for t in tooltip], (value, tooltip)
