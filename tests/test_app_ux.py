@@ -173,3 +173,22 @@ def test_a_most_confused_row_picks_its_confusion_cell(with_finished_run):
     assert heading().startswith(f"**Images of class {pairs[1]['true']} predicted as {pairs[1]['pred']}**")
     matrix = next(json.loads(c.proto.spec) for c in at.get("vega_lite_chart") if "Confusion" in c.proto.spec)
     assert matrix["params"][0]["value"] == [{"true_class": pairs[1]["true"], "predicted": pairs[1]["pred"]}]
+
+
+# --- 8. Classify: its limits said, a picture too large said in plain words, squeeze or crop --------------
+def test_classify_states_its_limits_and_squeezes_or_crops_non_square_pictures(with_finished_run):
+    from test_app import png_bytes
+    from test_images import header_only_png
+
+    at = open_app("Classify")
+    assert "at most 20 MB and 16.8 megapixels (4096x4096) each" in at.file_uploader(key="classify-upload").label
+    wide = png_bytes(64, 32)
+    at.file_uploader(key="classify-upload").set_value([("wide.png", wide, "image/png"),
+                                                       ("huge.png", header_only_png(20_000, 20_000), "image/png")])
+    at.run()
+    assert [e.value for e in at.error] == ["huge.png is too large a picture (400.0 megapixels); at most 16.8 "
+                                           "megapixels (4096x4096) are accepted: shrink it, then try again."]
+    assert any("squeezed to fit" in c.value for c in at.caption)
+    at.radio(key="classify-fit").set_value("crop").run()
+    assert any("its centre 32x32 was kept" in c.value for c in at.caption)
+    assert not any("squeezed" in c.value for c in at.caption)
