@@ -234,6 +234,7 @@ def watch(run_path: str) -> None:
     if ahead:
         st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
                 icon=":material/hourglass_top:")
+    settings_of(run)
     progress = charts.training_progress(status, epochs, run.batches() if state == "running" else ())
     st.progress(progress["fraction"], text=progress["text"])
     if state == "finished":
@@ -248,6 +249,50 @@ def watch(run_path: str) -> None:
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
         st.session_state["watch-live"] = False
         st.rerun()  # the run ended: redraw the page once, which stops the polling
+
+
+def settings_of(run: RunFolder) -> None:
+    """The watched run's settings in one line, and a button that loads them into the form above
+    (after a reload the form shows its defaults, not what the run beside it trains with)."""
+    c = run.config()
+    if not all(name in c for name in FORM_SETTINGS):
+        return  # not a config the form can show (written by hand or by an older version)
+    drops = ", ".join(f"{e}:{v:g}" for e, v in c["lr_drops"] or [])
+    st.caption(f"Settings: **{c['preset'] or 'a composed model'}**, {c['epochs']} epochs, {c['recipe']} recipe "
+               f"({OPTIMIZER_NAMES.get(c['optimizer'], c['optimizer'])} {c['lr']:g}, {c['schedule']}"
+               f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
+               f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
+               f"device {c['device']}")
+    st.button("Use these settings", key="use-settings", icon=":material/settings_backup_restore:",
+              on_click=load_settings, args=(c,),
+              help="Fill the form above with this run's settings, to train it again or change one thing.")
+    if st.session_state.pop("settings-loaded", False):
+        st.rerun(scope="app")  # the form lives outside this fragment
+
+
+FORM_SETTINGS = ("preset", "recipe", "epochs", "optimizer", "lr", "schedule", "lr_drops", "warmup_epochs",
+                 "weight_decay", "label_smoothing", "crop_pad", "flip", "batch_size", "seed", "device",
+                 "augment_name", "augment_n")
+
+
+def load_settings(config: dict) -> None:
+    """Set the form's widgets to a run's config (a button's callback: widgets may be set only here)."""
+    state, k = st.session_state, f"-{config['recipe']}"
+    if config.get("preset") in PRESETS:
+        state["model-mode"], state["preset"] = "Preset", config["preset"]
+    state["recipe"], state["epochs"] = config["recipe"], int(config["epochs"])
+    state["opt" + k], state["lr" + k], state["sched" + k] = config["optimizer"], float(config["lr"]), config["schedule"]
+    state["drops" + k] = ", ".join(f"{e}:{v:g}" for e, v in config.get("lr_drops") or [])
+    state["warm" + k], state["wd" + k] = float(config["warmup_epochs"]), float(config["weight_decay"])
+    state["ls" + k], state["crop" + k] = float(config["label_smoothing"]), int(config["crop_pad"])
+    state["flip" + k], state["batch"], state["seed"] = bool(config["flip"]), int(config["batch_size"]), int(config["seed"])
+    if config.get("device") in device_choices():
+        state["device"] = config["device"]
+    if config.get("augment_name") in ("none", "seed"):
+        state["augment-choice"] = config["augment_name"]
+        if config["augment_name"] == "seed":
+            state["augment-n-seed"] = int(config["augment_n"])
+    state["settings-loaded"] = True
 
 
 def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:

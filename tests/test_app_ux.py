@@ -192,3 +192,19 @@ def test_classify_states_its_limits_and_squeezes_or_crops_non_square_pictures(wi
     at.radio(key="classify-fit").set_value("crop").run()
     assert any("its centre 32x32 was kept" in c.value for c in at.caption)
     assert not any("squeezed" in c.value for c in at.caption)
+
+
+# --- 3. the watched run's settings beside its progress, and "use these settings" --------------------------
+def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run):
+    at = open_app("Train")  # a fresh session: the form shows its defaults
+    assert any(c.value.startswith("Settings: **base**, 1 epochs, project recipe (AdamW 0.004, onecycle), "
+                                  "batch 32, Augmentor images: none, device cpu") for c in at.caption)
+    at.selectbox(key="preset").set_value("best").run()
+    at.radio(key="recipe").set_value("seed").run()
+    assert at.number_input(key="epochs").value == 10 and at.number_input(key="batch").value == 64
+    button(at, "Use these settings").click().run()
+    assert_clean(at)
+    assert at.selectbox(key="preset").value == "base" and at.radio(key="recipe").value == "project"
+    assert at.number_input(key="epochs").value == 1 and at.number_input(key="batch").value == 32
+    assert at.selectbox(key="device").value == "cpu"
+    assert at.number_input(key="warm-project").value == with_finished_run.config()["warmup_epochs"]
