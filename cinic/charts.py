@@ -151,6 +151,8 @@ def training_progress(status: Mapping, epochs: Sequence[Mapping], batches: Seque
         per_epoch = statistics.median(seconds)
         left = max(per_epoch * (total - done) - elapsed, 0.0)
     text = f"epoch {done} of {total}" if total else f"epoch {done}"
+    if running and not done and not current and status.get("phase"):
+        text = f"{status['phase']}…"  # a launch before its first batch: what it is doing
     if batch:
         text = f"epoch {done + 1} of {total}, batch {batch} of {steps}"
     if left is not None:

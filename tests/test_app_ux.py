@@ -208,3 +208,33 @@ def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run
     assert at.number_input(key="epochs").value == 1 and at.number_input(key="batch").value == 32
     assert at.selectbox(key="device").value == "cpu"
     assert at.number_input(key="warm-project").value == with_finished_run.config()["warmup_epochs"]
+
+
+# --- 4. a launch says what it is doing before its first batch ---------------------------------------------
+def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeypatch):
+    from cinic.config import make_config
+    from cinic.train import train_run
+
+    config = make_config(str(with_demo), epochs=1, batch_size=8, device="cpu", augment=[], augment_n=0)
+    run = RunFolder.create(config.to_dict(), root=paths.runs_root(), name="phases")
+    phases, write = [], RunFolder.write_status
+
+    def recording(self, state, **fields):
+        if fields.get("phase"):
+            phases.append(fields["phase"])
+        write(self, state, **fields)
+
+    monkeypatch.setattr(RunFolder, "write_status", recording)
+    assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    assert [p.split(" ")[0] for p in phases] == ["reading", "building", "training:"]
+    assert "moving 160 training images to cpu" in phases[1]
+
+
+def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
+    from cinic.runs import this_process
+
+    run = RunFolder.create({"preset": "base", "epochs": 3}, root=paths.runs_root(), name="starting")
+    run.write_status("running", **this_process(), epochs=3, phase="building the model and moving 160 training "
+                                                                    "images to cpu")
+    at = open_app("Train")
+    assert progress_text(at) == "building the model and moving 160 training images to cpu…"
