@@ -424,6 +424,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     assert "1. crop_centre" in at.code[0].value
     assert len(at.get("image")) == 1  # the preview grid
     button(at, "Remove all steps").click().run()
+    button(at, "Yes, remove them").click().run()  # it asks first (tests/test_app_ux.py)
     assert at.code[0].value == "(no augmentation)"
     at.selectbox(key="aug-add-op").set_value("zoom").run()
     button(at, "Add step").click().run()

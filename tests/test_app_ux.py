@@ -238,3 +238,41 @@ def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
                                                                     "images to cpu")
     at = open_app("Train")
     assert progress_text(at) == "building the model and moving 160 training images to cpu…"
+
+
+# --- 9. Augmentation: insert where chosen (before the final resize), names in words, remove all asks ---
+def test_augmentation_inserts_before_the_final_resize_and_asks_before_removing_all(with_demo):
+    from cinic.augment_ops import SEED_PIPELINE
+
+    at = open_app("Augmentation")
+    assert SEED_PIPELINE[-1]["op"] == "resize"
+    add = at.selectbox(key="aug-add-op")
+    assert add.options[:1] == ["Crop the centre (crop_centre)"]
+    add.set_value("rotate").run()
+    button(at, "Add step").click().run()
+    ops = [line.split(". ")[1].split("(")[0] for line in at.code[0].value.splitlines()]
+    assert ops[-2:] == ["rotate", "resize"]  # before the final resize, not after it
+    assert any("**6. Rotate by a random angle** (`rotate`)" in m.value for m in at.markdown)
+    assert any("no black corners" in c.value for c in at.caption)
+    at.selectbox(key="aug-add-where").set_value(0).run()
+    at.selectbox(key="aug-add-op").set_value("greyscale").run()
+    button(at, "Add step").click().run()
+    assert at.code[0].value.splitlines()[0].startswith("1. greyscale")
+    button(at, "Remove all steps").click().run()
+    assert any("Remove all 8 steps?" in w.value for w in at.warning)
+    button(at, "Keep them").click().run()
+    assert len(at.code[0].value.splitlines()) == 8 and not at.warning
+    button(at, "Remove all steps").click().run()
+    button(at, "Yes, remove them").click().run()
+    assert at.code[0].value == "(no augmentation)"
+    assert_clean(at)
+
+
+def test_augmentation_previews_each_step(with_demo):
+    at = open_app("Augmentation")
+    assert len(at.get("image")) == 1  # the whole pipeline's preview
+    at.toggle(key="aug-each").set_value(True).run()
+    assert_clean(at)
+    captions = [c for image in at.get("image") for c in [image.proto.imgs[0].caption]]
+    assert [c for c in captions if c.startswith("after step")] == [
+        f"after step {i}: the original, then six draws" for i in range(1, 7)]
