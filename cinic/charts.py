@@ -149,7 +149,7 @@ def training_progress(status: Mapping, epochs: Sequence[Mapping], batches: Seque
         since = status.get("updated")  # written as the last epoch ended
         elapsed = max(0.0, (now or time.time()) - since) if since else 0.0
         per_epoch = statistics.median(seconds)
-        left = max(per_epoch * (total - done) - elapsed, 0.0)
+        left = max(per_epoch * (total - done) - elapsed, per_epoch * (total - done - 1))  # overran: the rest
     text = f"epoch {done} of {total}" if total else f"epoch {done}"
     if running and not done and not current and status.get("phase"):
         text = f"{status['phase']}…"  # a launch before its first batch: what it is doing
