@@ -303,7 +303,7 @@ def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
     parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
              else "not evaluated"]
     if best is not None:
-        parts.append(f"best epoch {best} of {len(epochs)} (validation {valid:.2f}%), whose checkpoint was tested")
+        parts.append(f"best at epoch {best} (validation {valid:.2f}%), whose checkpoint was tested")
     if epochs:
         parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
     st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")

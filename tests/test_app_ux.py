@@ -40,7 +40,7 @@ def test_a_finished_run_says_how_it_went_on_the_train_page(with_finished_run):
     evaluation, epochs = with_finished_run.evaluation(), with_finished_run.epochs()
     message = at.success[0].value
     assert f"test accuracy {evaluation['accuracy']:.2f}%" in message
-    assert f"best epoch 1 of 1 (validation {epochs[0]['valid_acc']:.2f}%)" in message
+    assert f"best at epoch 1 (validation {epochs[0]['valid_acc']:.2f}%)" in message
     links = [link for link in at.get("page_link") if link.value == "Open finished-base in Results"]
     assert links and links[0].proto.page.endswith("results")
     assert "left" not in progress_text(at)
