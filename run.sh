@@ -30,7 +30,8 @@ case "${1:-app}" in
         setup ;;
     app)
         setup
-        "$PY" -c "from cinic.paths import default_data_root; print('data set:', default_data_root())"
+        # The data set the app's pages will use: the one chosen on the Data page, else CINIC-10, else the demo.
+        "$PY" -c "from cinic import datasets; print('data set:', datasets.describe_data_root(datasets.data_in_use()))"
         exec "$PY" -m streamlit run app.py "${@:2}" ;;
     test)
         setup

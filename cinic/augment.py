@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 256                # images per reproducibility unit; changing it changes the samples
 PREVIEW_GAP = 2                 # pixels between tiles in a preview grid (before upscaling)
-CACHE_FORMAT = 1                # bump when the cache file layout or the guard changes
+CACHE_FORMAT = 2                # bump when the cache file layout, the guard or an operation changes (2: rotate)
 
 
 _RNG_LOCK = threading.Lock()

@@ -199,6 +199,41 @@ def _distortion_too_small(step: dict, side: int) -> str | None:
     return None
 
 
+class RotateInside(Operations.RotateRange):
+    """Augmentor's RotateRange without its black corner bits.
+
+    RotateRange crops the largest upright rectangle inside the rotated image but rounds its
+    edges to the nearest pixel, and bicubic rotation blends the rim with black: on a 32x32
+    image small angles left black wedges in the corners (Augmentor's own TODO says so). This
+    draws the same random angle, then crops inward (ceil on each side, plus the blended rim).
+    """
+
+    def perform_operation(self, images):
+        import random
+
+        from PIL import Image
+
+        left, right = random.randint(self.max_left_rotation, 0), random.randint(0, self.max_right_rotation)
+        rotation = left if random.randint(0, 1) == 0 else right  # RotateRange's draws, in its order
+
+        def rotate(image):
+            if rotation == 0:
+                return image
+            width, height = image.size
+            turned = image.rotate(rotation, expand=True, resample=Image.BICUBIC)
+            big_w, big_h = turned.size
+            a, b = math.radians(abs(rotation)), math.radians(90 - abs(rotation))
+            ratio = math.sin(a) / math.sin(b)
+            e = ratio * (big_h - big_w * ratio) - ratio**2  # RotateRange's inner rectangle, unrounded
+            top = ratio * (big_w - e)
+            box = (math.ceil(e) + 1, math.ceil(top) + 1, math.floor(big_w - e) - 1, math.floor(big_h - top) - 1)
+            if box[2] <= box[0] or box[3] <= box[1]:  # a few pixels wide: RotateRange's own rounded box
+                box = (round(e), round(top), round(big_w - e), round(big_h - top))
+            return turned.crop(box).resize((width, height), resample=Image.BICUBIC)
+
+        return [rotate(image) for image in images]
+
+
 # --- the operations ------------------------------------------------------------------
 _ROTATION = "largest number of degrees to rotate {} (the rotated image is cropped back)"
 _SHEAR = "largest shear angle in degrees to the {}"
@@ -235,9 +270,8 @@ _TABLE = (
         (_probability(),
          ParamInfo("max_left_rotation", "int", 10, _ROTATION.format("left"), 0, 25),
          ParamInfo("max_right_rotation", "int", 10, _ROTATION.format("right"), 0, 25)),
-        "Pipeline.rotate -> RotateRange",
-        build=lambda s: Operations.RotateRange(
-            s["probability"], s["max_left_rotation"], s["max_right_rotation"]),
+        "Pipeline.rotate -> RotateInside(RotateRange, its crop made exact: no black corner bits)",
+        build=lambda s: RotateInside(s["probability"], s["max_left_rotation"], s["max_right_rotation"]),
         size_note="keeps the size: crops the largest upright rectangle inside the rotated image and "
                   "resizes it back, so no black corners (the edges are lost)"),
     OperationInfo(

@@ -8,6 +8,8 @@ figure and the figures are tested without a browser. No Streamlit in here.
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -21,6 +23,10 @@ SPLIT_COLORS = alt.Scale(domain=["train", "valid"], range=["#2f6fb0", "#e07b24"]
 # squashed a 160 px line chart to a sliver and a two-bar chart to nothing.
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 ROW_PX = 24  # height per bar of a horizontal bar chart
+# One colour per run, ten clearly different ones (Tableau 10), in the order the runs were picked,
+# so a run keeps its colour from chart to chart.
+RUN_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+               "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 # Human names of the per-epoch metrics in metrics.jsonl, for axes, legends and pickers.
 CURVE_TITLES = {"valid_acc": "validation accuracy %", "train_acc": "training accuracy %",
                 "valid_loss": "validation loss", "train_loss": "training loss", "lr": "learning rate"}
@@ -40,13 +46,22 @@ def class_axis() -> alt.Axis:
 
 
 # --- training curves -----------------------------------------------------------
-def lr_schedule_chart(rates: Sequence[float]) -> alt.Chart:
-    """Learning rate at the start of each epoch (epochs count from 1)."""
-    frame = pd.DataFrame({"epoch": range(1, len(rates) + 1), "lr": list(rates)})
-    return fit_width(alt.Chart(frame, height=140, title="Learning rate per epoch").mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), title="epoch"),
+def epoch_axis(first: int, last: int) -> alt.Axis:
+    """An axis of whole epochs only (one epoch read "1.000000"), each labelled up to 20 of them."""
+    values = list(range(first, last + 1)) if last - first <= 20 else None
+    return alt.Axis(tickMinStep=1, format="d", **({"values": values} if values else {}))
+
+
+def lr_schedule_chart(points: Sequence[tuple[float, float]]) -> alt.Chart:
+    """The learning rate through the training: (epochs trained, rate) pairs, several per epoch
+    (cinic.config.lr_curve), so the warm-up and the decay within an epoch show."""
+    frame = pd.DataFrame(list(points), columns=["epochs", "lr"])
+    last = int(math.ceil(frame["epochs"].max())) if len(frame) else 0
+    return fit_width(alt.Chart(frame, height=140, title="Learning rate through the training").mark_line().encode(
+        x=alt.X("epochs:Q", title="epochs trained", axis=epoch_axis(0, last)),
         y=alt.Y("lr:Q", title="learning rate", axis=alt.Axis(format=".1e")),
-        tooltip=[alt.Tooltip("epoch:Q"), alt.Tooltip("lr:Q", format=".2e")],
+        tooltip=[alt.Tooltip("epochs:Q", title="epochs trained", format=".2f"),
+                 alt.Tooltip("lr:Q", format=".2e")],
     ))
 
 
@@ -76,11 +91,19 @@ def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
     title = "Accuracy (%) per epoch" if metric == "acc" else "Loss per epoch"
     axis_title = "accuracy %" if metric == "acc" else "loss"
     return fit_width(alt.Chart(epoch_frame(epochs, metric), height=220, title=title).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=epoch_axis(1, max([int(e["epoch"]) for e in epochs], default=1))),
         y=alt.Y("value:Q", title=axis_title, scale=alt.Scale(zero=False)),
         color=alt.Color("split:N", scale=SPLIT_COLORS),
         tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".3f")],
     ))
+
+
+def run_color(runs: Sequence[str], legend: bool = True) -> alt.Color:
+    """Each run its own colour of RUN_PALETTE (after ten they repeat)."""
+    runs = list(runs)
+    scale = alt.Scale(domain=runs, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(runs))])
+    return alt.Color("run:N", scale=scale, sort=runs,
+                     legend=alt.Legend(orient="bottom", columns=1, labelLimit=400) if legend else None)
 
 
 def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> pd.DataFrame:
@@ -94,28 +117,50 @@ def overlay_chart(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str = "va
     name = CURVE_TITLES.get(key, key)
     return fit_width(alt.Chart(overlay_frame(epochs_by_run, key), height=260,
                                title=f"{name[0].upper()}{name[1:]} per epoch").mark_line(point=True).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=epoch_axis(1, max([int(e["epoch"]) for es in epochs_by_run.values() for e in es],
+                                                  default=1))),
         y=alt.Y(f"{key}:Q", title=name, scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        color=run_color(epochs_by_run),
         tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{key}:Q", title=name, format=".3f")],
     ))
 
 
-def training_progress(status: Mapping, epochs: Sequence[Mapping]) -> dict:
+def training_progress(status: Mapping, epochs: Sequence[Mapping], batches: Sequence[Mapping] = (),
+                      now: float | None = None) -> dict:
     """Fraction done, a one-line text and the estimated seconds left of a run.
 
-    Time left is the mean seconds per finished epoch times the epochs to go;
-    unknown (None) until one epoch has finished.
+    Within an epoch the fraction follows the batch records (the training writes
+    its steps per epoch into status.json). Time left is the median seconds per
+    finished epoch (the first one carries the warm-up) times the epochs to go,
+    less the time already spent in this epoch, so it counts down between the
+    page's polls; unknown (None) until one epoch has finished, and only a
+    running run has any: a cancelled or failed one is not going to finish.
     """
     total = int(status.get("epochs") or 0)
     done = max([int(e["epoch"]) for e in epochs] + [int(status.get("epoch") or 0)])
     done = min(done, total) if total else done
+    running = status.get("state") == "running"
+    steps = int(status.get("steps_per_epoch") or 0)
+    current = [b for b in batches if b.get("epoch") == done + 1]
+    batch = min(int(current[-1]["step"]) - done * steps + 1, steps) if running and steps and current else 0
     seconds = [e["seconds"] for e in epochs if e.get("seconds")]
-    left = (sum(seconds) / len(seconds)) * (total - done) if seconds and total else None
+    left = None
+    if running and seconds and total and done < total:
+        since = status.get("updated")  # written as the last epoch ended
+        elapsed = max(0.0, (now or time.time()) - since) if since else 0.0
+        per_epoch = statistics.median(seconds)
+        left = max(per_epoch * (total - done) - elapsed, per_epoch * (total - done - 1))  # overran: the rest
     text = f"epoch {done} of {total}" if total else f"epoch {done}"
-    if left is not None and done < total:
-        text += f", about {format_duration(left)} left"
-    return {"fraction": done / total if total else 0.0, "text": text, "seconds_left": left}
+    if running and not done and not current and status.get("phase"):
+        text = f"{status['phase']}…"  # a launch before its first batch: what it is doing
+    if batch:
+        text = f"epoch {done + 1} of {total}, batch {batch} of {steps}"
+    if left is not None:
+        text += f", about {format_duration(left)} left" if left >= 1 else ", almost done"
+    elif status.get("state") in ("cancelled", "failed", "interrupted") and total and done < total:
+        text += f": {status['state']}"
+    fraction = (done + (batch / steps if batch else 0.0)) / total if total else 0.0
+    return {"fraction": min(fraction, 1.0), "text": text, "seconds_left": left}
 
 
 def live_state(state: str | None, name: str, summaries: Sequence[Mapping]) -> tuple[str, list[str]]:
@@ -156,8 +201,9 @@ def confusion_frame(confusion: Sequence[Sequence[int]], classes: Sequence[str]) 
 
 
 def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
-                    normalize: bool = False) -> alt.LayerChart:
-    """Heat map, rows = true class, columns = predicted; click a cell to select it.
+                    normalize: bool = False, selected: tuple[str, str] | None = None) -> alt.LayerChart:
+    """Heat map, rows = true class, columns = predicted; click a cell to select it. `selected`
+    (true class, predicted) is the cell shown selected at first.
 
     With `normalize` the colour and labels are each row's percentages, which
     compares classes of different sizes; the tooltip always shows both.
@@ -165,7 +211,9 @@ def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
     value = "row_pct" if normalize else "count"
     frame = confusion_frame(confusion, classes)
     selection = alt.selection_point(name=CONFUSION_SELECTION, fields=["true_class", "predicted"],
-                                    on="click", clear="dblclick")
+                                    on="click", clear="dblclick",
+                                    **({"value": [{"true_class": selected[0], "predicted": selected[1]}]}
+                                       if selected else {}))
     order = list(classes)
     base = alt.Chart(frame, title="Confusion matrix (rows: true class)").encode(
         x=alt.X("predicted:N", sort=order, title="predicted", axis=class_axis()),
@@ -218,9 +266,9 @@ def per_class_compare_chart(per_class_by_run: Mapping[str, Mapping[str, float]])
     order = list(dict.fromkeys(frame["class"]))
     return fit_width(alt.Chart(frame, title="Accuracy per class (%)", height=320).mark_bar().encode(
         x=alt.X("class:N", sort=order, title=None, axis=class_axis()),
-        xOffset="run:N",
+        xOffset=alt.XOffset("run:N", sort=list(per_class_by_run)),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 100]), title="accuracy %"),
-        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+        color=run_color(per_class_by_run),
         tooltip=["run:N", "class:N", alt.Tooltip("accuracy:Q", format=".1f")],
     ))
 
@@ -289,11 +337,14 @@ COMPARE_COLUMNS = ["run", "variant", "what changed", "test %", "valid %", "epoch
                    "s / epoch", "augmentation", "state"]
 
 
-def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None = None) -> pd.DataFrame:
+def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None = None,
+                  reference: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """The report's table for the picked runs, from `cinic.runs.list_runs` entries.
 
     `notes` maps a preset name to what it changes (cinic.models.PRESET_NOTES);
-    a custom model shows its own description instead.
+    a custom model shows its own description instead. `reference` (preset ->
+    the report's figures, cinic.models.REPORT_RESULTS) adds the report's own rows
+    below the runs, named "report: PRESET", to read the runs against.
     """
     notes = notes or {}
     rows = []
@@ -307,6 +358,10 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "s / epoch": _round(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment_name"), s.get("augment_n")),
             "state": s.get("state"),
         })
+    for preset, figures in (reference or {}).items():
+        rows.append({"run": f"report: {preset}", "variant": preset, "what changed": notes.get(preset, ""),
+                     "test %": figures["test_acc"], "valid %": figures["best_valid_acc"],
+                     "epochs": figures["epoch"], "augmentation": "report's ×30,000", "state": "reference"})
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
@@ -368,7 +423,7 @@ def mark_best_epochs(chart: alt.Chart, epochs_by_run: Mapping[str, Sequence[Mapp
     if not rows:
         return chart
     frame = pd.DataFrame(rows)
-    return _with_layer(chart, *_best_marks(alt.Chart(frame), alt.Color("run:N", legend=None)))
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run, legend=False)))
 
 
 def _best_marks(base: alt.Chart, color) -> tuple[alt.Chart, alt.Chart]:

@@ -15,6 +15,8 @@ from cinic.errors import CinicError
 from cinic.models import ModelSpec, get_preset
 
 OPTIMIZERS = ("adam", "sgd")
+# What each optimiser setting runs, in words: "adam" is AdamW (weight decay decoupled from the step).
+OPTIMIZER_NAMES = {"adam": "AdamW", "sgd": "SGD with Nesterov momentum"}
 SCHEDULES = ("step", "cosine", "onecycle", "none")
 RECIPES = ("project", "seed")
 
@@ -149,3 +151,12 @@ def lr_at(c: TrainConfig, t: float) -> float:
 def lr_at_epoch(c: TrainConfig, epoch: int) -> float:
     """The learning rate at the start of `epoch` (1-based), for plots."""
     return lr_at(c, epoch - 1)
+
+
+def lr_curve(c: TrainConfig, points: int = 400) -> list[tuple[float, float]]:
+    """(epochs trained, learning rate) through the whole training, several points per epoch (at
+    most `points` in all), for the Train page's preview: the rate moves within an epoch (the
+    warm-up climbs from 0 in the first), which one value per epoch hides."""
+    per_epoch = max(2, points // c.epochs)
+    steps = c.epochs * per_epoch
+    return [(i / per_epoch, lr_at(c, i / per_epoch)) for i in range(steps + 1)]

@@ -273,10 +273,14 @@ def _header_problems(folder: Path, files: list[_ImageFile], progress: Progress |
 
 
 def _root_hint(root: Path) -> str:
-    """Point at a CINIC-10 folder one level down, the usual slip after extracting."""
+    """Point at the CINIC-10 folder a near miss belongs to: one level down (the usual slip after
+    extracting), or above a split folder (.../train) or a class folder (.../train/cat)."""
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         if all((child / split).is_dir() for split in SPLITS):
             return f" (did you mean {child}?)"
+    for above, what in ((root.parent, "split"), (root.parent.parent, "class")):
+        if all((above / split).is_dir() for split in SPLITS):
+            return f" ({root.name}/ is a {what} folder of the CINIC-10 folder {above}: did you mean that one?)"
     return ""
 
 

@@ -13,7 +13,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from cinic.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
@@ -136,6 +135,9 @@ def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequenc
     preds = probs.argmax(dim=1)
     y_true, y_pred = labels.numpy(), preds.numpy()
     correct = int((y_true == y_pred).sum())
+    # Imported here: scikit-learn (with pandas and scipy) took 1-2.5 s of every training's start.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     confusion = confusion_matrix(y_true, y_pred, labels=range(len(classes)))
     precision, recall, _, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=range(len(classes)), average=None, zero_division=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import threading
 import warnings
@@ -156,25 +157,35 @@ def _open_header(data: bytes, name: str) -> Image.Image:
             f"{name} is not an image file (or not one Pillow can read): choose a {_allowed_list()} file."
         ) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-        raise ImageError(
-            f"{name} was refused as a possible decompression bomb ({str(err).rstrip('.')}): "
-            "use a smaller image."
-        ) from None
+        # Pillow's own limit (about 89 megapixels), above ours: its message speaks of "DOS attacks".
+        claimed = re.search(r"\((\d+) pixels\)", str(err))
+        raise ImageError(_too_many_pixels(name, int(claimed.group(1)) if claimed else None)) from None
     except Exception as err:  # a malformed header: Pillow raises many kinds
         raise ImageError(f"{name} has a damaged header ({err}): re-export or re-download it.") from None
     _check_pixels(img.size, name)
     return img
 
 
+def limits_in_words() -> str:
+    """The size limits of one image, as the Classify page states them."""
+    side = int(MAX_PIXELS**0.5)
+    return f"at most {MAX_BYTES // 2**20} MB and {MAX_PIXELS / 1e6:.1f} megapixels ({side}x{side}) each"
+
+
+def _too_many_pixels(name: str, pixels: int | None, size: tuple[int, int] | None = None) -> str:
+    """Plain words for a picture with too many pixels (refused from its header, nothing decoded)."""
+    side = int(MAX_PIXELS**0.5)
+    count = f"{pixels / 1e6:.1f} megapixels" if pixels else "more pixels than Pillow allows"
+    if size:
+        count = f"{size[0]}x{size[1]} pixels, {count}"
+    return (f"{name} is too large a picture ({count}); at most {MAX_PIXELS / 1e6:.1f} megapixels "
+            f"({side}x{side}) are accepted: shrink it, then try again.")
+
+
 def _check_pixels(size: tuple[int, int], name: str) -> None:
     width, height = size
     if width * height > MAX_PIXELS:
-        side = int(MAX_PIXELS**0.5)
-        raise ImageError(
-            f"{name} is {width}x{height} pixels ({width * height:,}), more than the "
-            f"{MAX_PIXELS:,} ({side}x{side}) allowed; it was refused before decoding, as it "
-            "could be a decompression bomb: use a smaller image."
-        )
+        raise ImageError(_too_many_pixels(name, width * height, (width, height)))
     if width < 1 or height < 1:
         raise ImageError(f"{name} claims a size of {width}x{height}: it is damaged, re-export it.")
 
@@ -266,26 +277,39 @@ def _upright(img: Image.Image, notes: list[str]) -> Image.Image:
     return ImageOps.exif_transpose(img)
 
 
-def _resize(img: Image.Image, notes: list[str]) -> Image.Image:
+def _resize(img: Image.Image, notes: list[str], fit: str = "squeeze") -> Image.Image:
     if img.size == MODEL_SIZE:
         return img
     width, height = img.size
     notes.append(f"resized from {width}x{height} to {MODEL_SIZE[0]}x{MODEL_SIZE[1]}")
-    if width != height:
+    if width != height and fit == "crop":
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        notes.append(f"the {width}x{height} picture is not square, so its centre {side}x{side} was kept")
+    elif width != height:
         notes.append(f"the {width}x{height} picture is not square, so it was squeezed to fit")
     # LANCZOS is antialiased when shrinking; reducing_gap first box-shrinks big photos, fast.
     return img.resize(MODEL_SIZE, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def to_model_input(img: Image.Image) -> tuple[np.ndarray, list[str]]:
-    """A 32x32x3 uint8 RGB array of any decoded image, and notes on what was changed."""
+FITS = ("squeeze", "crop")  # a non-square picture: squeezed whole into the square, or its centre square kept
+
+
+def to_model_input(img: Image.Image, fit: str = "squeeze") -> tuple[np.ndarray, list[str]]:
+    """A 32x32x3 uint8 RGB array of any decoded image, and notes on what was changed.
+
+    `fit` says what becomes of a non-square picture: "squeeze" keeps all of it, distorted (as
+    CINIC-10's own images were made), "crop" keeps its centre square undistorted."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     notes: list[str] = []
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         notes.append(f"used the first of {frames} frames")
     img = _upright(img, notes)
     img = _to_rgb(img, notes)
-    img = _resize(img, notes)
+    img = _resize(img, notes, fit)
     array = np.asarray(img, dtype=np.uint8)
     return np.ascontiguousarray(array), notes
 

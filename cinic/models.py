@@ -270,6 +270,14 @@ PRESET_NOTES: dict[str, str] = {
     "xavier": "base with Xavier-uniform weights and zero biases",
 }
 
+# The course report's own figures on CINIC-10 (its table: 90,000 + 30,000 Augmentor training
+# images, Adam with late drops), the reference rows of the Compare page.
+REPORT_RESULTS: dict[str, dict] = {
+    "base": {"test_acc": 50.73, "best_valid_acc": 51.22, "epoch": 16},
+    "stepping": {"test_acc": 52.25, "best_valid_acc": 54.51, "epoch": 10},
+    "best": {"test_acc": 64.38, "best_valid_acc": 64.66, "epoch": 5},
+}
+
 # Another name the mission uses for a preset above; not a separate model,
 # so the compare table does not list the same network twice.
 PRESET_ALIASES: dict[str, str] = {"small-filters": "stepping"}

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -410,8 +411,10 @@ def launch_training(config: dict | None = None, root: Path | None = None,
     # The child records its own pid in status.json as it starts; writing it here
     # too could overwrite a "running" the child wrote first.
     with open(run.log_path, "ab") as log:
-        subprocess.Popen(args, cwd=paths.project_root(), stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(args, cwd=paths.project_root(), stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    # Reap it when it ends: unwaited, a finished training stays a zombie child of the app's server.
+    threading.Thread(target=process.wait, name=f"reap {run.name}", daemon=True).start()
     return run
 
 

@@ -41,8 +41,9 @@ class StopRequested(Exception):
 
 
 # --- data -----------------------------------------------------------------------
-def load_training_data(c: TrainConfig, log=print):
-    """Decoded train/valid/test splits, plus Augmentor's extra training images when asked."""
+def load_training_data(c: TrainConfig, log=print, phase=lambda text: None):
+    """Decoded train/valid/test splits, plus Augmentor's extra training images when asked;
+    `phase(text)` hears what it is doing (the Train page shows it while a launch starts)."""
     from cinic import data
 
     progress = None
@@ -52,6 +53,7 @@ def load_training_data(c: TrainConfig, log=print):
     if c.augment_n > 0:
         from cinic.augment import sample_augmented
 
+        phase(f"sampling {c.augment_n:,} Augmentor images")
         started = time.time()
         extra = sample_augmented(train, c.augment, c.augment_n, seed=c.seed)
         log(f"augmentation: {c.augment_n} extra training images ({c.augment_name}) "
@@ -70,7 +72,7 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
     """
     from filelock import FileLock, Timeout
 
-    run.write_status("queued", **this_process(), error=None)
+    run.write_status("queued", **this_process(), error=None, phase=None)
     lock = FileLock(str(run.path.parent / TRAINING_LOCK))
     while True:
         if run.stop_requested():
@@ -113,7 +115,7 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     except StopRequested:
         run.clear_stop()
         run.write_status("cancelled", **this_process(), error=None)
-        log("stopped on request; resume with --resume")
+        log("stopped on request; resuming continues from the last completed epoch")
     except torch.OutOfMemoryError as e:
         message = (f"the device ran out of memory ({str(e).splitlines()[0][:160]}); "
                    "lower the batch size or use the CPU (--device cpu)")
@@ -274,17 +276,24 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, progress: bool, log) -> None:
     from cinic import data
 
-    train, valid, images, labels = load_training_data(c, log)
+    def phase(text: str) -> None:  # what a launch is doing before its first batch, for the Train page
+        run.write_status("running", phase=text)
+
+    phase("reading the training and validation images (decoded once, then from the cache)")
+    train, valid, images, labels = load_training_data(c, log, phase)
     if c.mean is None:
         mean, std = data.channel_stats(train.images)
         c.mean, c.std = [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
         run.update_config(mean=c.mean, std=c.std)
     log(f"train {len(labels)} images ({len(train.labels)} original), valid {len(valid.labels)}; "
         f"mean {c.mean} std {c.std}")
+    phase(f"building the model and moving {len(labels):,} training images to {device.type}")
     t = setup_training(c, images, labels, device, valid=valid)
     if not t.train_data.on_device:
         log("the training images do not fit the device's memory: streaming each batch from host memory")
-    run.write_status("running", params=sum(p.numel() for p in t.model.parameters()), epochs=c.epochs)
+    run.write_status("running", params=sum(p.numel() for p in t.model.parameters()), epochs=c.epochs,
+                     steps_per_epoch=t.steps_per_epoch,  # the page's progress within an epoch
+                     phase="training: the first batches")
 
     start_epoch, best = 1, -1.0
     if resume:

@@ -46,12 +46,19 @@ def param_widget(param, value, key: str):
                                  format="%.3f", key=key, help=help_text))
 
 
+def op_label(name: str) -> str:
+    """An operation in words, with Augmentor's name beside it: "Rotate by a random angle (rotate)"."""
+    return f"{OPERATIONS[name].title} ({name})"
+
+
 def edit_step(index: int, entry: dict, count: int) -> None:
     step, uid = entry["step"], entry["uid"]
     info = OPERATIONS[step["op"]]
     with st.container(border=True):
         title, up, down, remove = st.columns([6, 1, 1, 1])
-        title.markdown(f"**{index + 1}. {info.name}**: {info.help}")
+        title.markdown(f"**{index + 1}. {info.title}** (`{info.name}`): {info.help}")
+        if info.size_note:
+            title.caption(info.size_note[0].upper() + info.size_note[1:] + ".")
         # Icon-only buttons (Streamlit's icon font, not text glyphs); the help names each one.
         if up.button("", icon=":material/arrow_upward:", key=f"up-{uid}", disabled=index == 0, help="Move up"):
             move(index, -1)
@@ -74,12 +81,48 @@ def move(index: int, offset: int) -> None:
 
 
 def add_step() -> None:
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
-    op = left.selectbox("Operation to add", list(OPERATIONS), key="aug-add-op",
-                        format_func=lambda name: f"{name}: {OPERATIONS[name].help}")
+    """Add an operation at a chosen place; by default before a final resize, which must stay last."""
+    pipeline = st.session_state[PIPELINE]
+    places = list(range(len(pipeline) + 1))  # insert before step i + 1; len(pipeline): at the end
+    ends_with_resize = bool(pipeline) and pipeline[-1]["step"]["op"] == "resize"
+    left, middle, right = st.columns([3, 2, 1], vertical_alignment="bottom")
+    op = left.selectbox("Operation to add", list(OPERATIONS), key="aug-add-op", format_func=op_label,
+                        help="In words, with Augmentor's own name in brackets.")
+    where = middle.selectbox("Where", places, index=len(pipeline) - 1 if ends_with_resize else len(pipeline),
+                             key="aug-add-where", format_func=lambda i: "at the end" if i == len(pipeline) else
+                             f"before step {i + 1} ({OPERATIONS[pipeline[i]['step']['op']].title})")
     if right.button("Add step", icon=":material/add:"):
-        st.session_state[PIPELINE].append(entries([OPERATIONS[op].example()])[0])
+        pipeline.insert(where, entries([OPERATIONS[op].example()])[0])
+        st.session_state.pop("aug-add-where", None)  # the next one defaults again to before the resize
         st.rerun()
+
+
+def remove_all() -> None:
+    """Remove every step, after a question: a misclick lost a whole pipeline."""
+    if not st.session_state.get("aug-confirm-clear"):
+        if st.button("Remove all steps", icon=":material/delete_sweep:"):
+            st.session_state["aug-confirm-clear"] = True
+            st.rerun()
+        return
+    st.warning(f"Remove all {len(st.session_state[PIPELINE])} steps? This cannot be undone "
+               "(a saved pipeline stays saved).", icon=":material/warning:")
+    left, right = st.columns(2)
+    remove, keep = left.button("Yes, remove them", type="primary"), right.button("Keep them")
+    if remove:
+        st.session_state[PIPELINE] = []
+    if remove or keep:
+        st.session_state["aug-confirm-clear"] = False
+        st.rerun()
+
+
+def first_image():
+    """One training image of the data set in use (1 x 32 x 32 x 3), for the previews of each step."""
+    from cinic import datasets
+    from cinic.images import open_image, to_model_input
+
+    root = datasets.data_in_use()
+    files = [f for picked in app_state.sample_files(root, "train", 1, 0).values() for f in picked][:1] if root else []
+    return to_model_input(open_image(files[0]))[0][None] if files else None
 
 
 def preview(steps: list[dict], root) -> None:
@@ -111,13 +154,20 @@ with app_ui.page_setup("Augmentation"):
     if reset.button("Start from the report's pipeline", icon=":material/restart_alt:"):
         st.session_state[PIPELINE] = entries(SEED_PIPELINE)
         st.rerun()
-    if clear.button("Remove all steps", icon=":material/delete_sweep:"):
-        st.session_state[PIPELINE] = []
-        st.rerun()
+    with clear:
+        remove_all()
 
     pipeline = st.session_state[PIPELINE]
+    each = st.toggle("Preview after each step", key="aug-each",
+                     help="One training image through the steps up to each one, six times: what each step adds.")
+    sample = first_image() if each else None
     for i, entry in enumerate(list(pipeline)):
         edit_step(i, entry, len(pipeline))
+        if sample is not None:
+            with app_ui.errors_as_boxes(f"Steps 1-{i + 1} cannot be previewed"):
+                steps_so_far = validate_pipeline([e["step"] for e in pipeline[:i + 1]])
+                st.image(preview_grid(steps_so_far, sample, versions=6, seed=0, scale=2),
+                         caption=f"after step {i + 1}: the original, then six draws")
     add_step()
 
     steps = None

@@ -14,7 +14,7 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
-from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
+from cinic.images import ALLOWED_FORMATS, ImageError, limits_in_words, open_image, to_model_input
 from cinic.checkpoints import CheckpointError
 from cinic.runs import RunFolder, list_runs
 
@@ -54,13 +54,16 @@ def show_prediction(title: str, original, model_input: np.ndarray, notes: list[s
 
 def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
     """Classify the uploads; returns (name, 32x32 picture) of each, for the explanation below."""
-    files = st.file_uploader("Images (PNG, JPEG, ... any size)", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             key="classify-upload")
+    files = st.file_uploader(f"Images (PNG, JPEG, GIF, BMP, TIFF or WebP; {limits_in_words()})", type=UPLOAD_TYPES,
+                             accept_multiple_files=True, key="classify-upload")
+    fit = st.radio("A picture that is not square", ["squeeze", "crop"], horizontal=True, key="classify-fit",
+                   format_func={"squeeze": "squeeze it whole into the square (as CINIC-10's images were made)",
+                                "crop": "keep its centre square, undistorted"}.get)
     opened = []
     for f in files or []:
         try:
             image = open_image(f.getvalue(), name=f.name)
-            array, notes = to_model_input(image)
+            array, notes = to_model_input(image, fit)
             opened.append((f.name, image, array, notes))
         except ImageError as e:  # says what is wrong with the file and what to do
             st.error(str(e), icon=":material/error:")

@@ -7,7 +7,7 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
-from cinic.models import PRESET_NOTES
+from cinic.models import PRESET_NOTES, REPORT_RESULTS
 from cinic.runs import RunFolder, list_runs
 
 GALLERY_IMAGES = 40  # per gallery of A vs B; the rest are counted
@@ -205,11 +205,19 @@ with app_ui.page_setup("Compare"):
 
     chosen = [by_name[name] for name in picked]
     percent = st.column_config.NumberColumn(format="%.2f")
-    # "what changed" gets a medium column so the table's last columns fit beside it without scrolling.
-    st.dataframe(charts.compare_table(chosen, PRESET_NOTES), hide_index=True, width="stretch", column_config={
-        "test %": percent, "valid %": percent, "s / epoch": st.column_config.NumberColumn(format="%.2f"),
-        "parameters": st.column_config.NumberColumn(format="localized"),
-        "what changed": st.column_config.TextColumn(width="medium")})
+    reference = st.toggle("Show the report's own figures", True, key="compare-reference",
+                          help="The course report's test and validation accuracy on CINIC-10 (90,000 + 30,000 "
+                               "Augmentor images, Adam with late drops), as rows to read your runs against.")
+    table = charts.compare_table(chosen, PRESET_NOTES, REPORT_RESULTS if reference else None)
+    # "What changed" is a sentence per variant: cut to a column it was unreadable, and it pushed the
+    # state column off the page. It is said once per variant under the table instead.
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_order=[c for c in table.columns if c != "what changed"], column_config={
+        "test %": percent, "valid %": percent,
+        "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
+        "parameters": st.column_config.NumberColumn(format="localized")})
+    st.markdown("\n".join(f"- **{variant}**: {changed}" for variant, changed
+                          in dict(zip(table["variant"], table["what changed"])).items() if changed))
 
     key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
                        key="compare-curve")

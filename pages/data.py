@@ -30,7 +30,7 @@ def choose_data() -> None:
             app_ui.use_demo_data_set()
     with path_tab:
         given = st.text_input("CINIC-10 folder or archive", placeholder="/data/CINIC-10 or ~/CINIC-10.tar.gz",
-                              help="A folder holding train/, valid/ and test/ with one folder per class, "
+                              key="data-given", on_change=forget_error, help="A folder holding train/, valid/ and test/ with one folder per class, "
                                    "or the .tar.gz it came in (extracted once into the cache folder, "
                                    "never next to your files).")
         if st.button("Use this data", key="data-path"):
@@ -41,11 +41,23 @@ def choose_data() -> None:
     with download_tab:
         from cinic.fetch import CINIC10_URL
 
-        to = st.text_input("Download into", str(paths.cinic_root().parent),
+        to = st.text_input("Download into", str(paths.cinic_root().parent), key="data-to", on_change=forget_error,
                            help="CINIC-10 is about 690 MB to download and 1.7 GB extracted.")
         st.caption(f"From {CINIC10_URL}")
         if st.button("Download CINIC-10", key="data-download"):
             start_job("Downloading CINIC-10", lambda progress: fetch_into(to, progress))
+
+
+def forget_error() -> None:
+    """A new path: the last job's error no longer applies."""
+    st.session_state.pop("data-error", None)
+
+
+def show_error() -> None:
+    """The last data job's error, kept until the path changes or another job starts: a background
+    check ends between polls, and an error drawn once would vanish a second later."""
+    if st.session_state.get("data-error"):
+        st.error(st.session_state["data-error"], icon=":material/error:")
 
 
 def resolve(given: str, progress) -> Path:
@@ -72,6 +84,7 @@ def start_job(label: str, work) -> None:
     if running is not None and not running.finished:
         st.warning(f"{running.label} is still running; wait for it to finish.")
         return
+    forget_error()
     jobs()["data"] = app_state.BackgroundJob(work, label).start()
     st.rerun()
 
@@ -88,14 +101,13 @@ def show_job() -> None:
         return
     del jobs()["data"]
     if job.error is not None:
-        if isinstance(job.error, CinicError):
-            st.error(f"{job.label} failed: {job.error}", icon=":material/error:")
-        else:
-            st.error(f"{job.label} failed unexpectedly ({type(job.error).__name__}: {job.error}). "
-                     "Check the path and the disk space, then try again.", icon=":material/error:")
-        return
-    datasets.remember_data_root(job.result)
-    st.rerun()  # the whole page now shows the new data set
+        st.session_state["data-error"] = (
+            f"{job.label} failed: {job.error}" if isinstance(job.error, CinicError)
+            else f"{job.label} failed unexpectedly ({type(job.error).__name__}: {job.error}). "
+                 "Check the path and the disk space, then try again.")
+    else:
+        datasets.remember_data_root(job.result)
+    st.rerun()  # the whole page shows the new data set or the error, and the polling stops
 
 
 # --- checking and measuring -------------------------------------------------------------
@@ -193,6 +205,7 @@ with app_ui.page_setup("Data"):
     st.write(f"In use: **{datasets.describe_data_root(current)}**")
     choose_data()
     st.fragment(show_job, run_every=1.0 if jobs().get("data") is not None else None)()
+    show_error()
 
     if current is not None:
         st.subheader("Check")

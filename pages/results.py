@@ -53,21 +53,38 @@ def headline(summary: dict, evaluation: dict | None) -> None:
 def confusion_section(run: RunFolder, evaluation: dict, data_root: str) -> list[tuple[str, int]]:
     """The matrix and the images of its picked cell; returns (caption, test index) of those images."""
     classes = evaluation["classes"]
+    pairs = evaluation.get("most_confused", [])
+    cell = picked_cell(pairs)
     normalize = st.toggle("Row-normalised (% of each true class)", key="confusion-normalize")
     left, right = st.columns([3, 2], gap="large")
     with left:
-        state = st.altair_chart(charts.confusion_chart(evaluation["confusion"], classes, normalize),
-                                on_select="rerun", key="confusion", selection_mode=charts.CONFUSION_SELECTION)
-    cell = charts.selected_cell(state)
-    if cell is None and evaluation.get("most_confused"):
-        top = evaluation["most_confused"][0]
-        cell = (top["true"], top["pred"])
+        st.altair_chart(charts.confusion_chart(evaluation["confusion"], classes, normalize, selected=cell),
+                        on_select="rerun", key="confusion", selection_mode=charts.CONFUSION_SELECTION)
     with right:
-        st.markdown("**Most confused pairs** (true → predicted)")
-        st.dataframe(evaluation.get("most_confused", []), hide_index=True, height="content")
+        st.markdown("**Most confused pairs** (true → predicted); click a row to see its images")
+        st.dataframe(pairs, hide_index=True, height="content", on_select="rerun", selection_mode="single-row",
+                     key="most-confused")
     if cell is not None:
         return cell_images(run, evaluation, data_root, *cell)
     return []
+
+
+def picked_cell(pairs: list[dict]) -> tuple[str, str] | None:
+    """The confusion cell to show: the one last picked, by a click on the matrix or on a row of
+    the most confused pairs (whichever changed since the previous run), else the most confused."""
+    rows = ((st.session_state.get("most-confused") or {}).get("selection") or {}).get("rows") or []
+    from_row = (pairs[rows[0]]["true"], pairs[rows[0]]["pred"]) if rows and rows[0] < len(pairs) else None
+    from_matrix = charts.selected_cell(st.session_state.get("confusion"))
+    before = st.session_state.get("confusion-picks", (None, None))
+    st.session_state["confusion-picks"] = (from_matrix, from_row)
+    if from_row is not None and from_row != before[1]:
+        st.session_state["confusion-cell"] = from_row
+    elif from_matrix != before[0]:
+        st.session_state["confusion-cell"] = from_matrix
+    cell = st.session_state.get("confusion-cell")
+    if cell is None and pairs:
+        cell = (pairs[0]["true"], pairs[0]["pred"])
+    return cell
 
 
 def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str,

@@ -13,7 +13,7 @@ import streamlit as st
 
 import app_ui
 from cinic import app_state, charts, datasets
-from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES, lr_at_epoch, make_config, recipe_defaults
+from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.run_admin import never_started
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
@@ -104,17 +104,19 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     d = recipe_defaults(recipe, epochs)
     k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
     left, middle, right = st.columns(3)
-    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k)
+    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k,
+                               format_func=OPTIMIZER_NAMES.get)
     lr = middle.number_input("Learning rate", 1e-6, 10.0, float(d["lr"]), format="%.5f", key="lr" + k)
     schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
     drops_text = ""
     if schedule == "step":
-        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)",
-                                   ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]), key="drops" + k,
-                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on")
+        follow_epochs("drops" + k, ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]))
+        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)", key="drops" + k,
+                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on. The recipe's own "
+                                        "drops follow the epochs until you edit them.")
     left, middle, right = st.columns(3)
-    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), min(float(d["warmup_epochs"]), epochs),
-                               0.5, key="warm" + k)
+    follow_epochs("warm" + k, min(float(d["warmup_epochs"]), epochs))
+    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), step=0.5, key="warm" + k)
     weight_decay = middle.number_input("Weight decay", 0.0, 0.5, float(d["weight_decay"]), format="%.5f",
                                        key="wd" + k)
     smoothing = right.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), 0.05, key="ls" + k)
@@ -138,9 +140,21 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
             lr_drops=parse_drops(drops_text) if schedule == "step" else [],
             warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
             batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
-        st.altair_chart(charts.lr_schedule_chart([lr_at_epoch(config, e) for e in range(1, epochs + 1)]))
+        st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
+
+
+def follow_epochs(key: str, default) -> None:
+    """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
+
+    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    epoch 8 would be refused. A value still equal to the last default follows the new one.
+    """
+    last = f"{key}-default"
+    if key not in st.session_state or st.session_state[key] == st.session_state.get(last):
+        st.session_state[key] = default
+    st.session_state[last] = default
 
 
 def parse_drops(text: str) -> list[list]:
@@ -220,7 +234,8 @@ def watch(run_path: str) -> None:
     if ahead:
         st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
                 icon=":material/hourglass_top:")
-    progress = charts.training_progress(status, epochs)
+    settings_of(run)
+    progress = charts.training_progress(status, epochs, run.batches() if state == "running" else ())
     st.progress(progress["fraction"], text=progress["text"])
     if state == "finished":
         how_it_went(run, status, epochs)
@@ -230,18 +245,68 @@ def watch(run_path: str) -> None:
     actions(run, state)
     app_ui.show_curves(run, epochs)
     with st.expander("Training log"):
-        st.code(run.log_tail(30) or "(empty)", language=None)
+        st.code(run.log_tail(30) or "(empty)", language=None, wrap_lines=True)  # long lines wrapped, not cut
     if state not in LIVE_STATES and st.session_state.get("watch-live"):
         st.session_state["watch-live"] = False
         st.rerun()  # the run ended: redraw the page once, which stops the polling
 
 
+def settings_of(run: RunFolder) -> None:
+    """The watched run's settings in one line, and a button that loads them into the form above
+    (after a reload the form shows its defaults, not what the run beside it trains with)."""
+    c = run.config()
+    if not all(name in c for name in FORM_SETTINGS):
+        return  # not a config the form can show (written by hand or by an older version)
+    drops = ", ".join(f"{e}:{v:g}" for e, v in c["lr_drops"] or [])
+    st.caption(f"Settings: **{c['preset'] or 'a composed model'}**, {c['epochs']} epochs, {c['recipe']} recipe "
+               f"({OPTIMIZER_NAMES.get(c['optimizer'], c['optimizer'])} {c['lr']:g}, {c['schedule']}"
+               f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
+               f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
+               f"device {c['device']}")
+    st.button("Use these settings", key="use-settings", icon=":material/settings_backup_restore:",
+              on_click=load_settings, args=(c,),
+              help="Fill the form above with this run's settings, to train it again or change one thing.")
+    if st.session_state.pop("settings-loaded", False):
+        st.rerun(scope="app")  # the form lives outside this fragment
+
+
+FORM_SETTINGS = ("preset", "recipe", "epochs", "optimizer", "lr", "schedule", "lr_drops", "warmup_epochs",
+                 "weight_decay", "label_smoothing", "crop_pad", "flip", "batch_size", "seed", "device",
+                 "augment_name", "augment_n")
+
+
+def load_settings(config: dict) -> None:
+    """Set the form's widgets to a run's config (a button's callback: widgets may be set only here)."""
+    state, k = st.session_state, f"-{config['recipe']}"
+    if config.get("preset") in PRESETS:
+        state["model-mode"], state["preset"] = "Preset", config["preset"]
+    state["recipe"], state["epochs"] = config["recipe"], int(config["epochs"])
+    state["opt" + k], state["lr" + k], state["sched" + k] = config["optimizer"], float(config["lr"]), config["schedule"]
+    state["drops" + k] = ", ".join(f"{e}:{v:g}" for e, v in config.get("lr_drops") or [])
+    state["warm" + k], state["wd" + k] = float(config["warmup_epochs"]), float(config["weight_decay"])
+    state["ls" + k], state["crop" + k] = float(config["label_smoothing"]), int(config["crop_pad"])
+    state["flip" + k], state["batch"], state["seed"] = bool(config["flip"]), int(config["batch_size"]), int(config["seed"])
+    if config.get("device") in device_choices():
+        state["device"] = config["device"]
+    if config.get("augment_name") in ("none", "seed"):
+        state["augment-choice"] = config["augment_name"]
+        if config["augment_name"] == "seed":
+            state["augment-n-seed"] = int(config["augment_n"])
+    state["settings-loaded"] = True
+
+
 def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
-    """A finished run's result in one line, and the way to its Results."""
-    best = max(epochs, key=lambda e: e["valid_acc"]) if epochs else None
-    test = f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None else "not evaluated"
-    st.success(f"Finished: {test}" + (f", best validation {best['valid_acc']:.2f}% at epoch {best['epoch']}"
-                                      if best else ""), icon=":material/check_circle:")
+    """A finished run's result in one line (test accuracy of best.pt, its epoch, the time it took),
+    and the way to its Results."""
+    best = charts.best_epoch(epochs)
+    valid = next((e["valid_acc"] for e in epochs if e["epoch"] == best), None)
+    parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
+             else "not evaluated"]
+    if best is not None:
+        parts.append(f"best at epoch {best} (validation {valid:.2f}%), whose checkpoint was tested")
+    if epochs:
+        parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
+    st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")
     st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
                  icon=":material/analytics:", query_params={"run": run.name})
 

@@ -274,7 +274,7 @@ def test_results_page_shows_the_evaluation_and_images(with_finished_run):
 def test_compare_page_tabulates_the_run(with_finished_run):
     at = open_app("Compare")
     table = at.dataframe[0].value
-    assert list(table["run"]) == ["finished-base"]
+    assert list(table["run"]) == ["finished-base", "report: base", "report: stepping", "report: best"]
     assert table.loc[0, "test %"] == pytest.approx(with_finished_run.evaluation()["accuracy"], abs=0.01)
     assert len(charts_on(at)) == 2
 
@@ -424,6 +424,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     assert "1. crop_centre" in at.code[0].value
     assert len(at.get("image")) == 1  # the preview grid
     button(at, "Remove all steps").click().run()
+    button(at, "Yes, remove them").click().run()  # it asks first (tests/test_app_ux.py)
     assert at.code[0].value == "(no augmentation)"
     at.selectbox(key="aug-add-op").set_value("zoom").run()
     button(at, "Add step").click().run()

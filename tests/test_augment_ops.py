@@ -215,3 +215,13 @@ def test_a_one_pixel_centre_crop_vanishes_on_some_sides_which_is_why_it_is_refus
     assert all("keeps 1 px" in info.too_small(step, side) for side in sides)
     with pytest.raises(AugmentError, match=r"step 2 \(crop_centre\): images may be only 12 px .* keeps 1 px"):
         augment_ops.validate_pipeline([{"op": "resize", "probability": 1, "width": 12, "height": 12}, step])
+
+
+def test_rotation_leaves_no_black_corners():
+    """Augmentor's RotateRange rounded its crop and left black bits in the corners of 32x32 images."""
+    from cinic.augment import augment_images
+
+    white = np.full((200, 32, 32, 3), 255, np.uint8)
+    rotated = augment_images(white, [{"op": "rotate", "probability": 1.0, "max_left_rotation": 25,
+                                      "max_right_rotation": 25}], seed=3)
+    assert rotated.min() > 200, f"{int((rotated.min(axis=-1) < 200).sum())} dark pixels"

@@ -23,10 +23,23 @@ def spec_of(chart) -> dict:
     return chart.to_dict(validate=True)
 
 
-def test_lr_schedule_chart_plots_one_point_per_epoch():
-    chart = charts.lr_schedule_chart([0.1, 0.05, 0.01])
-    spec_of(chart)
-    assert list(chart.data["epoch"]) == [1, 2, 3] and list(chart.data["lr"]) == [0.1, 0.05, 0.01]
+def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
+    from cinic.config import lr_curve, make_config
+
+    config = make_config("/data", preset="base", epochs=3)  # project recipe: a warm-up in epoch 1
+    chart = charts.lr_schedule_chart(lr_curve(config))
+    spec = spec_of(chart)
+    assert len(chart.data) > 3 * 10 and chart.data["epochs"].iloc[-1] == 3
+    first_epoch = chart.data[chart.data["epochs"] <= 1]["lr"]
+    assert first_epoch.iloc[0] < 0.01 * config.lr and first_epoch.max() > 0.5 * config.lr  # climbs within it
+    assert spec["encoding"]["x"]["axis"]["values"] == [0, 1, 2, 3]
+
+
+def test_epoch_axes_show_whole_epochs_only():
+    one = [EPOCHS[0]]
+    for chart in (charts.epoch_metric_chart(one, "acc"), charts.overlay_chart({"a": one})):
+        axis = spec_of(chart)["encoding"]["x"]["axis"]
+        assert axis["format"] == "d" and axis["values"] == [1]
 
 
 def test_batch_loss_chart_takes_the_batch_records():
@@ -116,13 +129,35 @@ def test_class_counts_table_and_chart():
 
 
 def test_training_progress_estimates_time_left():
-    progress = charts.training_progress({"epochs": 5, "epoch": 2}, EPOCHS)
+    running = {"state": "running", "epochs": 5, "epoch": 2}
+    progress = charts.training_progress(running, EPOCHS)
     assert progress["fraction"] == 0.4
     assert progress["seconds_left"] == pytest.approx(12.0 * 3)
     assert progress["text"] == "epoch 2 of 5, about 36 s left"
-    start = charts.training_progress({"epochs": 5, "epoch": 0}, [])
+    start = charts.training_progress({**running, "epoch": 0}, [])
     assert start == {"fraction": 0.0, "text": "epoch 0 of 5", "seconds_left": None}
-    assert charts.training_progress({"epochs": 2, "epoch": 2}, EPOCHS)["text"] == "epoch 2 of 2"
+    assert charts.training_progress({**running, "epochs": 2}, EPOCHS)["text"] == "epoch 2 of 2"
+
+
+def test_the_time_left_counts_down_within_an_epoch_and_follows_the_batches():
+    status = {"state": "running", "epochs": 5, "epoch": 2, "updated": 1000.0, "steps_per_epoch": 40}
+    batches = [{"kind": "batch", "epoch": 3, "step": 80, "loss": 1.0}, {"kind": "batch", "epoch": 3, "step": 90,
+                                                                         "loss": 1.0}]
+    first = charts.training_progress(status, EPOCHS, batches, now=1002.0)
+    later = charts.training_progress(status, EPOCHS, batches, now=1006.0)
+    assert first["seconds_left"] == pytest.approx(36 - 2) and later["seconds_left"] == pytest.approx(36 - 6)
+    assert later["text"] == "epoch 3 of 5, batch 11 of 40, about 30 s left"
+    assert later["fraction"] == pytest.approx((2 + 11 / 40) / 5)
+    slow = [*EPOCHS, {**EPOCHS[0], "epoch": 3, "seconds": 100.0}]  # the median, not the mean (52 s)
+    assert charts.training_progress({**status, "epoch": 3}, slow, now=1000.0)["seconds_left"] == 14.0 * 2
+
+
+@pytest.mark.parametrize("state", ["cancelled", "failed", "interrupted"])
+def test_a_run_that_stopped_has_no_time_left(state):
+    progress = charts.training_progress({"state": state, "epochs": 5, "epoch": 2, "steps_per_epoch": 40},
+                                        EPOCHS, [{"kind": "batch", "epoch": 3, "step": 90, "loss": 1.0}])
+    assert progress["seconds_left"] is None
+    assert progress["text"] == f"epoch 2 of 5: {state}" and "left" not in progress["text"]
 
 
 def test_format_duration():
@@ -185,7 +220,7 @@ def test_live_state_says_starting_when_nothing_trains_ahead():
 
 def test_every_chart_fills_the_width_but_keeps_its_height():
     built = [
-        charts.lr_schedule_chart([0.1]), charts.batch_loss_chart([]), charts.epoch_metric_chart(EPOCHS, "acc"),
+        charts.lr_schedule_chart([(0.0, 0.1), (1.0, 0.1)]), charts.batch_loss_chart([]), charts.epoch_metric_chart(EPOCHS, "acc"),
         charts.overlay_chart({"a": EPOCHS}), charts.confusion_chart(CONFUSION, CLASSES),
         charts.per_class_chart({"cat": 1.0}), charts.per_class_compare_chart({"a": {"cat": 1.0}}),
         charts.origin_chart({"cifar10": {"n": 1, "accuracy": 1.0}}), charts.top_k_chart([{"class": "cat", "prob": 1}]),
@@ -252,3 +287,30 @@ def test_diff_tables_and_captions():
     assert list(table.columns) == charts.DIFF_CLASS_COLUMNS and table.iloc[0]["B − A"] == 15.0
     caption = charts.diff_caption({"pred_a": "dog", "p_a": 0.61, "pred_b": "cat", "p_b": 0.8})
     assert caption == "A dog 61% → B cat 80%"
+
+
+def test_ten_runs_get_ten_different_colours_the_same_on_every_chart():
+    runs = {f"run-{i}": EPOCHS for i in range(10)}
+    for chart in (charts.overlay_chart(runs), charts.per_class_compare_chart({r: {"cat": 50.0} for r in runs})):
+        scale = spec_of(chart)["encoding"]["color"]["scale"]
+        assert scale["domain"] == list(runs) and len(set(scale["range"])) == 10
+
+
+def test_the_compare_table_can_carry_the_reports_rows():
+    from cinic.models import REPORT_RESULTS
+
+    table = charts.compare_table([{"name": "mine", "preset": "base", "test_acc": 51.0}], {},
+                                 REPORT_RESULTS)
+    assert list(table["run"]) == ["mine", "report: base", "report: stepping", "report: best"]
+    assert list(table["test %"])[1:] == [50.73, 52.25, 64.38]
+    assert list(table["state"])[1:] == ["reference"] * 3
+
+
+def test_every_bar_says_its_value_on_hover():
+    bars = {"accuracy": charts.per_class_chart({"cat": 1.0}), "probability": charts.top_k_chart(
+        [{"class": "cat", "prob": 1}]), "images": charts.class_counts_chart({"train": {"cat": 1}}),
+        "accuracy ": charts.per_class_compare_chart({"a": {"cat": 1.0}}),
+        "accuracy  ": charts.origin_chart({"cifar10": {"n": 1, "accuracy": 1.0}})}
+    for value, chart in bars.items():
+        tooltip = spec_of(chart)["encoding"]["tooltip"]
+        assert value.strip() in [t["field"] for t in tooltip], (value, tooltip)

@@ -171,9 +171,8 @@ def _wrong_size(root):
 def _bomb(root):
     path = first_image(root / "train" / "ship")
     path.write_bytes(bomb_png())
-    return not_usable(root, f"{path} was refused as a possible decompression bomb (Image size (400000000 "
-                            "pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS "
-                            "attack): use a smaller image.")
+    return not_usable(root, f"{path} is too large a picture (400.0 megapixels); at most 16.8 megapixels "
+                            "(4096x4096) are accepted: shrink it, then try again.")
 
 
 DATA_CASES = {
@@ -343,9 +342,8 @@ def refused_files() -> dict[str, tuple[bytes, str]]:
         "zero.png": (b"", f" is empty (0 bytes), so it holds no image: {ACCEPTED}"),
         "huge.png": (b"\x89PNG" + b"\0" * (images.MAX_BYTES + 1),
                      " is 20.0 MB, more than the 20.0 MB allowed for one image: use a smaller file."),
-        "bomb.png": (bomb_png(), " was refused as a possible decompression bomb (Image size (400000000 pixels) "
-                                 "exceeds limit of 178956970 pixels, could be decompression bomb DOS attack): "
-                                 "use a smaller image."),
+        "bomb.png": (bomb_png(), " is too large a picture (400.0 megapixels); at most 16.8 megapixels "
+                                 "(4096x4096) are accepted: shrink it, then try again."),
         "cut.png": (truncated_png(), " is truncated or corrupt and cannot be decoded ("),
     }
 
