@@ -144,17 +144,14 @@ def parse_lr_drop(text: str) -> list:
 
 def cmd_train(args) -> int:
     from cinic.device import choose_device
-    from cinic.runs import LIVE_STATES, RunError, RunFolder
+    from cinic.runs import RunFolder, check_resumable
     from cinic.train import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
         run = RunFolder.open(args.run)
     elif args.resume:
         run = RunFolder.open(args.resume, root=args.runs_root)
-        state = run.status()["state"]
-        if state in LIVE_STATES:  # a second process resuming it would override a stop and train it twice
-            raise RunError(f"run {run.name} is already {state}; stop it first (`python -m cinic stop "
-                           f"{run.name}`), then resume it")
+        check_resumable(run)
     else:
         config = config_from_args(args)
         choose_device(config.device)  # no GPU is said now, before a run folder exists

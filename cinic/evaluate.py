@@ -227,7 +227,7 @@ def evaluate_run(run, which: str = "best", device: str | torch.device = "cpu", d
     from cinic.data import load_evaluation_set
 
     model, facts = checkpoints.load_model(run, which, device)
-    dataset, name = load_evaluation_set(data or run.config()["data"], split, progress)
+    dataset, name = load_evaluation_set(data or run.data_root(), split, progress)
     result = evaluate(model, dataset, facts["mean"], facts["std"], device, batch_size, split=name)
     result.update(checkpoint=which, epoch=facts["epoch"])
     if data is None and name == "test":

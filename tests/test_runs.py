@@ -254,3 +254,63 @@ def test_listing_reads_only_config_and_status(monkeypatch):
     [summary] = list_runs()
     assert (summary["epoch"], summary["best_valid_acc"], summary["test_acc"], summary["s_per_epoch"]) == (
         3, 40.0, 41.0, 2.5)
+
+
+WRONG_TYPES = {
+    "config.json": ({"data": ["/x"]}, "data"),
+    "eval.json": ({"per_class": ["cat"]}, "per_class"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_TYPES))
+def test_a_field_of_the_wrong_type_reads_as_damage_naming_the_file(capsys, name):
+    """A JSON object with one field of the wrong type is damage, said with the file and the field."""
+    from cinic import cli
+
+    good = RunFolder.create(_config(), name="20260101-good")
+    bad = RunFolder.create(_config(), name="20260102-bad")
+    evaluation = {"accuracy": 50.0, "n": 2, "classes": ["a", "b"], "confusion": [[1, 0], [1, 0]],
+                  "per_class": {"a": 100.0, "b": 0.0}, "precision": {"a": 50.0, "b": 0.0}}
+    for run in (good, bad):
+        write_atomically(run.path / "eval.json", __import__("json").dumps(evaluation).encode())
+    assert good.evaluation()["accuracy"] == 50.0
+    fields, field = WRONG_TYPES[name]
+    content = (bad.config() if name == "config.json" else evaluation) | fields
+    write_atomically(bad.path / name, __import__("json").dumps(content).encode())
+    with pytest.raises(RunError, match=f"{name} is damaged: {field}"):
+        bad.config() if name == "config.json" else bad.evaluation()
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert good.name in out and bad.name in out
+
+
+def test_a_figure_of_the_wrong_type_in_metrics_is_left_out():
+    run = RunFolder.create(_config())
+    run.append_metrics(_epoch(1, lr="fast", seconds=2.0))
+    [epoch] = run.epochs()
+    assert "lr" not in epoch and epoch["seconds"] == 2.0
+
+
+@pytest.mark.parametrize("content", [b"{x", b'{"state": ["finished"]}', b'{"state": "failed", "error": 5}'])
+def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys, content):
+    from cinic import cli, runs
+
+    run = RunFolder.create(_config())
+    (run.path / "status.json").write_bytes(content)
+    assert cli.main(["train", "--resume", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "status.json is damaged" in err and "delete" in err
+    with pytest.raises(RunError, match="status.json is damaged"):
+        runs.launch_training(resume_run=run)
+
+
+def test_the_app_cannot_resume_a_run_that_is_training(bystander):
+    """launch_training (the Train page's Resume) refuses a live run: no second process, status untouched."""
+    from cinic import runs
+
+    run = RunFolder.create(_config())
+    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.request_stop()
+    with pytest.raises(RunError, match="is already running; stop it first"):
+        runs.launch_training(resume_run=run)
+    assert run.stop_requested() and run.status()["pid"] == bystander.pid  # the stop stands
