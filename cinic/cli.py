@@ -165,6 +165,8 @@ def cmd_train(args) -> int:
     status = train_run(run, resume=bool(args.resume), progress=not args.no_progress,
                        log=lambda m: print(m, flush=True))
     print(f"run {run.name}: {status['state']}" + (f" ({status['error']})" if status.get("error") else ""))
+    if status.get("signal"):  # ended by SIGTERM or Ctrl-C: exit as a signalled process does
+        return 128 + status["signal"]
     return 0 if status["state"] in ("finished", "cancelled") else EXIT_FAILED
 
 

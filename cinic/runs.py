@@ -55,8 +55,15 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         replace_file(path, lambda handle: handle.write(data))
     except OSError as e:
-        raise RunError(f"could not write {path}: {e.strerror or e}. "
-                       "Free some disk space and try again; the previous file is intact.") from e
+        raise _write_error(path, e, "Free some disk space and try again; the previous file is intact.") from e
+
+
+def _write_error(path: Path, error: OSError, advice: str) -> RunError:
+    """Why a write into a run folder failed: a folder gone is not a full disk."""
+    if not path.parent.is_dir():
+        return RunError(f"could not write {path}: its folder was deleted or moved while in use; "
+                        "nothing more is saved there")
+    return RunError(f"could not write {path}: {error.strerror or error}. {advice}")
 
 
 # --- the process that trains a run ----------------------------------------------------
@@ -246,8 +253,8 @@ class RunFolder:
                 f.write(line)
                 f.flush()
         except OSError as e:
-            raise RunError(f"could not write {self.path / METRICS}: {e.strerror or e}. Free some disk space "
-                           "and resume the run; the last checkpoint is intact.") from e
+            raise _write_error(self.path / METRICS, e, "Free some disk space and resume the run; "
+                                                       "the last checkpoint is intact.") from e
 
     def metrics(self) -> list[dict]:
         """Every readable record; a line torn by a kill mid-write, or damaged, is skipped."""

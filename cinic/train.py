@@ -68,25 +68,35 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
     Waits for the runs root's training lock first (state "queued"), so
     launches never share a device. Returns the final status.
     """
-    from filelock import FileLock, Timeout
+    from filelock import FileLock
 
     run.write_status("queued", **this_process(), error=None)
     lock = FileLock(str(run.path.parent / TRAINING_LOCK))
-    while True:
-        if run.stop_requested():
+    with _stop_on_signals(run) as signals:
+        if not _wait_for(lock, run):
             run.clear_stop()
             run.write_status("cancelled", **this_process(), error="cancelled while queued")
-            return run.status()
+            return signals.said(run.status())
         try:
-            lock.acquire(timeout=1)
-            break
-        except Timeout:
-            continue
+            return signals.said(_train_locked(run, resume, progress, log))
+        finally:
+            lock.release()
+
+
+def _wait_for(lock, run: RunFolder) -> bool:
+    """Take the training lock; False when the run is asked to stop first."""
+    from filelock import Timeout
+
     try:
-        with _stop_on_sigterm(run):
-            return _train_locked(run, resume, progress, log)
-    finally:
-        lock.release()
+        while not run.stop_requested():
+            try:
+                lock.acquire(timeout=1)
+                return True
+            except Timeout:
+                continue
+    except StopRequested:
+        pass
+    return False
 
 
 def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
@@ -98,11 +108,14 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
         log(f"device: {describe_device(device)}")
         _fit(run, config, device, resume, progress, log)
         _final_evaluation(run, config, device, log)
+        if run.stop_requested():  # asked during the evaluation: a resume redoes only the evaluation
+            raise StopRequested()
         run.write_status("finished", **this_process())
     except StopRequested:
         run.clear_stop()
         run.write_status("cancelled", **this_process(), error=None)
-        log("stopped on request; resume with --resume")
+        log("stopped on request; resume with --resume" if run.has_checkpoint("last") else
+            "stopped on request before the first epoch ended: nothing to resume; start a new run")
     except torch.OutOfMemoryError as e:
         message = (f"the device ran out of memory ({str(e).splitlines()[0][:160]}); "
                    "lower the batch size or use the CPU (--device cpu)")
@@ -119,23 +132,40 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     return run.status()
 
 
-class _stop_on_sigterm:
-    """SIGTERM becomes a stop request, so a terminated training still saves and says so."""
+class _stop_on_signals:
+    """SIGTERM and SIGINT (Ctrl-C) become a stop request, so a terminated training still ends as
+    "cancelled" on disk and says so; a second signal stops at once. `said(status)` adds the signal
+    received, so the CLI can exit as a signalled process does (128 + its number)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, run: RunFolder):
-        self.run = run
+        self.run, self.received, self.previous = run, None, {}
+
+    def _handle(self, number, _frame):
+        first, self.received = self.received is None, number
+        if not first:
+            raise StopRequested()
+        try:
+            self.run.request_stop()
+        except OSError:  # the run folder is gone: stop at once
+            raise StopRequested() from None
 
     def __enter__(self):
         import threading
 
-        self.previous = None
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, lambda *_: self.run.request_stop())
+            self.previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def said(self, status: dict) -> dict:
+        if self.received is not None:
+            status["signal"] = int(self.received)
+        return status
 
 
 # --- setup and one epoch (public: the bench times these) ---------------------------------
