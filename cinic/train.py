@@ -40,6 +40,21 @@ class StopRequested(Exception):
     """The user asked the run to stop (stop file or SIGTERM)."""
 
 
+class TrainingDiverged(CinicError):
+    """The loss stopped being a number: the run fails, saying what to change."""
+
+
+def _check_finite(train_loss: float, valid_loss: float, epoch: int, c: TrainConfig) -> None:
+    """Before any checkpoint of the epoch is written: NaN weights are never saved as a result."""
+    if math.isfinite(train_loss) and math.isfinite(valid_loss):
+        return
+    raise TrainingDiverged(
+        f"the loss became {train_loss if not math.isfinite(train_loss) else valid_loss} in epoch {epoch} "
+        f"(learning rate {lr_at_epoch(c, epoch):g}): the training diverged. Lower the learning rate "
+        "(--lr, --lr-drop) or turn off mixed precision (--no-amp), and check that the data is not all one colour; "
+        + ("the checkpoints of the epochs before are kept" if epoch > 1 else "no checkpoint was written"))
+
+
 # --- data -----------------------------------------------------------------------
 def load_training_data(c: TrainConfig, log=print):
     """Decoded train/valid/test splits, plus Augmentor's extra training images when asked."""
@@ -300,6 +315,10 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
         run.update_config(mean=c.mean, std=c.std)
     log(f"train {len(labels)} images ({len(train.labels)} original), valid {len(valid.labels)}; "
         f"mean {c.mean} std {c.std}")
+    if min(c.std) <= 0:  # normalising by 0 makes every loss NaN
+        raise TrainingDiverged(f"the training images do not vary in a colour channel (std {c.std}): every "
+                               "image is one colour there, so nothing can be learnt; check the data folder "
+                               f"{c.data}")
     t = setup_training(c, images, labels, device, valid=valid)
     if not t.train_data.on_device:
         log("the training images do not fit the device's memory: streaming each batch from host memory")
@@ -317,6 +336,7 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
         started = time.time()
         train_loss, train_acc = train_epoch(t, epoch, run, progress)
         valid_loss, valid_acc = evaluate_loss_acc(t.model, t.valid_data, eval_batch, device, c.amp)
+        _check_finite(train_loss, valid_loss, epoch, c)
         seconds = time.time() - started
         record = dict(kind="epoch", epoch=epoch, train_loss=round(train_loss, 5), train_acc=round(train_acc, 3),
                       valid_loss=round(valid_loss, 5), valid_acc=round(valid_acc, 3),

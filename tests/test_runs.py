@@ -314,3 +314,50 @@ def test_the_app_cannot_resume_a_run_that_is_training(bystander):
     with pytest.raises(RunError, match="is already running; stop it first"):
         runs.launch_training(resume_run=run)
     assert run.stop_requested() and run.status()["pid"] == bystander.pid  # the stop stands
+
+
+# --- checkpoints that would fill memory or hold numbers that are not numbers ---------------------------
+def test_a_checkpoint_that_expands_far_beyond_its_size_is_refused_before_loading(tmp_path, monkeypatch):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * 50_000_000)
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load read the bomb"))
+    with pytest.raises(CheckpointError, match="expand to 50,000,000 bytes .* decompression bomb"):
+        checkpoints.load_file(bomb)
+
+
+def test_a_model_spec_too_large_is_refused_before_allocating(tmp_path, monkeypatch):
+    from cinic.models import MAX_PARAMETERS, ModelSpec, ModelSpecError
+
+    huge = dict(PRESETS["base"].to_dict(), fc=[20000, 20000])
+    state = dict(_state(), spec=huge)
+    monkeypatch.setattr(torch.nn.Linear, "__init__", lambda *a, **k: pytest.fail("allocated a layer"))
+    with pytest.raises(ModelSpecError, match=f"408,242,882 parameters, more than the {MAX_PARAMETERS:,} allowed"):
+        build_model(ModelSpec.from_dict(huge))
+    with pytest.raises(CheckpointError, match="describes no buildable model .* allowed"):
+        checkpoints.model_from_state(state, tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("damage", ["nan mean", "zero std", "nan weight"])
+def test_a_checkpoint_with_numbers_that_are_not_finite_is_refused(damage):
+    run = RunFolder.create(_config())
+    state = _state()
+    if damage == "nan mean":
+        state["mean"] = [float("nan"), 0.5, 0.5]
+    elif damage == "zero std":
+        state["std"] = [0.25, 0.0, 0.25]
+    else:
+        state["model"]["features.0.weight"][0, 0, 0, 0] = float("inf")
+    checkpoints.save(run, state, "best")
+    with pytest.raises(CheckpointError, match="finite numbers|not above 0"):
+        load_model(run)
+
+
+def test_random_bytes_and_zeros_are_called_damaged_not_code(tmp_path):
+    for name, content in (("random.pt", os.urandom(4096)), ("zeros.pt", b"\0" * 4096)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match="it is damaged or not a PyTorch checkpoint"):
+            checkpoints.load_file(tmp_path / name)
