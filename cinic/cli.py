@@ -384,16 +384,19 @@ def cmd_augment_preview(args) -> int:
     from PIL import Image
 
     from cinic import data
-    from cinic.augment import preview_grid
+    from cinic.augment import PREVIEW_IMAGES, preview_destination, preview_grid
     from cinic.augment_ops import load_pipeline
 
     import torch
 
+    if not 1 <= args.images <= PREVIEW_IMAGES:
+        raise CinicError(f"--images must be 1..{PREVIEW_IMAGES}, got {args.images}")
+    out = preview_destination(args.out)
     steps = load_pipeline(args.pipeline)
     train = data.load_split(data.resolve_data(args.data), "train", progress=tqdm_progress("decoding train"))
     pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(args.seed))[:args.images]
     grid = preview_grid(steps, train.images[pick], versions=args.versions, seed=args.seed)
-    Image.fromarray(grid).save(args.out)
+    Image.fromarray(grid).save(out)
     print(f"preview of {args.images} images x {args.versions} versions written to {args.out}")
     return 0
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
+from cinic.data import display_name
 from cinic.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
 from cinic.errors import CinicError
 from cinic.loader import normalize
@@ -87,6 +88,8 @@ def predict_probs(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[f
 def top_k(probs_row: torch.Tensor | Sequence[float], classes: Sequence[str],
           k: int = 3) -> list[dict[str, Any]]:
     """The k most likely classes of one image, most likely first: [{"class", "prob"}]."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise EvaluationError(f"top-k must be a whole number of at least 1, got {k!r}")
     probs = torch.as_tensor(probs_row, dtype=torch.float64).flatten()
     if probs.numel() != len(classes):
         raise EvaluationError(
@@ -204,7 +207,7 @@ def misclassified(files: Sequence[str], labels: torch.Tensor, preds: torch.Tenso
         true, pred = int(labels[i]), int(preds[i])
         rows.append({
             "index": i,
-            "file": files[i],
+            "file": display_name(files[i]),  # what eval.json and every page show
             "true": classes[true],
             "pred": classes[pred],
             "p_pred": round(float(probs[i, pred]), 4),

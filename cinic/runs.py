@@ -127,15 +127,19 @@ class RunFolder:
     @classmethod
     def create(cls, config: dict, root: Path | None = None, name: str | None = None) -> "RunFolder":
         root = Path(root or paths.runs_root())
-        root.mkdir(parents=True, exist_ok=True)
-        if name is None:
-            path = cls._new_folder(root, config)
-        else:
-            path = root / check_run_name(name)
-            try:
-                path.mkdir(parents=False, exist_ok=False)
-            except FileExistsError:
-                raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if name is None:
+                path = cls._new_folder(root, config)
+            else:
+                path = root / check_run_name(name)
+                try:
+                    path.mkdir(parents=False, exist_ok=False)
+                except FileExistsError:
+                    raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
+        except OSError as e:  # a read-only root, or a file where a folder belongs
+            raise RunError(f"cannot make a run folder in {root}: {e.strerror or e}; give a runs root you can "
+                           "write to (--runs-root, or CINIC_RUNS)") from e
         run = cls(path)
         write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
         run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())

@@ -16,6 +16,7 @@ import explain_view
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
 from cinic.checkpoints import CheckpointError
+from cinic.data import display_name
 from cinic.runs import RunFolder, list_runs
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
@@ -84,9 +85,9 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[
         index = st.session_state["classify-random"] % len(test.labels)
         array = app_ui.pictures(test.images, [index])[0]
         top = classify(model, facts, [array], k)[0]
-        show_prediction(f"test image {test.files[index]}", None, array, [], top,
+        show_prediction(f"test image {display_name(test.files[index])}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
-        return [(f"test image {test.files[index]}", array)]
+        return [(f"test image {display_name(test.files[index])}", array)]
     return []
 
 
