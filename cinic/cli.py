@@ -144,7 +144,7 @@ def parse_lr_drop(text: str) -> list:
 
 def cmd_train(args) -> int:
     from cinic.device import choose_device
-    from cinic.runs import RunFolder, check_resumable
+    from cinic.runs import RunFolder, change_for_resume, check_resumable
     from cinic.train import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
@@ -152,6 +152,8 @@ def cmd_train(args) -> int:
     elif args.resume:
         run = RunFolder.open(args.resume, root=args.runs_root)
         check_resumable(run)
+        for change in change_for_resume(run, resume_options(args).get("data"), args.epochs):
+            print(f"resume changes {change}", flush=True)
     else:
         config = config_from_args(args)
         choose_device(config.device)  # no GPU is said now, before a run folder exists
@@ -168,6 +170,23 @@ def cmd_train(args) -> int:
     if status.get("signal"):  # ended by SIGTERM or Ctrl-C: exit as a signalled process does
         return 128 + status["signal"]
     return 0 if status["state"] in ("finished", "cancelled") else EXIT_FAILED
+
+
+def resume_options(args) -> dict:
+    """The options given with --resume; CinicError naming those a resume cannot change."""
+    from cinic.runs import RESUME_CHANGES
+
+    defaults = build_parser().parse_args(["train"])
+    given = {name: value for name, value in vars(args).items()
+             if name not in ("func", "resume", "run", "no_progress", "runs_root")
+             and value != getattr(defaults, name, None)}
+    fixed = sorted(set(given) - set(RESUME_CHANGES))
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise CinicError(f"train --resume cannot change {flags}: a resume continues the run as it was set up, "
+                         f"changing only {', '.join('--' + c for c in RESUME_CHANGES)} (the same data moved, "
+                         "more epochs); start a new run for other settings")
+    return given
 
 
 def cmd_runs(args) -> int:

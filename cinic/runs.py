@@ -450,6 +450,49 @@ def check_resumable(run: RunFolder) -> None:
     run.config()  # a damaged config.json is named now, not by the training process
 
 
+RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run
+
+
+def change_for_resume(run: RunFolder, data: str | None = None, epochs: int | None = None) -> list[str]:
+    """Record what a resume changes: the data folder moved (the same images: counts and exact mean/std
+    must match) or more epochs. RunError names the difference; returns what changed, for the log."""
+    config, changed = run.config(), []
+    if epochs is not None and epochs != config.get("epochs"):
+        if not isinstance(epochs, int) or not _whole_number(config.get("epochs")) or not (
+                config["epochs"] < epochs <= 1000):
+            raise RunError(f"--epochs {epochs}: a resume can only add epochs, from the run's {config.get('epochs')} "
+                           "up to 1000; start a new run for fewer")
+        changed.append(f"epochs {config['epochs']} -> {epochs}")
+    if data is not None:
+        from cinic import data as datasets
+
+        root = str(datasets.resolve_data(data))
+        if root != config.get("data"):
+            _check_same_data(run, config, root, datasets)
+            changed.append(f"data {config.get('data')} -> {root}")
+            config["data"] = root
+    if changed:
+        run.update_config(data=config["data"], epochs=epochs or config["epochs"])
+        if epochs:
+            run.write_status(run.status()["state"], epochs=epochs)
+    return changed
+
+
+def _check_same_data(run: RunFolder, config: dict, root: str, datasets) -> None:
+    """A moved data folder holds the run's images: the same exact training mean and std and, where
+    the run was evaluated, as many test images."""
+    train = datasets.load_split(root, "train")
+    mean, std = datasets.channel_stats(train.images)
+    same = config.get("mean") is None or all(
+        abs(a - b) < 1e-5 for a, b in zip([*mean, *std], [*config["mean"], *config["std"]]))
+    evaluation = run.evaluation() if (run.path / EVAL).is_file() else None
+    if same and evaluation is not None:
+        same = len(datasets.load_split(root, "test").labels) == evaluation["n"]
+    if not same:
+        raise RunError(f"--data {root} holds other images than the run trained on ({config.get('data')}): "
+                       "a resume continues on the same data; start a new run to train on this one")
+
+
 def stop_run(run: RunFolder, grace_s: float = 0.0) -> None:
     """Ask a live training to stop after saving; with grace_s, SIGTERM it if it has not stopped by then.
 
