@@ -540,6 +540,12 @@ def _extract_once(archive: Path, progress: Progress | None) -> Path:
             extract_archive(archive, folder, progress=progress)
         except FetchError as err:  # already says what to do
             raise DataError(str(err)) from err
+        root = _find_cinic_root(folder)
+        if root is not None:  # refused here, the failed build is removed: no refused data stays in the cache
+            try:
+                validate_root(root)
+            except DataError as err:  # named after the archive, not the hidden folder about to go
+                raise DataError(str(err).replace(str(folder), str(archive))) from err
 
     return read_or_build(target, lambda: target if target.is_dir() else None,
                          lambda: build_folder(target, extract))
