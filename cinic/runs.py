@@ -447,7 +447,7 @@ def check_resumable(run: RunFolder) -> None:
     if status["state"] == "damaged" and (run.path / STATUS).exists():
         raise RunError(f"run {run.name} cannot be resumed: {status['error']}. If no training is running it, "
                        f"delete {run.path / STATUS} and resume it again")
-    run.config()  # a damaged config.json is named now, not by the training process
+    run.data_root()  # a damaged config.json is named now, not by the training process
 
 
 RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run

@@ -116,8 +116,7 @@ def _wait_for(lock, run: RunFolder) -> bool:
 
 def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     try:
-        config = TrainConfig.from_dict(run.config())
-        validate_config(config)
+        config = _config_of(run)
         device = choose_device(config.device)
         run.write_status("running", **this_process(), device=describe_device(device), error=None)
         log(f"device: {describe_device(device)}")
@@ -145,6 +144,17 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
             pass
         raise
     return run.status()
+
+
+def _config_of(run: RunFolder) -> TrainConfig:
+    """The run's config.json as a checked TrainConfig; a setting of the wrong type is damage, named."""
+    try:
+        config = TrainConfig.from_dict(run.config())
+        validate_config(config)
+    except TypeError as e:  # a missing field, or text where a number belongs
+        raise RunError(f"{run.path / 'config.json'} is damaged: {str(e)[:160]}; "
+                       "start a new run with the settings you want") from e
+    return config
 
 
 class _stop_on_signals:
