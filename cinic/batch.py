@@ -226,7 +226,8 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
     probs = predict_probs(model, batch.images, mean, std, device)
     predictions = []
     for i, (name, row) in enumerate(zip(batch.files, probs)):
-        entry = {"file": display_name(name), "top": top_k(row, classes, k), "notes": batch.notes[i] if batch.notes else []}
+        entry = {"file": display_name(name), "top": top_k(row, classes, k),
+                 "notes": batch.notes[i] if batch.notes else []}
         if batch.labelled:
             entry["true"] = CLASSES[int(batch.labels[i])]
         predictions.append(entry)

@@ -69,6 +69,8 @@ class _ImageFile:
     label: int
     size: int
     mtime_ns: int
+    ino: int = 0    # with ctime, what changes when content changes even if size and mtime are put back
+    ctime_ns: int = 0
 
 
 # --- small helpers ---------------------------------------------------------------------
@@ -175,8 +177,8 @@ def _scan_class(folder: Path, label: int, with_stat: bool) -> tuple[list[_ImageF
             problems.append(f"not an image file: {path}: a class folder holds only images "
                             f"({', '.join(IMAGE_SUFFIXES)}); move or delete it.")
         else:
-            found.append(_ImageFile(f"{folder.name}/{entry.name}", label,
-                                    stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0))
+            found.append(_ImageFile(f"{folder.name}/{entry.name}", label, *(
+                (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns) if stat else (0, 0, 0, 0))))
     return found, problems
 
 
@@ -386,7 +388,7 @@ def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
 def _cache_key(folder: Path, files: Iterable[_ImageFile]) -> str:
     digest = hashlib.sha1(f"cinic-decoded-v{CACHE_VERSION}\0{folder}\0".encode("utf-8", "surrogateescape"))
     for f in files:
-        digest.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\0{f.ino}\0{f.ctime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

@@ -558,7 +558,7 @@ def _type_names(types) -> str:
 def _evaluation_fault(e: dict) -> str | None:
     """What is wrong with an eval.json object, or None: every field a page, report or CSV reads."""
     classes = e.get("classes")
-    if not _is_number(e.get("accuracy")) or not _whole_number(e.get("n")):
+    if not _is_number(e.get("accuracy")) or not _whole_number(e.get("n")) or not _whole_number(e.get("correct", 0)):
         return "it lacks the accuracy or the number of images"
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
         return "its class names are not a list of text"
