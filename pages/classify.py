@@ -14,7 +14,7 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
-from cinic.images import ALLOWED_FORMATS, ImageError, open_image, to_model_input
+from cinic.images import ALLOWED_FORMATS, ImageError, display_image, open_image, to_model_input
 from cinic.checkpoints import CheckpointError
 from cinic.data import display_name
 from cinic.runs import RunFolder, list_runs
@@ -68,8 +68,7 @@ def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
     if opened:
         tops = classify(model, facts, [o[2] for o in opened], k)
         for (name, image, array, notes), top in zip(opened, tops):
-            show_prediction(name, image.convert("RGB") if image.mode not in ("RGB", "L") else image,
-                            array, notes, top)
+            show_prediction(name, display_image(image), array, notes, top)
     return [(name, array) for name, _, array, _ in opened]
 
 

@@ -208,3 +208,30 @@ def test_augment_n_is_checked_against_memory_and_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil_module, "disk_usage", lambda p: shutil_module._ntuple_diskusage(10**9, 10**9, 1000))
     with pytest.raises(AugmentError, match="free: use a smaller N"):
         check_sample_size(1000, tmp_path / "not-yet" / "made")
+
+
+# --- the Classify page shows whatever the library accepts (item 6) ------------------------------------------------
+def test_the_classify_page_shows_a_very_wide_image_and_keeps_the_other_uploads(trained, tiny_data, tmp_path,
+                                                                               monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from cinic import datasets, paths
+
+    def png(width, height, colour):
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
+    monkeypatch.setenv("CINIC_RUNS", str(trained.path.parent))
+    datasets.remember_data_root(tiny_data)
+    at = open_page("pages/classify.py")
+    uploads = [("strip.png", png(70000, 200, (200, 30, 30)), "image/png"),
+               ("bad.png", b"not an image", "image/png"),
+               ("small.png", png(40, 40, (30, 30, 200)), "image/png")]
+    at.file_uploader(key="classify-upload").set_value(uploads).run()
+    assert not at.exception, [e.stack_trace for e in at.exception]
+    assert len(at.error) == 1 and at.error[0].value.startswith("bad.png")
+    assert len(at.get("vega_lite_chart")) == 2  # the strip and the small image each get their prediction
