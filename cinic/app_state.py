@@ -17,6 +17,7 @@ from typing import Any
 
 from cinic import paths
 from cinic.atomic import replace_file
+from cinic.errors import CinicError
 
 STATE_FILE = "app_state.json"
 PIPELINE_FILE = "app_pipeline.json"
@@ -62,13 +63,16 @@ def save_pipeline(steps: list[dict], n: int) -> Path:
 
 def saved_pipeline() -> tuple[list[dict], int] | None:
     """The last saved (steps, n), or None when nothing (readable) was saved."""
-    try:
-        steps = json.loads(pipeline_path().read_text())
-    except (OSError, ValueError):
+    from cinic.augment_ops import load_pipeline
+
+    if not pipeline_path().is_file():
         return None
-    if not isinstance(steps, list):
+    try:  # bounded in size and depth, and every step checked: a damaged file is never launched
+        steps = load_pipeline(pipeline_path())
+    except CinicError:
         return None
-    return steps, int(load_state().get("pipeline_n") or 0)
+    n = load_state().get("pipeline_n")
+    return steps, n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
 
 
 # --- work that outlives a script run ------------------------------------------------

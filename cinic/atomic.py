@@ -18,6 +18,12 @@ from typing import BinaryIO, Callable, TypeVar
 
 from filelock import FileLock
 
+from cinic.errors import CinicError
+
+
+class CacheError(CinicError):
+    """A cache folder that cannot be written."""
+
 
 def temp_path(path: Path) -> Path:
     """Where `path` is written before it is renamed into place: hidden, and one per process."""
@@ -101,7 +107,15 @@ def read_or_build(path: Path, read: Callable[[], T | None], build: Callable[[], 
     if value is not None:
         return value
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+    lock = FileLock(str(path.with_name(f".{path.name}.lock")))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as e:  # a read-only cache, or a file where its folder belongs
+        raise CacheError(f"cannot write the cache folder {path.parent}: {e.strerror or e}; set CINIC_CACHE "
+                         "to a folder you can write to") from e
+    try:
         value = read()
         return build() if value is None else value
+    finally:
+        lock.release()

@@ -167,11 +167,24 @@ def _as_hwc_uint8(images) -> np.ndarray:
 
 
 def _check_seed(seed: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise AugmentError(f"seed must be a whole number >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+        raise AugmentError(f"seed must be a whole number 0..2**63-1, got {seed!r}")
 
 
 # --- preview -----------------------------------------------------------------------
+PREVIEW_IMAGES = 64  # rows of a preview grid
+
+
+def preview_destination(out) -> Path:
+    """`out` as a file a preview can be written to, checked before any work."""
+    out = Path(out)
+    if out.is_dir():
+        raise AugmentError(f"{out} is a folder: give a file name, e.g. {out / 'preview.png'}")
+    if not out.parent.is_dir():
+        raise AugmentError(f"no folder {out.parent} to write {out.name} into: create it first")
+    return out
+
+
 def preview_grid(steps: Sequence[Mapping], images, versions: int = 6, seed: int = 0,
                  scale: int = 3) -> np.ndarray:
     """A uint8 H x W x 3 picture: one row per image, the original then `versions` augmented copies.
@@ -182,6 +195,8 @@ def preview_grid(steps: Sequence[Mapping], images, versions: int = 6, seed: int 
     """
     steps = validate_pipeline(steps)
     _check_seed(seed)
+    if isinstance(versions, bool) or not isinstance(versions, int) or not 0 <= versions <= 32:
+        raise AugmentError(f"versions must be 0..32, got {versions!r}")
     originals = _as_hwc_uint8(images)
     if len(originals) == 0:
         raise AugmentError("preview_grid needs at least one image")

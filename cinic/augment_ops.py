@@ -31,6 +31,8 @@ from Augmentor import Operations
 from cinic.errors import CinicError
 
 IMAGE_SIDE = 32                 # CINIC-10 images, and what every pipeline must end as
+MAX_STEPS = 100                 # steps in one pipeline (the report's has 7)
+MAX_PIPELINE_BYTES = 1 << 20    # a pipeline file (a 100-step one is a few kB)
 MAX_SIDE = 1024                 # largest side an image may reach inside a pipeline (memory, time)
 SEED_SAMPLE_SIZE = 30000        # how many images the report sampled with its pipeline
 
@@ -411,6 +413,9 @@ def validate_pipeline(steps: Sequence[Mapping]) -> list[dict]:
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
         raise AugmentError(f"a pipeline is a list of steps like {_EXAMPLE}, "
                            f"got {type(steps).__name__}")
+    if len(steps) > MAX_STEPS:  # every run's config.json holds its pipeline
+        raise AugmentError(f"a pipeline of {len(steps):,} steps is more than the {MAX_STEPS} allowed; "
+                           "a real one has a handful")
     normalised = [_validate_step(number, step) for number, step in enumerate(steps, start=1)]
     _check_image_sizes(normalised)
     return normalised
@@ -548,10 +553,15 @@ def _load_pipeline_file(path: Path) -> list[dict]:
         raise AugmentError(f"pipeline file {path} does not exist; give 'seed', 'none' or a JSON "
                            f"file holding a list of steps like [{_EXAMPLE}]")
     try:
+        if path.stat().st_size > MAX_PIPELINE_BYTES:
+            raise AugmentError(f"pipeline file {path} is {path.stat().st_size:,} bytes, more than the "
+                               f"{MAX_PIPELINE_BYTES:,} a pipeline of at most {MAX_STEPS} steps needs")
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise AugmentError(f"pipeline file {path} is not valid JSON: {error.msg} "
                            f"at line {error.lineno}, column {error.colno}") from None
+    except RecursionError:
+        raise AugmentError(f"pipeline file {path} nests lists or objects too deeply to be a pipeline") from None
     except (OSError, UnicodeDecodeError) as error:
         raise AugmentError(f"pipeline file {path} cannot be read: {error}") from None
     steps = _steps_of(data, f"pipeline file {path}") if isinstance(data, Mapping) else data
@@ -566,6 +576,29 @@ def _steps_of(data: Mapping, where: str) -> Any:
         raise AugmentError(f'{where} is an object without "steps"; give a list of steps '
                            f'or {{"steps": [{_EXAMPLE}]}}')
     return data["steps"]
+
+
+MAX_AUGMENT_N = 2_000_000  # 22 times CINIC-10's training split; 6 GB of pixels
+
+
+def check_sample_size(n: int, cache: Path) -> None:
+    """AugmentError unless `n` augmented 32x32 images fit the limit, this machine's memory (they are
+    held twice while joined to the training images) and the cache's free disk space."""
+    need = n * 3 * IMAGE_SIDE * IMAGE_SIDE
+    if n > MAX_AUGMENT_N:
+        raise AugmentError(f"augment N {n:,} is more than the {MAX_AUGMENT_N:,} allowed")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if memory and 2 * need > memory:
+        raise AugmentError(f"augment N {n:,} needs about {2 * need / 1e9:.1f} GB of memory; this machine has "
+                           f"{memory / 1e9:.1f} GB: use a smaller N")
+    existing = next((p for p in (cache, *cache.parents) if p.exists()), None)
+    if existing is not None:
+        import shutil
+
+        free = shutil.disk_usage(existing).free
+        if need > free:
+            raise AugmentError(f"augment N {n:,} needs about {need / 1e9:.1f} GB in the cache {cache}, which has "
+                               f"{free / 1e9:.1f} GB free: use a smaller N or free some space")
 
 
 def format_pipeline(steps: Sequence[Mapping]) -> str:

@@ -29,7 +29,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from cinic.data import CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, is_litter, load_evaluation_set, origin_of
+from cinic.data import (CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, display_name, is_litter, load_evaluation_set,
+                        origin_of)
 from cinic.errors import CinicError
 from cinic.images import MAX_BYTES, ImageError, open_image, to_model_input
 
@@ -225,7 +226,8 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
     probs = predict_probs(model, batch.images, mean, std, device)
     predictions = []
     for i, (name, row) in enumerate(zip(batch.files, probs)):
-        entry = {"file": name, "top": top_k(row, classes, k), "notes": batch.notes[i] if batch.notes else []}
+        entry = {"file": display_name(name), "top": top_k(row, classes, k),
+                 "notes": batch.notes[i] if batch.notes else []}
         if batch.labelled:
             entry["true"] = CLASSES[int(batch.labels[i])]
         predictions.append(entry)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -55,15 +56,17 @@ def save(run: RunFolder, state: dict, which: str = "last") -> None:
 
 # --- loading --------------------------------------------------------------------------
 def load_file(path: Path, map_location="cpu") -> dict:
-    """Load a checkpoint with the weights-only unpickler, never anything that runs code."""
+    """Load a checkpoint with the weights-only unpickler, never anything that runs code; its expanded
+    size is bounded before anything is read, and its weights and normalisation must be finite."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train the run first or pick another run")
+    _check_archive(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
         text = str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__  # torch's first sentence
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "unsupported global" in str(e).lower():  # a class or function by name: what an unsafe pickle needs
             reason = "it holds Python objects that could run code, which is refused"
         else:
             reason = f"it is damaged or not a PyTorch checkpoint ({text[:200]})"
@@ -71,7 +74,50 @@ def load_file(path: Path, map_location="cpu") -> dict:
                               "CINIC-10 Explorer, or retrain the run.") from e
     if not isinstance(state, dict) or "model" not in state or "spec" not in state:
         raise CheckpointError(f"{path} is not a CINIC-10 Explorer checkpoint (no model and spec inside)")
+    _check_finite(state, path)
     return state
+
+
+def _check_archive(path: Path) -> None:
+    """torch.save writes a zip of stored (uncompressed) entries: one that is not a zip is damaged, and one
+    whose entries expand beyond the file's own size would fill memory before torch could refuse it."""
+    import zipfile
+
+    damaged = (f"cannot load {path}: it is damaged or not a PyTorch checkpoint (not a zip archive). "
+               "Use a checkpoint written by CINIC-10 Explorer, or retrain the run.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise CheckpointError(damaged) from None
+    if expanded > path.stat().st_size + EXPANSION_SLACK:
+        raise CheckpointError(f"cannot load {path}: its entries expand to {expanded:,} bytes from a "
+                              f"{path.stat().st_size:,}-byte file, which no checkpoint written by CINIC-10 Explorer "
+                              "does (it is damaged or a decompression bomb); retrain the run")
+
+
+EXPANSION_SLACK = 1 << 20  # entries are stored, not compressed: their sizes add up to about the file's
+
+
+def _check_finite(state: dict, path: Path) -> None:
+    """Normalisation of three finite numbers (std > 0) and finite weights: NaN ones predict "nan%"."""
+    for key in ("mean", "std"):
+        values = state.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == 3 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)):
+            raise CheckpointError(f"{path} is damaged: its {key} should be three finite numbers, "
+                                  f"not {str(values)[:80]}; retrain the run")
+    if min(state["std"]) <= 0:
+        raise CheckpointError(f"{path} is damaged: its std {state['std']} has a value that is not above 0; "
+                              "retrain the run")
+    weights = state.get("model")
+    if isinstance(weights, dict):
+        bad = [k for k, v in weights.items()
+               if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"{path} holds weights that are not finite numbers (NaN or infinity, in "
+                                  f"{', '.join(bad[:3])}): the training diverged; retrain the run with a "
+                                  "lower learning rate")
 
 
 def load(run: RunFolder, which: str = "best") -> dict:
@@ -95,10 +141,10 @@ def model_from_state(state: dict, path: Path):
     """(model, spec) rebuilt from a loaded checkpoint's own spec, with its weights."""
     try:
         spec = ModelSpec.from_dict(state["spec"])
+        model = build_model(spec)  # its parameter count is checked before anything is allocated
     except (ModelSpecError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} describes no buildable model ({_first_detail(e)}); "
                               "it is damaged") from e
-    model = build_model(spec)
     load_weights(model, state, path)
     return model, spec
 

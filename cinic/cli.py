@@ -144,17 +144,16 @@ def parse_lr_drop(text: str) -> list:
 
 def cmd_train(args) -> int:
     from cinic.device import choose_device
-    from cinic.runs import LIVE_STATES, RunError, RunFolder
+    from cinic.runs import RunFolder, change_for_resume, check_resumable
     from cinic.train import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
         run = RunFolder.open(args.run)
     elif args.resume:
         run = RunFolder.open(args.resume, root=args.runs_root)
-        state = run.status()["state"]
-        if state in LIVE_STATES:  # a second process resuming it would override a stop and train it twice
-            raise RunError(f"run {run.name} is already {state}; stop it first (`python -m cinic stop "
-                           f"{run.name}`), then resume it")
+        check_resumable(run)
+        for change in change_for_resume(run, resume_options(args).get("data"), args.epochs):
+            print(f"resume changes {change}", flush=True)
     else:
         config = config_from_args(args)
         choose_device(config.device)  # no GPU is said now, before a run folder exists
@@ -168,7 +167,26 @@ def cmd_train(args) -> int:
     status = train_run(run, resume=bool(args.resume), progress=not args.no_progress,
                        log=lambda m: print(m, flush=True))
     print(f"run {run.name}: {status['state']}" + (f" ({status['error']})" if status.get("error") else ""))
+    if status.get("signal"):  # ended by SIGTERM or Ctrl-C: exit as a signalled process does
+        return 128 + status["signal"]
     return 0 if status["state"] in ("finished", "cancelled") else EXIT_FAILED
+
+
+def resume_options(args) -> dict:
+    """The options given with --resume; CinicError naming those a resume cannot change."""
+    from cinic.runs import RESUME_CHANGES
+
+    defaults = build_parser().parse_args(["train"])
+    given = {name: value for name, value in vars(args).items()
+             if name not in ("func", "resume", "run", "no_progress", "runs_root")
+             and value != getattr(defaults, name, None)}
+    fixed = sorted(set(given) - set(RESUME_CHANGES))
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise CinicError(f"train --resume cannot change {flags}: a resume continues the run as it was set up, "
+                         f"changing only {', '.join('--' + c for c in RESUME_CHANGES)} (the same data moved, "
+                         "more epochs); start a new run for other settings")
+    return given
 
 
 def cmd_runs(args) -> int:
@@ -385,16 +403,19 @@ def cmd_augment_preview(args) -> int:
     from PIL import Image
 
     from cinic import data
-    from cinic.augment import preview_grid
+    from cinic.augment import PREVIEW_IMAGES, preview_destination, preview_grid
     from cinic.augment_ops import load_pipeline
 
     import torch
 
+    if not 1 <= args.images <= PREVIEW_IMAGES:
+        raise CinicError(f"--images must be 1..{PREVIEW_IMAGES}, got {args.images}")
+    out = preview_destination(args.out)
     steps = load_pipeline(args.pipeline)
     train = data.load_split(data.resolve_data(args.data), "train", progress=tqdm_progress("decoding train"))
     pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(args.seed))[:args.images]
     grid = preview_grid(steps, train.images[pick], versions=args.versions, seed=args.seed)
-    Image.fromarray(grid).save(args.out)
+    Image.fromarray(grid).save(out)
     print(f"preview of {args.images} images x {args.versions} versions written to {args.out}")
     return 0
 

@@ -123,9 +123,17 @@ def validate_config(c: TrainConfig) -> None:
     check(0 <= c.warmup_epochs <= c.epochs, f"warm-up epochs must be 0..epochs, got {c.warmup_epochs}")
     check(isinstance(c.crop_pad, int) and 0 <= c.crop_pad <= 8, f"crop padding must be 0..8, got {c.crop_pad}")
     check(isinstance(c.augment_n, int) and c.augment_n >= 0, f"augment N must be >= 0, got {c.augment_n}")
+    check(isinstance(c.seed, int) and 0 <= c.seed < 2 ** 63, f"seed must be a whole number 0..2**63-1, got {c.seed}")
+    if c.augment_n:
+        from cinic import paths
+        from cinic.augment_ops import check_sample_size
+
+        check_sample_size(c.augment_n, paths.cache_root())  # against memory and disk, before any run exists
     for drop in c.lr_drops:
-        check(isinstance(drop, (list, tuple)) and len(drop) == 2 and 1 <= drop[0] <= c.epochs and drop[1] > 0,
-              f"each learning-rate drop must be [epoch 1..{c.epochs}, lr > 0], got {drop}")
+        check(isinstance(drop, (list, tuple)) and len(drop) == 2 and isinstance(drop[0], int)
+              and isinstance(drop[1], (int, float)) and 1 <= drop[0] <= c.epochs and 0 < drop[1] <= 10,
+              f"each learning-rate drop must be [epoch 1..{c.epochs}, lr in (0, 10] like the learning rate], "
+              f"got {drop}")
     ModelSpec.from_dict(c.model)  # raises ModelSpecError naming the field
 
 

@@ -69,6 +69,8 @@ class _ImageFile:
     label: int
     size: int
     mtime_ns: int
+    ino: int = 0    # with ctime, what changes when content changes even if size and mtime are put back
+    ctime_ns: int = 0
 
 
 # --- small helpers ---------------------------------------------------------------------
@@ -93,6 +95,12 @@ def _existing_folder(path, what: str) -> Path:
     if not folder.is_dir():
         raise DataError(f"{folder} is a file, not a folder: give the path of a {what}.")
     return folder
+
+
+def display_name(name: str) -> str:
+    """A file name as text any page, table or report can show: bytes that are not UTF-8 (which Python
+    keeps as lone surrogates, and which nothing can encode) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def is_litter(name: str) -> bool:
@@ -148,24 +156,36 @@ def _scan_class(folder: Path, label: int, with_stat: bool) -> tuple[list[_ImageF
     """The image files of one class folder, and what else it wrongly holds."""
     found: list[_ImageFile] = []
     problems: list[str] = []
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if is_litter(entry.name):
-                continue
-            path = Path(entry.path)
-            if entry.is_dir():
-                problems.append(
-                    f"unexpected folder {path} inside class folder {folder} (holding "
-                    f"{_count_files(path)}): a class folder holds only images; move it out"
-                    + (" (Augmentor writes its samples into output/)." if entry.name.lower() == "output" else "."))
-            elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
-                problems.append(f"not an image file: {path}: a class folder holds only images "
-                                f"({', '.join(IMAGE_SUFFIXES)}); move or delete it.")
-            else:
-                stat = entry.stat() if with_stat else None
-                found.append(_ImageFile(f"{folder.name}/{entry.name}", label,
-                                        stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0))
+    try:
+        listing = _listing(folder)
+    except OSError as e:
+        return [], [f"cannot read class folder {folder}: {e.strerror or e}; fix its permissions or remove it."]
+    for entry in listing:
+        path = Path(entry.path)
+        try:  # a broken or looping link, or an unreadable entry, is one problem, not a crash
+            is_folder = entry.is_dir()
+            stat = entry.stat() if with_stat and not is_folder else None
+        except OSError as e:
+            problems.append(f"cannot read {path}: {e.strerror or e} (a broken or looping link?); fix or remove it.")
+            continue
+        if is_folder:
+            problems.append(
+                f"unexpected folder {path} inside class folder {folder} (holding "
+                f"{_count_files(path)}): a class folder holds only images; move it out"
+                + (" (Augmentor writes its samples into output/)." if entry.name.lower() == "output" else "."))
+        elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
+            problems.append(f"not an image file: {path}: a class folder holds only images "
+                            f"({', '.join(IMAGE_SUFFIXES)}); move or delete it.")
+        else:
+            found.append(_ImageFile(f"{folder.name}/{entry.name}", label, *(
+                (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns) if stat else (0, 0, 0, 0))))
     return found, problems
+
+
+def _listing(folder: Path) -> list[os.DirEntry]:
+    """The entries of `folder` by name, litter left out."""
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not is_litter(e.name)), key=lambda e: e.name)
 
 
 def _top_level_problems(folder: Path, listing: list[os.DirEntry], classes: Sequence[str],
@@ -196,8 +216,10 @@ def _scan_class_folders(folder: Path, classes: Sequence[str], *, strict: bool,
     """
     found: list[_ImageFile] = []
     counts: dict[str, int] = {}
-    with os.scandir(folder) as entries:
-        listing = sorted((e for e in entries if not is_litter(e.name)), key=lambda e: e.name)
+    try:
+        listing = _listing(folder)
+    except OSError as e:
+        return [], [f"cannot read folder {folder}: {e.strerror or e}; fix its permissions."], {}
     present = [name for name in classes if (folder / name).is_dir()]
     problems = _top_level_problems(folder, listing, classes, present)
     for name in classes:
@@ -370,7 +392,7 @@ def validate_class_folder(folder, classes: Sequence[str] = CLASSES,
 def _cache_key(folder: Path, files: Iterable[_ImageFile]) -> str:
     digest = hashlib.sha1(f"cinic-decoded-v{CACHE_VERSION}\0{folder}\0".encode("utf-8", "surrogateescape"))
     for f in files:
-        digest.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\0{f.ino}\0{f.ctime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -524,6 +546,12 @@ def _extract_once(archive: Path, progress: Progress | None) -> Path:
             extract_archive(archive, folder, progress=progress)
         except FetchError as err:  # already says what to do
             raise DataError(str(err)) from err
+        root = _find_cinic_root(folder)
+        if root is not None:  # refused here, the failed build is removed: no refused data stays in the cache
+            try:
+                validate_root(root)
+            except DataError as err:  # named after the archive, not the hidden folder about to go
+                raise DataError(str(err).replace(str(folder), str(archive))) from err
 
     return read_or_build(target, lambda: target if target.is_dir() else None,
                          lambda: build_folder(target, extract))

@@ -30,8 +30,10 @@ def choose_device(requested: str = "auto") -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(requested)
-    except RuntimeError:
-        raise DeviceError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):  # meta, xla, ...: nothing trains there
+        raise DeviceError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError("CUDA was asked for but this machine has no usable CUDA GPU; "
                           "use --device cpu (or auto)")

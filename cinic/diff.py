@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from cinic.data import display_name
 from cinic.errors import CinicError
 
 SIGNIFICANCE = 0.05  # the conventional threshold: below it a difference is called more than noise
@@ -94,7 +95,7 @@ class RunPair:
         rows = []
         for i in indices.tolist():
             rows.append({
-                "index": i, "file": self.dataset.files[i], "true": classes[labels[i]],
+                "index": i, "file": display_name(self.dataset.files[i]), "true": classes[labels[i]],
                 "pred_a": classes[pred_a[i]], "p_a": float(self.probs_a[i, pred_a[i]]),
                 "pred_b": classes[pred_b[i]], "p_b": float(self.probs_b[i, pred_b[i]]),
                 "p_true_a": float(self.probs_a[i, labels[i]]), "p_true_b": float(self.probs_b[i, labels[i]]),

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cinic.data import display_name
 from cinic.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
 from cinic.errors import CinicError
 from cinic.loader import normalize
@@ -86,6 +87,8 @@ def predict_probs(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[f
 def top_k(probs_row: torch.Tensor | Sequence[float], classes: Sequence[str],
           k: int = 3) -> list[dict[str, Any]]:
     """The k most likely classes of one image, most likely first: [{"class", "prob"}]."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise EvaluationError(f"top-k must be a whole number of at least 1, got {k!r}")
     probs = torch.as_tensor(probs_row, dtype=torch.float64).flatten()
     if probs.numel() != len(classes):
         raise EvaluationError(
@@ -206,7 +209,7 @@ def misclassified(files: Sequence[str], labels: torch.Tensor, preds: torch.Tenso
         true, pred = int(labels[i]), int(preds[i])
         rows.append({
             "index": i,
-            "file": files[i],
+            "file": display_name(files[i]),  # what eval.json and every page show
             "true": classes[true],
             "pred": classes[pred],
             "p_pred": round(float(probs[i, pred]), 4),
@@ -229,7 +232,7 @@ def evaluate_run(run, which: str = "best", device: str | torch.device = "cpu", d
     from cinic.data import load_evaluation_set
 
     model, facts = checkpoints.load_model(run, which, device)
-    dataset, name = load_evaluation_set(data or run.config()["data"], split, progress)
+    dataset, name = load_evaluation_set(data or run.data_root(), split, progress)
     result = evaluate(model, dataset, facts["mean"], facts["std"], device, batch_size, split=name)
     result.update(checkpoint=which, epoch=facts["epoch"])
     if data is None and name == "test":

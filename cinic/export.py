@@ -20,7 +20,7 @@ from torch import nn
 from cinic.atomic import replace_file
 from cinic.checkpoints import export_safetensors, load_model
 from cinic.errors import CinicError
-from cinic.runs import RunFolder
+from cinic.runs import CONFIG, RunFolder
 
 ONNX_INPUT = "images"
 ONNX_OUTPUTS = ("logits", "probabilities")
@@ -48,10 +48,10 @@ class WithPreprocessing(nn.Module):
 
 
 def check_destination(run: RunFolder, out) -> Path:
-    """`out` as a path outside the run's folder: an export never lands among (or over) a run's own files."""
+    """`out` as a path outside every run folder: an export never lands among (or over) a run's files."""
     out = Path(out)
-    if out.resolve().is_relative_to(run.path):
-        raise ExportError(f"{out} is inside the run folder {run.path}: write the export outside it "
+    if out.resolve().is_relative_to(run.path) or (out.resolve().parent / CONFIG).is_file():
+        raise ExportError(f"{out} is inside the run folder {out.resolve().parent}: write the export outside it "
                           "(the run folder holds only what training writes)")
     if out.is_dir():
         raise ExportError(f"{out} is a folder: give a file name, e.g. {out / (run.name + '.onnx')}")

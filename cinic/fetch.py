@@ -186,11 +186,29 @@ def unsafe_reason(member: tarfile.TarInfo) -> str | None:
     return None
 
 
+# CINIC-10 is 270,000 PNGs of 32x32 pixels (a few kB each, about 0.7 GB in all, barely compressible):
+# bounds well above that, checked from the member list before a byte is written.
+MAX_MEMBERS = 400_000
+MAX_MEMBER_BYTES = 1 << 20        # one 32x32 image in any format is far smaller
+MAX_TOTAL_BYTES = 2 * 1024 ** 3
+MAX_EXPANSION = 20                # PNGs do not compress; a bomb expands a thousandfold
+
+
 def check_members(archive: Path, members: list[tarfile.TarInfo]) -> None:
     for member in members:
         if reason := unsafe_reason(member):
             raise FetchError(f"{archive}: refusing to extract member {member.name!r}: it {reason}. "
                              "The archive is damaged or not CINIC-10; download it again.")
+        if member.size > MAX_MEMBER_BYTES:
+            raise FetchError(f"{archive}: refusing to extract member {member.name!r}: it is {member.size:,} "
+                             f"bytes, more than any CINIC-10 image ({MAX_MEMBER_BYTES:,} allowed); the archive "
+                             "is not CINIC-10.")
+    total = sum(member.size for member in members)
+    limit = min(MAX_TOTAL_BYTES, MAX_EXPANSION * archive.stat().st_size + MAX_MEMBER_BYTES)
+    if len(members) > MAX_MEMBERS or total > limit:
+        raise FetchError(f"{archive}: refusing to extract {len(members):,} members of {total:,} bytes from a "
+                         f"{archive.stat().st_size:,}-byte archive: CINIC-10 is 270,000 images of about 0.7 GB "
+                         "that barely compress. The archive is not CINIC-10 (or is a decompression bomb).")
 
 
 def folders_in(members: list[tarfile.TarInfo]) -> set[tuple[str, ...]]:

@@ -314,6 +314,28 @@ def to_model_input(img: Image.Image, fit: str = "squeeze") -> tuple[np.ndarray, 
     return np.ascontiguousarray(array), notes
 
 
+DISPLAY_SIDE = 640  # the longest side of an image shown beside its prediction
+DISPLAY_RATIO = 8   # a longer strip is shown centred on a grey band this many times as long as it is high
+
+
+def display_image(img: Image.Image) -> Image.Image:
+    """An RGB copy of any image `open_image` accepts that every page can show: upright, at most
+    DISPLAY_SIDE on its longest side, and no thinner than 1:DISPLAY_RATIO (a 70000x200 strip can
+    neither be encoded for the browser whole nor scaled down to a width without vanishing)."""
+    shown = _to_rgb(_upright(img, []), [])
+    width, height = shown.size
+    scale = min(1.0, DISPLAY_SIDE / max(width, height))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size != shown.size:
+        shown = shown.resize(size, Image.Resampling.LANCZOS)
+    band = (max(size[0], -(-size[1] // DISPLAY_RATIO)), max(size[1], -(-size[0] // DISPLAY_RATIO)))
+    if band == size:
+        return shown
+    canvas = Image.new("RGB", band, (128, 128, 128))
+    canvas.paste(shown, ((band[0] - size[0]) // 2, (band[1] - size[1]) // 2))
+    return canvas
+
+
 def decode_chunk(paths: list[str]) -> tuple[np.ndarray, list[tuple[int, str]], int]:
     """Decode image files into an N x 32 x 32 x 3 uint8 array (a worker's share).
 

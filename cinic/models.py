@@ -236,6 +236,26 @@ def validate_spec(spec: ModelSpec) -> None:
         if size < 1:
             raise ModelSpecError(f"model spec field 'fc[{i}]' must be at least 1, got {size}")
     feature_shape(spec)
+    if parameter_count(spec) > MAX_PARAMETERS:  # counted, not allocated: a spec from a file may ask for GBs
+        raise ModelSpecError(f"the model spec asks for {parameter_count(spec):,} parameters, more than the "
+                             f"{MAX_PARAMETERS:,} allowed (the largest preset has about 1.5 million); "
+                             "use fewer channels or smaller fc layers")
+
+
+MAX_PARAMETERS = 50_000_000  # 200 MB of float32 weights, 30 times the largest preset
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """The learnable values `build_model(spec)` would hold, computed without building it."""
+    total, channels = 0, spec.in_channels
+    for c in spec.conv:
+        total += channels * c.out_channels * c.kernel_size ** 2 + c.out_channels + 2 * c.out_channels * c.batch_norm
+        channels = c.out_channels
+    width = flat_features(spec)
+    for hidden in (*spec.fc, spec.num_classes):
+        total += width * hidden + hidden
+        width = hidden
+    return total
 
 
 # ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 
 from cinic.atomic import replace_file
 from cinic.errors import CinicError
+from cinic.data import display_name
 from cinic.runs import RunError, RunFolder, summarize_run
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "images_per_s")
@@ -146,7 +147,8 @@ def mistakes_html(evaluation: Mapping, test) -> str:
     if test is None:
         return f"<p class='note'>The test images are not at {html.escape(str(evaluation.get('source')))} any more, " \
                "so the misclassified ones cannot be shown.</p>"
-    usable = [m for m in wrong if m["index"] < len(test.files) and test.files[m["index"]] == m["file"]]
+    usable = [m for m in wrong
+              if m["index"] < len(test.files) and display_name(test.files[m["index"]]) == m["file"]]
     figures = "".join(
         f"<figure><img src='{png_data_uri(test.images[m['index']])}' alt='{html.escape(m['file'])}' "
         f"width='{32 * IMAGE_ZOOM}' height='{32 * IMAGE_ZOOM}'><figcaption>{html.escape(m['true'])} → "

@@ -56,8 +56,15 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         replace_file(path, lambda handle: handle.write(data))
     except OSError as e:
-        raise RunError(f"could not write {path}: {e.strerror or e}. "
-                       "Free some disk space and try again; the previous file is intact.") from e
+        raise _write_error(path, e, "Free some disk space and try again; the previous file is intact.") from e
+
+
+def _write_error(path: Path, error: OSError, advice: str) -> RunError:
+    """Why a write into a run folder failed: a folder gone is not a full disk."""
+    if not path.parent.is_dir():
+        return RunError(f"could not write {path}: its folder was deleted or moved while in use; "
+                        "nothing more is saved there")
+    return RunError(f"could not write {path}: {error.strerror or error}. {advice}")
 
 
 # --- the process that trains a run ----------------------------------------------------
@@ -121,15 +128,19 @@ class RunFolder:
     @classmethod
     def create(cls, config: dict, root: Path | None = None, name: str | None = None) -> "RunFolder":
         root = Path(root or paths.runs_root())
-        root.mkdir(parents=True, exist_ok=True)
-        if name is None:
-            path = cls._new_folder(root, config)
-        else:
-            path = root / check_run_name(name)
-            try:
-                path.mkdir(parents=False, exist_ok=False)
-            except FileExistsError:
-                raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if name is None:
+                path = cls._new_folder(root, config)
+            else:
+                path = root / check_run_name(name)
+                try:
+                    path.mkdir(parents=False, exist_ok=False)
+                except FileExistsError:
+                    raise RunError(f"a run named {name!r} already exists in {root}; pick another name") from None
+        except OSError as e:  # a read-only root, or a file where a folder belongs
+            raise RunError(f"cannot make a run folder in {root}: {e.strerror or e}; give a runs root you can "
+                           "write to (--runs-root, or CINIC_RUNS)") from e
         run = cls(path)
         write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
         run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
@@ -161,7 +172,17 @@ class RunFolder:
 
     # --- config and status ---------------------------------------------------
     def config(self) -> dict:
-        return self._read_object(CONFIG)
+        """config.json; RunError naming the file when it is damaged or a field has the wrong type."""
+        config = self._read_object(CONFIG)
+        _check_config(config, self.path / CONFIG)
+        return config
+
+    def data_root(self) -> str:
+        """The data folder the run trained on, from config.json."""
+        data = self.config().get("data")
+        if not data:
+            raise RunError(f"{self.path / CONFIG} is damaged: it names no data folder (\"data\")")
+        return data
 
     def update_config(self, **fields) -> None:
         """Fill in what is only known once training starts (the exact mean and std)."""
@@ -237,8 +258,8 @@ class RunFolder:
                 f.write(line)
                 f.flush()
         except OSError as e:
-            raise RunError(f"could not write {self.path / METRICS}: {e.strerror or e}. Free some disk space "
-                           "and resume the run; the last checkpoint is intact.") from e
+            raise _write_error(self.path / METRICS, e, "Free some disk space and resume the run; "
+                                                       "the last checkpoint is intact.") from e
 
     def metrics(self) -> list[dict]:
         """Every readable record; a line torn by a kill mid-write, or damaged, is skipped."""
@@ -259,10 +280,12 @@ class RunFolder:
         return records
 
     def epochs(self) -> list[dict]:
-        """The last record of each epoch, in order; records missing a figure the curves need are skipped."""
+        """The last record of each epoch, in order; records missing a figure the curves need are skipped,
+        and an optional figure that is not a number is left out."""
         by_epoch = {r["epoch"]: r for r in self.metrics()
                     if r.get("kind") == "epoch" and all(_is_number(r.get(k)) for k in EPOCH_FIGURES)}
-        return [by_epoch[e] for e in sorted(by_epoch)]
+        return [{k: v for k, v in by_epoch[e].items() if k not in EPOCH_EXTRAS or _is_number(v)}
+                for e in sorted(by_epoch)]
 
     def batches(self) -> list[dict]:
         return [r for r in self.metrics() if r.get("kind") == "batch" and _is_number(r.get("loss"))
@@ -279,8 +302,9 @@ class RunFolder:
         if not (self.path / EVAL).is_file():
             return None
         evaluation = self._read_object(EVAL)
-        if not _is_number(evaluation.get("accuracy")) or not isinstance(evaluation.get("confusion"), list):
-            raise RunError(f"{self.path / EVAL} is damaged: it lacks the accuracy or the confusion matrix; "
+        fault = _evaluation_fault(evaluation)
+        if fault:
+            raise RunError(f"{self.path / EVAL} is damaged: {fault}; "
                            "evaluate the run again (`python -m cinic evaluate RUN`)")
         return evaluation
 
@@ -398,9 +422,7 @@ def launch_training(config: dict | None = None, root: Path | None = None,
     """
     if resume_run is not None:
         run = resume_run
-        state = run.status()["state"]
-        if state in LIVE_STATES:
-            raise RunError(f"run {run.name} is already {state}; stop it before resuming")
+        check_resumable(run)
         run.clear_stop()
         run.write_status("queued", pid=None, error=None)
     else:
@@ -416,6 +438,62 @@ def launch_training(config: dict | None = None, root: Path | None = None,
     # Reap it when it ends: unwaited, a finished training stays a zombie child of the app's server.
     threading.Thread(target=process.wait, name=f"reap {run.name}", daemon=True).start()
     return run
+
+
+def check_resumable(run: RunFolder) -> None:
+    """RunError unless `run` can be resumed: not live (a second process would override a stop and
+    train it twice) and not damaged (one line naming the file at fault)."""
+    status = run.status()
+    if status["state"] in LIVE_STATES:
+        raise RunError(f"run {run.name} is already {status['state']}; stop it first (`python -m cinic stop "
+                       f"{run.name}`), then resume it")
+    if status["state"] == "damaged" and (run.path / STATUS).exists():
+        raise RunError(f"run {run.name} cannot be resumed: {status['error']}. If no training is running it, "
+                       f"delete {run.path / STATUS} and resume it again")
+    run.data_root()  # a damaged config.json is named now, not by the training process
+
+
+RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run
+
+
+def change_for_resume(run: RunFolder, data: str | None = None, epochs: int | None = None) -> list[str]:
+    """Record what a resume changes: the data folder moved (the same images: counts and exact mean/std
+    must match) or more epochs. RunError names the difference; returns what changed, for the log."""
+    config, changed = run.config(), []
+    if epochs is not None and epochs != config.get("epochs"):
+        if not isinstance(epochs, int) or not _whole_number(config.get("epochs")) or not (
+                config["epochs"] < epochs <= 1000):
+            raise RunError(f"--epochs {epochs}: a resume can only add epochs, from the run's {config.get('epochs')} "
+                           "up to 1000; start a new run for fewer")
+        changed.append(f"epochs {config['epochs']} -> {epochs}")
+    if data is not None:
+        from cinic import data as datasets
+
+        root = str(datasets.resolve_data(data))
+        if root != config.get("data"):
+            _check_same_data(run, config, root, datasets)
+            changed.append(f"data {config.get('data')} -> {root}")
+            config["data"] = root
+    if changed:
+        run.update_config(data=config["data"], epochs=epochs or config["epochs"])
+        if epochs:
+            run.write_status(run.status()["state"], epochs=epochs)
+    return changed
+
+
+def _check_same_data(run: RunFolder, config: dict, root: str, datasets) -> None:
+    """A moved data folder holds the run's images: the same exact training mean and std and, where
+    the run was evaluated, as many test images."""
+    train = datasets.load_split(root, "train")
+    mean, std = datasets.channel_stats(train.images)
+    same = config.get("mean") is None or all(
+        abs(a - b) < 1e-5 for a, b in zip([*mean, *std], [*config["mean"], *config["std"]]))
+    evaluation = run.evaluation() if (run.path / EVAL).is_file() else None
+    if same and evaluation is not None:
+        same = len(datasets.load_split(root, "test").labels) == evaluation["n"]
+    if not same:
+        raise RunError(f"--data {root} holds other images than the run trained on ({config.get('data')}): "
+                       "a resume continues on the same data; start a new run to train on this one")
 
 
 def stop_run(run: RunFolder, grace_s: float = 0.0) -> None:
@@ -440,6 +518,7 @@ def stop_run(run: RunFolder, grace_s: float = 0.0) -> None:
 
 # --- reading typed values from files people (or accidents) may have edited -----------------------
 EPOCH_FIGURES = ("train_loss", "train_acc", "valid_loss", "valid_acc")
+EPOCH_EXTRAS = ("lr", "seconds", "images_per_s")  # shown when present
 STATES = ("queued", "running", "finished", "failed", "cancelled")  # what a training writes
 
 
@@ -450,9 +529,66 @@ def _check_status(status: dict, path: Path) -> None:
     for key in ("epoch", "epochs", "params"):
         if status.get(key) is not None and not _whole_number(status[key]):
             raise RunError(f"{path} is damaged: {key} should be a whole number, not {str(status[key])[:40]!r}")
-    for key in ("best_valid_acc", "test_acc", "updated", "created", "s_per_epoch"):
+    for key in ("best_valid_acc", "test_acc", "updated", "created", "s_per_epoch", "eta_s"):
         if status.get(key) is not None and not _is_number(status[key]):
             raise RunError(f"{path} is damaged: {key} should be a number, not {str(status[key])[:40]!r}")
+    for key in ("error", "device", "pid_start"):
+        if status.get(key) is not None and not isinstance(status[key], str):
+            raise RunError(f"{path} is damaged: {key} should be text, not {str(status[key])[:40]!r}")
+
+
+# config.json fields every reader relies on, and the types they must have (None: may be null).
+CONFIG_TYPES = {"data": (str,), "preset": (str, type(None)), "model": (dict, type(None)),
+                "recipe": (str,), "epochs": (int,), "augment_name": (str,), "augment_n": (int,),
+                "augment": (list,), "mean": (list, type(None)), "std": (list, type(None))}
+
+
+def _check_config(config: dict, path: Path) -> None:
+    for key, types in CONFIG_TYPES.items():
+        value = config.get(key)
+        if key in config and (not isinstance(value, types) or isinstance(value, bool)):
+            raise RunError(f"{path} is damaged: {key} should be {_type_names(types)}, not {str(value)[:40]!r}")
+    for key in ("mean", "std"):
+        if config.get(key) is not None and not (len(config[key]) == 3 and all(map(_is_number, config[key]))):
+            raise RunError(f"{path} is damaged: {key} should be three numbers, not {str(config[key])[:60]!r}")
+
+
+def _type_names(types) -> str:
+    names = {str: "text", int: "a whole number", dict: "an object", list: "a list", type(None): "null"}
+    return " or ".join(names[t] for t in types)
+
+
+def _evaluation_fault(e: dict) -> str | None:
+    """What is wrong with an eval.json object, or None: every field a page, report or CSV reads."""
+    classes = e.get("classes")
+    if not _is_number(e.get("accuracy")) or not _whole_number(e.get("n")) or not _whole_number(e.get("correct", 0)):
+        return "it lacks the accuracy or the number of images"
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        return "its class names are not a list of text"
+    confusion = e.get("confusion")
+    if not (isinstance(confusion, list) and len(confusion) == len(classes) and all(
+            isinstance(row, list) and len(row) == len(classes) and all(map(_whole_number, row)) for row in confusion)):
+        return "its confusion matrix is not a square of whole numbers, one row per class"
+    for key in ("per_class", "precision"):
+        value = e.get(key)
+        if not isinstance(value, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in value.items()):
+            return f"{key} is not a number per class"
+    for key, fields in (("most_confused", {"true": str, "pred": str, "count": int}),
+                        ("misclassified", {"index": int, "file": str, "true": str, "pred": str})):
+        rows = e.get(key, [])
+        if not isinstance(rows, list) or not all(
+                isinstance(r, dict) and all(isinstance(r.get(f), t) and not isinstance(r.get(f), bool)
+                                            for f, t in fields.items()) for r in rows):
+            return f"{key} is not a list of records with {', '.join(fields)}"
+    for row in e.get("misclassified", []):
+        if not all(_is_number(row.get(f)) for f in ("p_pred", "p_true", "loss") if f in row):
+            return "misclassified holds a probability or loss that is not a number"
+    origins = e.get("per_origin", {})
+    if origins is not None and not (isinstance(origins, dict) and all(
+            isinstance(v, dict) and _whole_number(v.get("n")) and _is_number(v.get("accuracy"))
+            for v in origins.values())):
+        return "per_origin is not a count and an accuracy per origin"
+    return None
 
 
 def _is_number(value) -> bool:

@@ -40,6 +40,21 @@ class StopRequested(Exception):
     """The user asked the run to stop (stop file or SIGTERM)."""
 
 
+class TrainingDiverged(CinicError):
+    """The loss stopped being a number: the run fails, saying what to change."""
+
+
+def _check_finite(train_loss: float, valid_loss: float, epoch: int, c: TrainConfig) -> None:
+    """Before any checkpoint of the epoch is written: NaN weights are never saved as a result."""
+    if math.isfinite(train_loss) and math.isfinite(valid_loss):
+        return
+    raise TrainingDiverged(
+        f"the loss became {train_loss if not math.isfinite(train_loss) else valid_loss} in epoch {epoch} "
+        f"(learning rate {lr_at_epoch(c, epoch):g}): the training diverged. Lower the learning rate "
+        "(--lr, --lr-drop) or turn off mixed precision (--no-amp), and check that the data is not all one colour; "
+        + ("the checkpoints of the epochs before are kept" if epoch > 1 else "no checkpoint was written"))
+
+
 # --- data -----------------------------------------------------------------------
 def load_training_data(c: TrainConfig, log=print, phase=lambda text: None):
     """Decoded train/valid/test splits, plus Augmentor's extra training images when asked;
@@ -70,25 +85,35 @@ def train_run(run: RunFolder, resume: bool = False, progress: bool = True, log=p
     Waits for the runs root's training lock first (state "queued"), so
     launches never share a device. Returns the final status.
     """
-    from filelock import FileLock, Timeout
+    from filelock import FileLock
 
     run.write_status("queued", **this_process(), error=None, phase=None)
     lock = FileLock(str(run.path.parent / TRAINING_LOCK))
-    while True:
-        if run.stop_requested():
+    with _stop_on_signals(run) as signals:
+        if not _wait_for(lock, run):
             run.clear_stop()
             run.write_status("cancelled", **this_process(), error="cancelled while queued")
-            return run.status()
+            return signals.said(run.status())
         try:
-            lock.acquire(timeout=1)
-            break
-        except Timeout:
-            continue
+            return signals.said(_train_locked(run, resume, progress, log))
+        finally:
+            lock.release()
+
+
+def _wait_for(lock, run: RunFolder) -> bool:
+    """Take the training lock; False when the run is asked to stop first."""
+    from filelock import Timeout
+
     try:
-        with _stop_on_sigterm(run):
-            return _train_locked(run, resume, progress, log)
-    finally:
-        lock.release()
+        while not run.stop_requested():
+            try:
+                lock.acquire(timeout=1)
+                return True
+            except Timeout:
+                continue
+    except StopRequested:
+        pass
+    return False
 
 
 def train_claimed(run: RunFolder, resume: bool = False, log=print) -> dict:
@@ -98,24 +123,26 @@ def train_claimed(run: RunFolder, resume: bool = False, log=print) -> dict:
         run.clear_stop()
         run.write_status("cancelled", **this_process(), error="cancelled while queued")
         return run.status()
-    with _stop_on_sigterm(run):
-        return _train_locked(run, resume, False, log)
+    with _stop_on_signals(run) as signals:
+        return signals.said(_train_locked(run, resume, False, log))
 
 
 def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     try:
-        config = TrainConfig.from_dict(run.config())
-        validate_config(config)
+        config = _config_of(run)
         device = choose_device(config.device)
         run.write_status("running", **this_process(), device=describe_device(device), error=None)
         log(f"device: {describe_device(device)}")
         _fit(run, config, device, resume, progress, log)
         _final_evaluation(run, config, device, log)
+        if run.stop_requested():  # asked during the evaluation: a resume redoes only the evaluation
+            raise StopRequested()
         run.write_status("finished", **this_process())
     except StopRequested:
         run.clear_stop()
         run.write_status("cancelled", **this_process(), error=None)
-        log("stopped on request; resuming continues from the last completed epoch")
+        log("stopped on request; resuming continues from the last completed epoch" if run.has_checkpoint("last")
+            else "stopped on request before the first epoch ended: nothing to resume; start a new run")
     except torch.OutOfMemoryError as e:
         message = (f"the device ran out of memory ({str(e).splitlines()[0][:160]}); "
                    "lower the batch size or use the CPU (--device cpu)")
@@ -132,23 +159,51 @@ def _train_locked(run: RunFolder, resume: bool, progress: bool, log) -> dict:
     return run.status()
 
 
-class _stop_on_sigterm:
-    """SIGTERM becomes a stop request, so a terminated training still saves and says so."""
+def _config_of(run: RunFolder) -> TrainConfig:
+    """The run's config.json as a checked TrainConfig; a setting of the wrong type is damage, named."""
+    try:
+        config = TrainConfig.from_dict(run.config())
+        validate_config(config)
+    except TypeError as e:  # a missing field, or text where a number belongs
+        raise RunError(f"{run.path / 'config.json'} is damaged: {str(e)[:160]}; "
+                       "start a new run with the settings you want") from e
+    return config
+
+
+class _stop_on_signals:
+    """SIGTERM and SIGINT (Ctrl-C) become a stop request, so a terminated training still ends as
+    "cancelled" on disk and says so; a second signal stops at once. `said(status)` adds the signal
+    received, so the CLI can exit as a signalled process does (128 + its number)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self, run: RunFolder):
-        self.run = run
+        self.run, self.received, self.previous = run, None, {}
+
+    def _handle(self, number, _frame):
+        first, self.received = self.received is None, number
+        if not first:
+            raise StopRequested()
+        try:
+            self.run.request_stop()
+        except OSError:  # the run folder is gone: stop at once
+            raise StopRequested() from None
 
     def __enter__(self):
         import threading
 
-        self.previous = None
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, lambda *_: self.run.request_stop())
+            self.previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def said(self, status: dict) -> dict:
+        if self.received is not None:
+            status["signal"] = int(self.received)
+        return status
 
 
 # --- setup and one epoch (public: the bench times these) ---------------------------------
@@ -287,6 +342,10 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
         run.update_config(mean=c.mean, std=c.std)
     log(f"train {len(labels)} images ({len(train.labels)} original), valid {len(valid.labels)}; "
         f"mean {c.mean} std {c.std}")
+    if min(c.std) <= 0:  # normalising by 0 makes every loss NaN
+        raise TrainingDiverged(f"the training images do not vary in a colour channel (std {c.std}): every "
+                               "image is one colour there, so nothing can be learnt; check the data folder "
+                               f"{c.data}")
     phase(f"building the model and moving {len(labels):,} training images to {device.type}")
     t = setup_training(c, images, labels, device, valid=valid)
     if not t.train_data.on_device:
@@ -307,6 +366,7 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
         started = time.time()
         train_loss, train_acc = train_epoch(t, epoch, run, progress)
         valid_loss, valid_acc = evaluate_loss_acc(t.model, t.valid_data, eval_batch, device, c.amp)
+        _check_finite(train_loss, valid_loss, epoch, c)
         seconds = time.time() - started
         record = dict(kind="epoch", epoch=epoch, train_loss=round(train_loss, 5), train_acc=round(train_acc, 3),
                       valid_loss=round(valid_loss, 5), valid_acc=round(valid_acc, 3),

@@ -14,8 +14,9 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
-from cinic.images import ALLOWED_FORMATS, ImageError, limits_in_words, open_image, to_model_input
+from cinic.images import ALLOWED_FORMATS, ImageError, display_image, limits_in_words, open_image, to_model_input
 from cinic.checkpoints import CheckpointError
+from cinic.data import display_name
 from cinic.runs import RunFolder, list_runs
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
@@ -70,8 +71,7 @@ def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
     if opened:
         tops = classify(model, facts, [o[2] for o in opened], k)
         for (name, image, array, notes), top in zip(opened, tops):
-            show_prediction(name, image.convert("RGB") if image.mode not in ("RGB", "L") else image,
-                            array, notes, top)
+            show_prediction(name, display_image(image), array, notes, top)
     return [(name, array) for name, _, array, _ in opened]
 
 
@@ -87,9 +87,9 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[
         index = st.session_state["classify-random"] % len(test.labels)
         array = app_ui.pictures(test.images, [index])[0]
         top = classify(model, facts, [array], k)[0]
-        show_prediction(f"test image {test.files[index]}", None, array, [], top,
+        show_prediction(f"test image {display_name(test.files[index])}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
-        return [(f"test image {test.files[index]}", array)]
+        return [(f"test image {display_name(test.files[index])}", array)]
     return []
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 import app_ui
 import explain_view
 from cinic import charts
+from cinic.data import display_name
 from cinic.run_admin import delete_run, known_tags, locate, rename_run, set_tags
 from cinic.runs import LIVE_STATES, RunError, RunFolder, list_runs
 
@@ -109,7 +110,8 @@ def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: st
     st.caption(f"{len(in_cell)} images; the {len(indices)} most confident predictions shown")
     st.image(app_ui.pictures(test.images, indices), width=64,
              caption=[f"p={confidence[i]:.2f}" for i in indices])
-    return [(f"cell {true_class} → {predicted}: {test.files[i]} (p={confidence[i]:.2f})", i) for i in indices]
+    return [(f"cell {true_class} → {predicted}: {display_name(test.files[i])} (p={confidence[i]:.2f})", i)
+            for i in indices]
 
 
 def misclassified_gallery(evaluation: dict, data_root: str) -> list[tuple[str, int]]:
@@ -119,7 +121,8 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> list[tuple[str, i
         st.caption("No misclassified images.")
         return []
     test = app_ui.load_split_cached(data_root, "test")
-    usable = [m for m in wrong if m["index"] < len(test.files) and test.files[m["index"]] == m["file"]]
+    usable = [m for m in wrong
+              if m["index"] < len(test.files) and display_name(test.files[m["index"]]) == m["file"]]
     if len(usable) < len(wrong):
         st.warning(f"{len(wrong) - len(usable)} of these images are no longer where the evaluation saw them "
                    "(the test folder changed); evaluate the run again to refresh.")

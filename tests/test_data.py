@@ -372,3 +372,24 @@ def test_common_slips_get_one_clear_message(tmp_path):
     root = make_root(tmp_path / "cinic", per_class=1)
     with pytest.raises(DataError, match=r"is a whole CINIC-10 folder .* give one split of it, e\.g\. .*cinic/test\."):
         data.validate_class_folder(root)
+
+
+def test_two_files_of_one_size_swapped_with_their_mtimes_put_back_are_decoded_again(tmp_path):
+    """The decoded cache is keyed on inode and ctime too: a swap that keeps names, sizes and mtimes is seen."""
+    from PIL import Image
+
+    root = make_root(tmp_path / "cinic")
+    a, b = root / "test" / "cat" / "cifar10-test-0.png", root / "test" / "cat" / "cifar10-test-1.png"
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(a, compress_level=0)  # stored: one size for both
+    Image.new("RGB", (32, 32), (0, 200, 0)).save(b, compress_level=0)
+    assert a.stat().st_size == b.stat().st_size
+    first = data.load_split(root, "test")
+    stats = {p: p.stat() for p in (a, b)}
+    a.rename(tmp_path / "swap")
+    b.rename(a)
+    (tmp_path / "swap").rename(b)
+    for p in (a, b):  # the names, sizes and mtimes the cache saw, other pixels
+        os.utime(p, ns=(stats[p].st_atime_ns, stats[p].st_mtime_ns))
+    second = data.load_split(root, "test")
+    i, j = second.files.index("cat/cifar10-test-0.png"), second.files.index("cat/cifar10-test-1.png")
+    assert torch.equal(second.images[i], first.images[j]) and torch.equal(second.images[j], first.images[i])

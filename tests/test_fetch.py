@@ -358,3 +358,35 @@ def test_extracting_into_an_empty_existing_folder(tmp_path):
     archive = write_tar(tmp_path / "c.tar.gz", cinic_entries())
     assert extract_archive(archive, tmp_path / "data") == tmp_path / "data"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tar.gz", "data"]
+
+
+# --- size bombs: bounded against CINIC-10's sizes before a byte is written ------------------------------------
+@pytest.mark.parametrize("bomb, said", [
+    ("one huge member", "more than any CINIC-10 image"),
+    ("many zero members", "barely compress"),
+])
+def test_an_archive_that_expands_far_beyond_cinic10_is_refused_before_writing(tmp_path, bomb, said):
+    from cinic import fetch
+
+    entries = cinic_entries()
+    if bomb == "one huge member":
+        entries.append(file_entry("train/cat/huge.png", b"\0" * (fetch.MAX_MEMBER_BYTES + 1)))
+    else:
+        entries += [file_entry(f"train/cat/zero-{i}.png", b"\0" * 60_000) for i in range(200)]
+    archive = write_tar(tmp_path / "bomb.tar.gz", entries)
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(fetch.FetchError, match=said):
+        fetch.extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and listing(tmp_path) == {"bomb.tar.gz"}
+
+
+def test_an_archive_refused_by_validation_leaves_nothing_in_the_cache(tmp_path, capsys):
+    from cinic import cli, paths
+
+    entries = cinic_entries() + [file_entry("train/cat/notes.png", b"not an image at all")]
+    archive = write_tar(tmp_path / "odd.tar.gz", entries)
+    assert cli.main(["check", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert f"{archive} is not a usable CINIC-10" in err and "building" not in err
+    extracted = paths.cache_root() / "extracted"
+    assert not extracted.exists() or not [p for p in extracted.iterdir() if not p.name.startswith(".")]

@@ -254,3 +254,110 @@ def test_listing_reads_only_config_and_status(monkeypatch):
     [summary] = list_runs()
     assert (summary["epoch"], summary["best_valid_acc"], summary["test_acc"], summary["s_per_epoch"]) == (
         3, 40.0, 41.0, 2.5)
+
+
+WRONG_TYPES = {
+    "config.json": ({"data": ["/x"]}, "data"),
+    "eval.json": ({"per_class": ["cat"]}, "per_class"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_TYPES))
+def test_a_field_of_the_wrong_type_reads_as_damage_naming_the_file(capsys, name):
+    """A JSON object with one field of the wrong type is damage, said with the file and the field."""
+    from cinic import cli
+
+    good = RunFolder.create(_config(), name="20260101-good")
+    bad = RunFolder.create(_config(), name="20260102-bad")
+    evaluation = {"accuracy": 50.0, "n": 2, "classes": ["a", "b"], "confusion": [[1, 0], [1, 0]],
+                  "per_class": {"a": 100.0, "b": 0.0}, "precision": {"a": 50.0, "b": 0.0}}
+    for run in (good, bad):
+        write_atomically(run.path / "eval.json", __import__("json").dumps(evaluation).encode())
+    assert good.evaluation()["accuracy"] == 50.0
+    fields, field = WRONG_TYPES[name]
+    content = (bad.config() if name == "config.json" else evaluation) | fields
+    write_atomically(bad.path / name, __import__("json").dumps(content).encode())
+    with pytest.raises(RunError, match=f"{name} is damaged: {field}"):
+        bad.config() if name == "config.json" else bad.evaluation()
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert good.name in out and bad.name in out
+
+
+def test_a_figure_of_the_wrong_type_in_metrics_is_left_out():
+    run = RunFolder.create(_config())
+    run.append_metrics(_epoch(1, lr="fast", seconds=2.0))
+    [epoch] = run.epochs()
+    assert "lr" not in epoch and epoch["seconds"] == 2.0
+
+
+@pytest.mark.parametrize("content", [b"{x", b'{"state": ["finished"]}', b'{"state": "failed", "error": 5}'])
+def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys, content):
+    from cinic import cli, runs
+
+    run = RunFolder.create(_config())
+    (run.path / "status.json").write_bytes(content)
+    assert cli.main(["train", "--resume", str(run.path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "status.json is damaged" in err and "delete" in err
+    with pytest.raises(RunError, match="status.json is damaged"):
+        runs.launch_training(resume_run=run)
+
+
+def test_the_app_cannot_resume_a_run_that_is_training(bystander):
+    """launch_training (the Train page's Resume) refuses a live run: no second process, status untouched."""
+    from cinic import runs
+
+    run = RunFolder.create(_config())
+    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.request_stop()
+    with pytest.raises(RunError, match="is already running; stop it first"):
+        runs.launch_training(resume_run=run)
+    assert run.stop_requested() and run.status()["pid"] == bystander.pid  # the stop stands
+
+
+# --- checkpoints that would fill memory or hold numbers that are not numbers ---------------------------
+def test_a_checkpoint_that_expands_far_beyond_its_size_is_refused_before_loading(tmp_path, monkeypatch):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * 50_000_000)
+    assert bomb.stat().st_size < 100_000
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load read the bomb"))
+    with pytest.raises(CheckpointError, match="expand to 50,000,000 bytes .* decompression bomb"):
+        checkpoints.load_file(bomb)
+
+
+def test_a_model_spec_too_large_is_refused_before_allocating(tmp_path, monkeypatch):
+    from cinic.models import MAX_PARAMETERS, ModelSpec, ModelSpecError
+
+    huge = dict(PRESETS["base"].to_dict(), fc=[20000, 20000])
+    state = dict(_state(), spec=huge)
+    monkeypatch.setattr(torch.nn.Linear, "__init__", lambda *a, **k: pytest.fail("allocated a layer"))
+    with pytest.raises(ModelSpecError, match=f"408,242,882 parameters, more than the {MAX_PARAMETERS:,} allowed"):
+        build_model(ModelSpec.from_dict(huge))
+    with pytest.raises(CheckpointError, match="describes no buildable model .* allowed"):
+        checkpoints.model_from_state(state, tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("damage", ["nan mean", "zero std", "nan weight"])
+def test_a_checkpoint_with_numbers_that_are_not_finite_is_refused(damage):
+    run = RunFolder.create(_config())
+    state = _state()
+    if damage == "nan mean":
+        state["mean"] = [float("nan"), 0.5, 0.5]
+    elif damage == "zero std":
+        state["std"] = [0.25, 0.0, 0.25]
+    else:
+        state["model"]["features.0.weight"][0, 0, 0, 0] = float("inf")
+    checkpoints.save(run, state, "best")
+    with pytest.raises(CheckpointError, match="finite numbers|not above 0"):
+        load_model(run)
+
+
+def test_random_bytes_and_zeros_are_called_damaged_not_code(tmp_path):
+    for name, content in (("random.pt", os.urandom(4096)), ("zeros.pt", b"\0" * 4096)):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match="it is damaged or not a PyTorch checkpoint"):
+            checkpoints.load_file(tmp_path / name)

@@ -132,3 +132,35 @@ def test_out_of_memory_fails_with_advice(tiny_data, monkeypatch):
     status = run.status()
     assert status["state"] == "failed" and "lower the batch size" in status["error"]
     assert run.epochs() == []
+
+
+def test_a_loss_that_stops_being_a_number_fails_the_run_and_says_what_to_change(tiny_data, monkeypatch, capsys):
+    from cinic import cli, train
+
+    real = train.train_epoch
+    monkeypatch.setattr(train, "train_epoch", lambda *a, **k: (float("nan"), real(*a, **k)[1]))
+    code = cli.main(["train", "--data", str(tiny_data), "--epochs", "1", "--device", "cpu", "--name", "nan",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "the loss became nan in epoch 1" in err and "Lower the learning rate" in err
+    run = RunFolder.open("nan")
+    assert run.status()["state"] == "failed" and "diverged" in run.status()["error"]
+    assert not run.has_checkpoint("best") and not run.has_checkpoint("last")  # NaN weights never saved
+
+
+def test_data_all_one_colour_is_refused_before_training(tiny_data, tmp_path, capsys):
+    import shutil
+
+    from PIL import Image
+
+    from cinic import cli
+
+    black = tmp_path / "black"
+    shutil.copytree(tiny_data, black)
+    for png in black.rglob("*.png"):
+        Image.new("RGB", (32, 32)).save(png)
+    code = cli.main(["train", "--data", str(black), "--epochs", "1", "--device", "cpu", "--name", "black",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "do not vary in a colour channel" in err
+    assert RunFolder.open("black").status()["state"] == "failed"
