@@ -48,7 +48,7 @@ def test_a_signal_mid_training_ends_cancelled_on_disk_with_the_signal_exit_statu
     assert exit_code == code
     status = run.status()
     assert status["state"] == "cancelled" and status["epoch"] == 1 and not run.stop_requested()
-    assert "resume with --resume" in said
+    assert "resuming continues from the last completed epoch" in said
 
 
 def test_a_signal_before_the_first_epoch_suggests_no_resume(tiny_data, capsys, monkeypatch):
