@@ -85,11 +85,24 @@ def recipe_defaults(recipe: str, epochs: int) -> dict:
     raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
 
 
+def recipe_model_defaults(recipe: str) -> dict:
+    """Model-spec fields a recipe sets on a preset's spec (a composed spec keeps its own).
+
+    They live in the spec, not in the training settings, because they are part
+    of what the model computes: checkpoints, predict, export and explain all
+    see them. See `recipe_defaults` for why the project recipe wants them.
+    """
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
+    return {"input_norm": "contrast", "flip_tta": True} if recipe == "project" else {}
+
+
 def make_config(data: str, preset: str | None = "base", recipe: str = "project",
                 model: dict | None = None, **overrides) -> TrainConfig:
-    """A full config: the preset's model, the recipe's defaults, then explicit overrides."""
+    """A full config: the preset's model (with the recipe's model fields), the recipe's defaults,
+    then explicit overrides. A given `model` is used as it is."""
     if model is None:
-        model = get_preset(preset).to_dict()  # ModelSpecError lists the presets
+        model = {**get_preset(preset).to_dict(), **recipe_model_defaults(recipe)}  # ModelSpecError lists the presets
     epochs = overrides.get("epochs")
     if epochs is None:  # the CLI passes every option, None when not given
         epochs = TrainConfig.epochs
