@@ -84,6 +84,20 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_corrupt(args) -> int:
+    from cinic.corrupt import corrupt_split
+
+    record = corrupt_split(args.data, args.out, split=args.split, seed=args.seed, severity=args.severity,
+                           progress=tqdm_progress("decoding"))
+    if args.json:
+        print_json({k: v for k, v in record.items() if k != "files"} | {"out": str(Path(args.out).resolve())})
+        return 0
+    print(f"{args.out}: {args.split} split of {record['source']} corrupted at severity {args.severity} "
+          f"(seed {args.seed}), other splits copied; " + ", ".join(f"{k} {n}" for k, n in record["counts"].items()))
+    print(f"evaluate a run on it: python -m cinic evaluate RUN --data {args.out}")
+    return 0
+
+
 # --- models and training ------------------------------------------------------------
 def cmd_summary(args) -> int:
     from cinic.models import format_summary, get_preset, summarize
@@ -558,6 +572,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check", cmd_check, "validate a CINIC-10 folder or .tar.gz: counts per class, mean/std")
     p.add_argument("data")
+    p.add_argument("--json", action="store_true")
+
+    p = command("corrupt", cmd_corrupt, "write a copy of a data set with one split's images corrupted "
+                                        "(noise, blur, contrast, brightness, JPEG; CIFAR-10-C style)")
+    p.add_argument("data", help="CINIC-10 folder or .tar.gz")
+    p.add_argument("--out", required=True, help="a new (or empty) folder, or an earlier corrupted copy to reuse")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--seed", type=int, default=0, help="which corruption each image gets, and its noise")
+    p.add_argument("--severity", type=int, default=3, choices=range(1, 6), metavar="1..5",
+                   help="CIFAR-10-C's severity (default 3: moderate)")
     p.add_argument("--json", action="store_true")
 
     p = command("summary", cmd_summary, "layer summary of a preset: output shapes and parameters")

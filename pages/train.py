@@ -14,7 +14,7 @@ import streamlit as st
 import app_ui
 from cinic import app_state, charts, datasets
 from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
-from cinic.models import ACTIVATIONS, INITS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
+from cinic.models import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.run_admin import never_started
 from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
 
@@ -62,9 +62,17 @@ def compose_spec(start: ModelSpec) -> ModelSpec:
     dropout = middle.number_input("Dropout after each hidden layer", 0.0, 0.9, start.dropout, 0.05,
                                   key=f"{id_of(start)}-drop")
     init = right.selectbox("Initialisation", list(INITS), list(INITS).index(start.init), key=f"{id_of(start)}-init")
+    left, right = st.columns(2, vertical_alignment="bottom")
+    input_norm = left.selectbox("Input normalisation", INPUT_NORMS, INPUT_NORMS.index(start.input_norm),
+                                key=f"{id_of(start)}-norm", help=(
+                                    "contrast: each image to zero mean and unit spread inside the model, so a dim "
+                                    "or washed-out photo looks like a clear one (the project recipe's choice)"))
+    flip_tta = right.checkbox("Flip test-time augmentation", start.flip_tta, key=f"{id_of(start)}-tta",
+                              help="Predict from the mean of the image's and its mirror image's logits.")
     return ModelSpec.from_dict({**start.to_dict(), "conv": [asdict(layer) for layer in layers],
                                 "fc": parse_sizes(fc_text), "activation": activation,
-                                "dropout": float(dropout), "init": init})
+                                "dropout": float(dropout), "init": init, "input_norm": input_norm,
+                                "flip_tta": flip_tta})
 
 
 def id_of(spec: ModelSpec) -> str:
@@ -98,7 +106,8 @@ def show_summary(spec: ModelSpec) -> int:
 def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     """Widgets for the training settings; returns a validated TrainConfig or None (error shown)."""
     recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
-        "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing. "
+        "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
+        "model contrast-normalised input and flip test-time augmentation. "
         "seed: the course report's Adam at 0.001 dropped late, nothing else."))
     epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
     d = recipe_defaults(recipe, epochs)

@@ -204,6 +204,9 @@ def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
     assert_clean(at)
     at.number_input(key="best-conv0-maps").set_value(16).run()
     assert at.metric[0].value != f"{best_params:,}"
+    at.selectbox(key="best-norm").set_value("contrast").run()
+    at.checkbox(key="best-tta").check().run()
+    assert any(c.value.startswith("contrast-normalised input") and c.value.endswith("flip TTA") for c in at.caption)
     at.number_input(key="best-conv0-k").set_value(11).run()
     assert_clean(at)  # 32 -> 22 -> pool 11: still fits
     at.number_input(key="best-conv1-k").set_value(11).run()  # 11 -> 1: too small to pool

@@ -111,6 +111,22 @@ def test_check_of_a_missing_folder(tmp_path, capsys):
     assert f"no such file or folder: {tmp_path / 'nowhere'}" in user_error(capsys, "check", tmp_path / "nowhere")
 
 
+def test_corrupt_then_evaluate_on_the_copy(tiny_data, trained, tmp_path, capsys):
+    code, out, _ = run(capsys, "corrupt", tiny_data, "--out", tmp_path / "c", "--seed", "2", "--json")
+    record = json.loads(out)
+    assert code == 0 and (record["split"], record["seed"], record["severity"]) == ("test", 2, 3)
+    assert sum(record["counts"].values()) == 10 * 6
+    code, out, _ = run(capsys, "evaluate", trained, "--data", tmp_path / "c", "--json")
+    assert code == 0 and json.loads(out)["source"] == str(tmp_path / "c" / "test")
+
+
+def test_corrupt_into_someone_elses_folder(tiny_data, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert "is not a corrupted copy" in user_error(capsys, "corrupt", tiny_data, "--out", tmp_path / "mine")
+    assert "invalid choice" in user_error(capsys, "corrupt", tiny_data, "--out", tmp_path / "x", "--severity", "9")
+
+
 # --- models and training ----------------------------------------------------------------------
 def test_summary(capsys):
     code, out, _ = run(capsys, "summary", "--preset", "small-filters")  # an alias: the library knows it
@@ -356,7 +372,7 @@ def test_sweep_with_a_bad_spec_names_the_field(tiny_data, tmp_path, capsys):
 # sweep's: test_sweep).
 TESTED = {"demo-data", "fetch", "check", "summary", "train", "runs", "stop", "evaluate", "predict", "export",
           "augment", "augment-preview", "bench", "make-full-scale", "report", "rename", "delete", "note",
-          "diff", "explain", "sweep"}
+          "diff", "explain", "sweep", "corrupt"}
 
 
 def test_a_new_command_gets_its_tests_here_too():

@@ -218,3 +218,21 @@ def test_explain_from_the_command_line(a_run, tiny_data, tmp_path, capsys):
     assert cli.main(["explain", str(a_run.path), str(image), "--target", "kitten"]) == 2
     said = capsys.readouterr().err.strip()
     assert said.startswith("error: unknown class 'kitten'") and len(said.splitlines()) == 1
+
+
+def test_gradcam_with_flip_tta_shows_the_image_as_given_not_its_mirror():
+    # With flip TTA the conv layers see the image and its mirror in one batch; the map must be the
+    # image's own (the mirror's would be flipped), as the single-view model with the same weights draws it.
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    spec = replace(PRESETS["base"], input_norm="contrast")
+    single = build_model(spec).eval()
+    both = build_model(replace(spec, flip_tta=True)).eval()
+    both.load_state_dict(single.state_dict())
+    picture = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mean, std = [0.5] * 3, [0.25] * 3
+    expected = explain.saliency(single, picture, mean, std, 3, "gradcam")
+    got = explain.saliency(both, picture, mean, std, 3, "gradcam")
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, got[:, ::-1], atol=1e-3)

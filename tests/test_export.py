@@ -13,7 +13,8 @@ from cinic.runs import RunFolder
 
 @pytest.fixture(scope="module")
 def sample_run(sample_root, tmp_path_factory) -> RunFolder:
-    """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample."""
+    """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample,
+    with the project recipe's contrast-normalised input and flip TTA, which the graph must hold too."""
     from cinic.config import make_config
     from cinic.train import train_run
 
@@ -38,6 +39,7 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     assert cli.main(["export", str(sample_run.path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
     test = load_split(sample_root, "test")
     model, facts = load_model(sample_run, "best", "cpu")
+    assert (facts["spec"].input_norm, facts["spec"].flip_tta) == ("contrast", True)  # kept by the checkpoint
     ours = predict_probs(model, test.images, facts["mean"], facts["std"], "cpu").numpy()
 
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
@@ -58,6 +60,7 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     assert json.loads(metadata["classes"]) == list(test.classes)
     assert json.loads(metadata["mean"]) == pytest.approx(facts["mean"])
     assert "uint8" in metadata["input"]
+    assert json.loads(metadata["spec"]) == facts["spec"].to_dict()
 
 
 def test_an_export_never_lands_in_the_run_folder(tmp_path, capsys):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cinic.models import (PRESET_ALIASES, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, ModelSpecError,
-                          build_model, count_parameters, flat_features, format_summary, get_preset,
+                          build_model, contrast_normalize, count_parameters, flat_features, format_summary, get_preset,
                           summarize, validate_spec)
 
 
@@ -92,6 +92,7 @@ def test_padding_lets_a_big_kernel_fit():
     ({"dropout": -0.1}, "'dropout' must be in \\[0, 1\\)"),
     ({"activation": "sigmoid"}, "'activation' is 'sigmoid'; choose one of relu, tanh"),
     ({"init": "he"}, "'init' is 'he'; choose one of default, xavier"),
+    ({"input_norm": "whiten"}, "'input_norm' is 'whiten'; choose one of none, contrast"),
 ])
 def test_bad_values_are_refused(changes, message):
     with pytest.raises(ModelSpecError, match=message):
@@ -123,6 +124,8 @@ def test_spec_round_trips_through_json(name):
     (lambda d: d.update(dropout="0.5"), "'dropout' must be a number"),
     (lambda d: d.update(num_classes=True), "'num_classes' must be an integer"),
     (lambda d: d.update(activation="swish"), "'activation' is 'swish'"),
+    (lambda d: d.update(flip_tta="yes"), "'flip_tta' must be true or false"),
+    (lambda d: d.update(input_norm=1), "'input_norm' must be a string"),
     (lambda d: d["conv"][1].update(kernel_size=20), "conv layer 2 \\(kernel 20\\)"),
 ])
 def test_bad_dicts_name_the_field(mutate, message):
@@ -130,6 +133,49 @@ def test_bad_dicts_name_the_field(mutate, message):
     mutate(data)
     with pytest.raises(ModelSpecError, match=message):
         ModelSpec.from_dict(data)
+
+
+def test_input_norm_and_flip_tta_round_trip_through_json_and_are_described():
+    spec = replace(PRESETS["stepping"], input_norm="contrast", flip_tta=True)
+    data = json.loads(json.dumps(spec.to_dict()))
+    assert (data["input_norm"], data["flip_tta"]) == ("contrast", True)
+    assert ModelSpec.from_dict(data) == spec != PRESETS["stepping"]
+    assert spec.describe().startswith("contrast-normalised input") and spec.describe().endswith("flip TTA")
+    # A spec written before these fields existed reads as neither.
+    old = {k: v for k, v in PRESETS["base"].to_dict().items() if k not in ("input_norm", "flip_tta")}
+    assert ModelSpec.from_dict(old) == PRESETS["base"]
+
+
+def test_contrast_normalised_input_ignores_brightness_and_contrast():
+    torch.manual_seed(0)
+    model = build_model(replace(PRESETS["base"], input_norm="contrast")).eval()
+    plain = build_model(PRESETS["base"]).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(4, 3, 32, 32) * 3
+    # The same photo dimmer and flatter: the same prediction; the plain model sees a change.
+    torch.testing.assert_close(model(0.5 * x - 1.0), model(x), rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(plain(0.5 * x - 1.0), plain(x), atol=1e-2)
+    normalised = contrast_normalize(x)
+    torch.testing.assert_close(normalised.mean(dim=(1, 2, 3)), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normalised.std(dim=(1, 2, 3), unbiased=False), torch.ones(4), atol=1e-2, rtol=0)
+
+
+def test_flip_tta_predicts_the_mean_of_the_two_views_in_eval_mode_only():
+    torch.manual_seed(0)
+    model = build_model(replace(PRESETS["best"], flip_tta=True))
+    single = build_model(PRESETS["best"])
+    single.load_state_dict(model.state_dict())
+    x = torch.randn(5, 3, 32, 32)
+    model.eval(), single.eval()
+    expected = (single(x) + single(x.flip(3))) / 2
+    torch.testing.assert_close(model(x), expected)
+    assert not torch.allclose(model(x), single(x), atol=1e-4)
+    torch.testing.assert_close(model(x.flip(3)), model(x), rtol=1e-5, atol=1e-5)  # mirror images agree
+    model.train(), single.train()
+    torch.manual_seed(1)
+    got = model(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(got, single(x))  # training sees the single view
 
 
 def test_from_dict_fills_defaults_and_accepts_integer_dropout():

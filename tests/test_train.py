@@ -36,6 +36,11 @@ def test_recipes_differ_and_overrides_win():
     project = make_config("x", preset="best", recipe="project", epochs=10, lr=0.003)
     assert seed.schedule == "step" and not seed.flip and seed.lr == 0.001
     assert project.flip and project.lr == 0.003 and project.model["fc"] == [600, 200]
+    # The project recipe's model fields go onto a preset's spec; a composed spec is kept as given.
+    assert seed.model == PRESETS["best"].to_dict()
+    assert project.model == {**PRESETS["best"].to_dict(), "input_norm": "contrast", "flip_tta": True}
+    composed = make_config("x", preset=None, recipe="project", model=PRESETS["base"].to_dict())
+    assert composed.model == PRESETS["base"].to_dict()
 
 
 @pytest.mark.parametrize("field, value, words", [
@@ -55,7 +60,7 @@ def test_bad_settings_are_named(field, value, words):
 def test_unknown_preset_and_unknown_setting():
     with pytest.raises(ModelSpecError, match="unknown model preset 'huge'; choose one of base, stepping"):
         make_config("x", preset="huge")
-    assert make_config("x", preset="small-filters").model == PRESETS["stepping"].to_dict()  # aliases too
+    assert make_config("x", preset="small-filters", recipe="seed").model == PRESETS["stepping"].to_dict()  # aliases
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"data": "x", "colour": "red"})
 
