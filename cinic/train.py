@@ -336,7 +336,7 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
 
     phase("reading the training and validation images (decoded once, then from the cache)")
     train, valid, images, labels = load_training_data(c, log, phase)
-    if c.mean is None:
+    if c.mean is None or c.std is None:  # a config that lost one of the two is measured again
         mean, std = data.channel_stats(train.images)
         c.mean, c.std = [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
         run.update_config(mean=c.mean, std=c.std)

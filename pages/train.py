@@ -16,7 +16,7 @@ from cinic import app_state, charts, datasets
 from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.run_admin import never_started
-from cinic.runs import LIVE_STATES, RunFolder, launch_training, list_runs, stop_run
+from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -263,7 +263,11 @@ def watch(run_path: str) -> None:
 def settings_of(run: RunFolder) -> None:
     """The watched run's settings in one line, and a button that loads them into the form above
     (after a reload the form shows its defaults, not what the run beside it trains with)."""
-    c = run.config()
+    try:
+        c = run.config()
+    except RunError as e:  # a damaged config.json: the progress beside it still shows
+        st.warning(f"{e}. Its settings cannot be shown or reused.", icon=":material/warning:")
+        return
     if not all(name in c for name in FORM_SETTINGS):
         return  # not a config the form can show (written by hand or by an older version)
     drops = ", ".join(f"{e}:{v:g}" for e, v in c["lr_drops"] or [])
