@@ -511,7 +511,7 @@ def sweep_chart(trials: Sequence[Mapping], variants: Sequence[Mapping]) -> alt.L
                           "test %": t["test_acc"], "seed": t["settings"].get("seed"), "run": t["name"]}
                          for t in trials if t["test_acc"] is not None and t["state"] == "finished"])
     order = [variant_label(v["settings"]) for v in variants]
-    y = alt.Y("variant:N", sort=order, title=None)
+    y = alt.Y("variant:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))  # settings in full
     x_scale = alt.Scale(zero=False)
     bars = alt.Chart(means).mark_rule(strokeWidth=3, opacity=0.5).encode(
         y=y, x=alt.X("low:Q", scale=x_scale, title="test accuracy %"), x2="high:Q",
