@@ -3,7 +3,7 @@
 This file is the home page. It and pages/ are Streamlit's own multipage
 layout: every file in pages/ is a page (so pages/ holds nothing else) and its
 URL is its file name (/train for pages/train.py). Streamlit's automatic menu
-is switched off (.streamlit/config.toml); `app_ui.page_setup` draws the menu
+is switched off (.streamlit/config.toml); `app_ui.page_start` draws the menu
 from one list, app_ui.MENU, so order, titles and icons live in one place.
 Each page is thin: widgets and layout, one call into `cinic/` per action.
 """
@@ -13,6 +13,9 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Home")  # first: the menu shows while the library (torch) loads
+
 from cinic import datasets, paths
 from cinic.run_admin import SORTS, filter_runs, known_tags, sort_runs
 from cinic.runs import list_runs
@@ -84,5 +87,5 @@ def chosen_runs(summaries: list[dict]) -> list[dict]:
     return sort_runs(filter_runs(summaries, states, presets, tags, least or None), order)
 
 
-with app_ui.page_setup("Home"):
+with app_ui.page_body():
     home()

@@ -55,14 +55,10 @@ def menu_entry(title: str) -> MenuEntry:
     return by_title[title]
 
 
-@contextlib.contextmanager
-def page_setup(title: str):
-    """`with app_ui.page_setup("Train"):` at the top of a page, the page's content inside.
-
-    Sets the page config (wide layout, the tab's title and icon), draws the
-    sidebar (the menu, the data set and device in use) and shows a library
-    error the page did not expect as a box saying what to do, not a traceback.
-    """
+def page_start(title: str) -> None:
+    """The first call of every page, above its imports of the library: the page config (wide layout,
+    the tab's title and icon) and the sidebar menu. On a fresh server the library's first import
+    (torch) takes seconds; drawn before it, the menu shows at once instead of a blank page."""
     entry = menu_entry(title)
     tab_title = APP_TITLE if entry == MENU[0] else f"{entry.title} · {APP_TITLE}"
     st.set_page_config(page_title=tab_title, page_icon=entry.icon, layout="wide")
@@ -71,6 +67,14 @@ def page_setup(title: str):
             link_to(item.title)
         st.divider()
         st.caption(f"Data: {datasets.describe_data_root(datasets.data_in_use())}")
+
+
+@contextlib.contextmanager
+def page_body():
+    """`with app_ui.page_body():` around a page's content (after `page_start`): the device in use
+    under the menu, and a library error the page did not expect shown as a box saying what to do,
+    not a traceback."""
+    with st.sidebar:
         st.caption(f"Device: {device_text()}")
     with errors_as_boxes():
         yield

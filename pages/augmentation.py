@@ -10,6 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Augmentation")  # first: the menu shows while the library (torch) loads
+
 from cinic import app_state
 from cinic.augment import preview_grid
 from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
@@ -145,7 +148,7 @@ def preview(steps: list[dict], root) -> None:
 
 
 # --- the page -------------------------------------------------------------------------------
-with app_ui.page_setup("Augmentation"):
+with app_ui.page_body():
     st.title("Augmentation")
     st.markdown("Augmentor makes extra training images before training (the report added 30,000). "
                 "Here they are made in memory and cached outside your data folder.")

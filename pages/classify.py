@@ -12,6 +12,9 @@ import numpy as np
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Classify")  # first: the menu shows while the library (torch) loads
+
 import explain_view
 from cinic import charts
 from cinic.images import ALLOWED_FORMATS, ImageError, display_image, limits_in_words, open_image, to_model_input
@@ -208,7 +211,7 @@ def predictions_frame(result: dict) -> list[dict]:
 
 
 # --- the page ------------------------------------------------------------------------------------
-with app_ui.page_setup("Classify"):
+with app_ui.page_body():
     st.title("Classify")
     trained = [s for s in list_runs() if s.get("state") != "damaged" and RunFolder(s["path"]).has_checkpoint("best")]
     summary = app_ui.pick_run(trained, key="classify-run", label="Model (a run with a best checkpoint)")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Compare")  # first: the menu shows while the library (torch) loads
+
 import explain_view
 from cinic import charts
 from cinic.models import PRESET_NOTES, REPORT_RESULTS
@@ -186,7 +189,7 @@ def by_variant(picked: list[str]) -> None:
             st.altair_chart(charts.sweep_chart(sweep["trials"], sweep["variants"]))
 
 
-with app_ui.page_setup("Compare"):
+with app_ui.page_body():
     st.title("Compare")
     summaries = [s for s in list_runs() if s.get("state") != "damaged"]
     if not summaries:

@@ -11,6 +11,9 @@ from pathlib import Path
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Data")  # first: the menu shows while the library (torch) loads
+
 from cinic import app_state, charts, datasets, paths
 from cinic.errors import CinicError
 
@@ -198,7 +201,7 @@ def show_samples(root: Path) -> None:
 
 
 # --- the page ---------------------------------------------------------------------------
-with app_ui.page_setup("Data"):
+with app_ui.page_body():
     st.title("Data")
     st.subheader("Choose the data")
     current = datasets.data_in_use()

@@ -12,6 +12,9 @@ import numpy as np
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Results")  # first: the menu shows while the library (torch) loads
+
 import explain_view
 from cinic import charts
 from cinic.data import display_name
@@ -274,7 +277,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
 
 
 # --- the page ------------------------------------------------------------------------------
-with app_ui.page_setup("Results"):
+with app_ui.page_body():
     st.title("Results")
     if "results-message" in st.session_state:
         st.success(st.session_state.pop("results-message"), icon=":material/check_circle:")

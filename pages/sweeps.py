@@ -12,6 +12,9 @@ import time
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Sweeps")  # first: the menu shows while the library (torch) loads
+
 from cinic import charts, datasets
 from cinic.config import RECIPES
 from cinic.models import PRESETS
@@ -117,7 +120,7 @@ def actions(folder: str, state: str, trials: list[dict]) -> None:
 
 
 # --- the page -----------------------------------------------------------------------------------
-with app_ui.page_setup("Sweeps"):
+with app_ui.page_body():
     st.title("Sweeps")
     st.caption("A grid of trainings (presets x recipes x learning rates x seeds), run side by side on Ray; "
                "each trial is an ordinary run (Results and Compare show it), and each variant gets its mean "

@@ -12,6 +12,9 @@ from dataclasses import asdict
 import streamlit as st
 
 import app_ui
+
+app_ui.page_start("Train")  # first: the menu shows while the library (torch) loads
+
 from cinic import app_state, charts, datasets
 from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.models import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
@@ -338,7 +341,7 @@ def actions(run: RunFolder, state: str) -> None:
 
 
 # --- the page ---------------------------------------------------------------------------
-with app_ui.page_setup("Train"):
+with app_ui.page_body():
     st.title("Train")
     data_root = app_ui.data_root_or_offer_demo("train")
     if data_root is not None:

@@ -143,7 +143,7 @@ def test_every_page_opens_with_the_demo_set_and_the_whole_menu(with_demo):
     assert next_steps == [f"{e.title}: {e.purpose}" for e in app_ui.MENU[1:]]
 
 
-# --- the layout: Streamlit's pages/ folder, one menu, page_setup on every page ---------------------------
+# --- the layout: Streamlit's pages/ folder, one menu, page_start and page_body on every page------------------------
 def test_pages_holds_exactly_the_pages_of_the_menu():
     """Streamlit makes every file of pages/ a page: no helper may live there, no page may miss the menu."""
     in_folder = sorted(p.relative_to(PROJECT).as_posix() for p in (PROJECT / "pages").iterdir()
@@ -153,14 +153,28 @@ def test_pages_holds_exactly_the_pages_of_the_menu():
     assert len(set(TITLES)) == len(TITLES)
 
 
+def test_every_page_draws_its_menu_before_it_imports_the_library():
+    """A fresh server spends seconds on the library's first import (torch): the menu must come first,
+    or a bookmark of /train shows a blank page meanwhile (issue 11, item 4)."""
+    import ast
+
+    for entry in app_ui.MENU:
+        body = ast.parse((PROJECT / entry.file).read_text()).body
+        start = next(i for i, node in enumerate(body) if isinstance(node, ast.Expr)
+                     and ast.unparse(node.value) == f"app_ui.page_start({entry.title!r})")
+        library = [i for i, node in enumerate(body) if isinstance(node, (ast.Import, ast.ImportFrom))
+                   and ("cinic" in ast.unparse(node) or "explain_view" in ast.unparse(node))]
+        assert library and min(library) > start, entry.file
+
+
 def test_a_library_error_shows_as_a_box_on_every_page(with_demo, monkeypatch):
-    """page_setup catches what a page did not: here the first thing each page draws fails."""
+    """page_body catches what a page did not: here the first thing each page draws fails."""
     import streamlit as st
 
     def refuse(*args, **kwargs):
         raise CinicError("The disk refused: free some space and reload the page.")
 
-    monkeypatch.setattr(st, "title", refuse)  # every page starts with st.title, inside page_setup
+    monkeypatch.setattr(st, "title", refuse)  # every page starts with st.title, inside page_body
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     for title in TITLES:
         go_to(at, title)

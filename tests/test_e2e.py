@@ -188,7 +188,7 @@ def assert_no_errors(page) -> None:
 
 
 def go_to(page, title: str) -> None:
-    """Through the sidebar menu (app_ui.page_setup draws it on every page), as a person would."""
+    """Through the sidebar menu (app_ui.page_start draws it on every page), as a person would."""
     page.get_by_test_id("stSidebar").get_by_role("link", name=title, exact=True).click()
     page.get_by_test_id("stHeading").filter(has_text=title).first.wait_for()
     wait_until_idle(page)
