@@ -36,8 +36,8 @@ from pathlib import Path
 
 from cinic import paths, stats
 from cinic.errors import CinicError
-from cinic.runs import (LIVE_STATES, TRAINING_LOCK, RunFolder, is_training_process, this_process,
-                        write_atomically)
+from cinic.runs import (LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, is_training_process,
+                        this_process, write_atomically)
 from cinic.sweep_spec import SweepSpec, parse_spec, variant_of
 
 SWEEPS = "sweeps"
@@ -71,8 +71,8 @@ def list_sweeps(root=None) -> list[dict]:
         if (folder / TRIALS).is_file():
             state = sweep_state(folder)
             found.append({"name": folder.name, "path": str(folder), "state": state["state"],
-                          "trials": len(_read_json(folder / TRIALS, [])),
-                          "created": state.get("created") or folder.stat().st_mtime})
+                          "trials": len(_trials_of(folder)),
+                          "created": _number_or(state.get("created"), folder.stat().st_mtime)})
     return sorted(found, key=lambda s: s["created"], reverse=True)
 
 
@@ -81,6 +81,25 @@ def _read_json(path: Path, default):
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         return default
+
+
+def _number_or(value, default: float) -> float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _trials_of(folder: Path) -> list[dict]:
+    """trials.json's entries that can name a trial ({"name": a run name, "settings": {...}}); a damaged
+    file or entry is left out, so one hand-edited sweep hides nothing else (Compare reads every sweep)."""
+    entries = _read_json(folder / TRIALS, [])
+    good = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            if isinstance(entry, dict) and isinstance(entry.get("settings"), dict):
+                check_run_name(entry.get("name"))  # never a path out of the runs root
+                good.append(entry)
+        except RunError:
+            continue
+    return good
 
 
 def _write_json(path: Path, value) -> None:
@@ -93,7 +112,9 @@ def sweep_state(folder: Path) -> dict:
     state = _read_json(Path(folder) / STATE, {})
     if not isinstance(state, dict) or state.get("state") not in SWEEP_STATES:
         return {"state": "never started", "error": None}
-    launching = state.get("pid") is None and time.time() - state.get("updated", 0) < 60
+    updated = state.get("updated")
+    recent = isinstance(updated, (int, float)) and time.time() - updated < 60  # a hand-edited file: not recent
+    launching = state.get("pid") is None and recent
     if state["state"] in ("queued", "running") and not launching and not is_training_process(state):
         state.update(state="interrupted", error=state.get("error") or "the sweep's process ended (killed?)")
     return state
@@ -151,7 +172,7 @@ def trial_rows(folder, root=None) -> list[dict]:
     folder = Path(folder)
     root = Path(root) if root else folder.parent.parent
     rows = []
-    for trial in _read_json(folder / TRIALS, []):
+    for trial in _trials_of(folder):
         run = RunFolder(root / trial["name"])
         status = run.status() if (run.path / "config.json").is_file() else {"state": "missing"}
         rows.append({"path": str(run.path), "name": trial["name"], "settings": trial["settings"],

@@ -151,3 +151,35 @@ def test_a_stop_request_makes_every_trial_save_and_stop(sample_root, tmp_path):
     assert {t.status()["state"] for t in trials} <= {"cancelled", "finished"}
     assert any(t.status()["state"] == "cancelled" for t in trials)
     assert trials[0].has_checkpoint("last")
+
+
+@pytest.mark.parametrize("damaged", [{"state": "running", "updated": "yesterday"}, {"state": "running", "pid": "x"},
+                                     ["not", "an", "object"], {"state": 3},
+                                     {"state": "finished", "created": "monday"}])
+def test_a_damaged_sweep_state_reads_as_a_state_not_a_traceback(tmp_path, damaged):
+    """sweep.json edited by hand or cut short: the Sweeps page and `sweep` read a state, never raise."""
+    folder = tmp_path / "sweeps" / "s"
+    folder.mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps(damaged))
+    assert sweep_state(folder)["state"] in ("interrupted", "never started", "finished")
+    (tmp_path / "sweeps" / "other").mkdir()
+    for name, created in (("s", None), ("other", 5.0)):
+        (tmp_path / "sweeps" / name / "trials.json").write_text("[]")
+    (tmp_path / "sweeps" / "other" / "sweep.json").write_text(json.dumps({"state": "finished", "created": 5.0}))
+    assert sorted(s["name"] for s in list_sweeps(tmp_path)) == ["other", "s"]  # sorted by time, never raising
+
+
+@pytest.mark.parametrize("trials", [{"not": "a list"}, ["a-run"], [{"name": "../../etc", "settings": {}}],
+                                    [{"name": "ok-run", "settings": "seed=0"}]])
+def test_a_damaged_trials_file_hides_no_other_sweep(tmp_path, trials):
+    """Compare reads every sweep to group the runs it shows: one hand-edited trials.json lists no trial of
+    its own (and never a path outside the runs root), and the other sweeps are read as before."""
+    from cinic.sweep import sweeps_of_runs
+
+    root = tmp_path / "runs"
+    for name, content in (("bad", trials), ("good", [{"name": "g-1", "settings": {"seed": 0}}])):
+        (root / "sweeps" / name).mkdir(parents=True)
+        (root / "sweeps" / name / "trials.json").write_text(json.dumps(content))
+    RunFolder.create({"preset": "base", "epochs": 1}, root=root, name="g-1").write_status("finished", test_acc=50.0)
+    assert {s["name"]: s["trials"] for s in list_sweeps(root)} == {"bad": 0, "good": 1}
+    assert list(sweeps_of_runs(["g-1", "ok-run", "a-run"], root)) == ["good"]
