@@ -33,3 +33,35 @@ def sample_root() -> Path:
     if not (SAMPLE / "train").is_dir():
         pytest.skip(f"the shared real sample is absent ({SAMPLE})")
     return SAMPLE
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared CPU run fastest on one thread (more threads only contend)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_data):
+    """A finished one-epoch run of base on the tiny data set (trained once for each module using it;
+    a module may define its own `trained`, which then wins)."""
+    import torch
+
+    from cinic.config import make_config
+    from cinic.runs import RunFolder
+    from cinic.train import train_run
+
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("trained-cache")))
+        torch.set_num_threads(1)
+        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=32, device="cpu")
+        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("trained-runs"), name="base-1")
+        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    torch.set_num_threads(threads)
+    return run

@@ -45,13 +45,7 @@ ACCEPTED = "choose a PNG, JPEG, BMP, GIF, WEBP or TIFF file."
 PREDICTION = r"(\w+ \d+\.\d%, ){2}\w+ \d+\.\d%"  # "cat 41.2%, dog 20.1%, frog 9.9%"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU run fastest on one thread (more threads only contend)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -317,24 +311,6 @@ def test_an_empty_archive_is_refused(tmp_path, capsys):
 
 
 # --- image files: `predict RUN FILE` and the Classify page's uploader ---------------------------------
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_data) -> RunFolder:
-    """A finished one-epoch run on the tiny data set (trained once for this module)."""
-    from cinic.config import make_config
-    from cinic.train import train_run
-
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("trained-cache")))
-        torch.set_num_threads(1)
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=32,
-                             device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("trained-runs"), name="base-1")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    torch.set_num_threads(threads)
-    return run
-
-
 def refused_files() -> dict[str, tuple[bytes, str]]:
     """name -> (content, what the user is told, after the file's name)."""
     return {

@@ -9,30 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from cinic import cli
 from cinic.runs import RunFolder
 
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_data) -> RunFolder:
-    """A finished one-epoch run on the tiny data set (trained once for this module)."""
-    from cinic.config import make_config
-    from cinic.train import train_run
-
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("cache")))
-        torch.set_num_threads(1)
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("runs"), name="done")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    torch.set_num_threads(threads)
-    return run
 
 
 def looped(tiny_data, tmp_path) -> Path:

@@ -8,18 +8,12 @@ import shutil
 import signal
 
 import pytest
-import torch
 
 from cinic import cli, train
 from cinic.runs import RunFolder
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train(tiny_data, capsys, *extra) -> tuple[int, RunFolder, str]:
