@@ -187,11 +187,19 @@ def _resources(resources, fail) -> dict:
 # --- expanding ---------------------------------------------------------------------------------
 def _trials(sweep: str, data: str, fixed: dict, grid: dict, fail):
     """Every trial of the grid, each config built and validated. The fixed settings are checked
-    alone first, then each axis value alone, so an error names the field it comes from."""
-    _build(data, fixed, fail, "the fixed settings")
+    alone first, then each axis value alone, so an error names the field it comes from. A model
+    axis is checked first: the fixed settings and the other axes then borrow its first spec
+    (alone they name no model, and the preset may be absent)."""
+    def where(axis, i, value):
+        return f"grid.{axis}[{i}] = {json.dumps(value)[:60]}"
+
+    for i, value in enumerate(grid.get("model", [])):
+        _build(data, {"model": value}, fail, where("model", i, value))
+    borrowed = {"model": grid["model"][0]} if "model" in grid and "model" not in fixed else {}
+    _build(data, {**fixed, **borrowed}, fail, "the fixed settings")
     for axis, values in grid.items():
         for i, value in enumerate(values):
-            _build(data, {**fixed, axis: value}, fail, f"grid.{axis}[{i}] = {json.dumps(value)[:60]}")
+            _build(data, {**fixed, **borrowed, axis: value}, fail, where(axis, i, value))
     names = set()
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values))

@@ -41,6 +41,18 @@ def test_the_recipe_and_any_setting_can_be_an_axis(tiny_data):
     assert s.trials[0].config["schedule"] == "step" and s.trials[2].config["schedule"] == "onecycle"
 
 
+def test_composed_models_can_be_an_axis_with_no_preset(tiny_data):
+    from cinic.models import PRESETS
+
+    plain, xavier = PRESETS["base"].to_dict(), {**PRESETS["base"].to_dict(), "init": "xavier"}
+    s = parse_spec(spec(tiny_data, preset=None, grid={"model": [plain, xavier], "seed": [0, 1]}))
+    assert [(t.config["preset"], t.config["model"]["init"], t.config["seed"]) for t in s.trials] == [
+        (None, "default", 0), (None, "default", 1), (None, "xavier", 0), (None, "xavier", 1)]
+    broken = {**plain, "init": "zeros"}
+    message = error_of(spec(tiny_data, preset=None, grid={"model": [plain, broken], "seed": [0]}), source="s.json")
+    assert "grid.model[1]" in message and "'init'" in message, message
+
+
 def test_names_are_stable_and_valid_run_names(tiny_data):
     first = [t.name for t in parse_spec(spec(tiny_data), default_name="x").trials]
     assert first == [t.name for t in parse_spec(spec(tiny_data), default_name="x").trials]
