@@ -72,14 +72,16 @@ def recipe_defaults(recipe: str, epochs: int) -> dict:
     "seed" is the course report's recipe: Adam at 0.001, halved late, nothing
     else. "project" is ours: AdamW at 0.004 with weight decay, a short warm-up
     then decay to zero, flips and small crops on the device, and label
-    smoothing, with contrast-normalised input and flip TTA in the model
-    (`recipe_model_defaults`). On the shared sample, 10 epochs, mean of seeds
-    0-2 (bench/recipe_study.py, README), project vs seed test accuracy, clean
-    and on the corrupted test split: base 51.4 vs 47.1 and 48.9 vs 43.5,
-    stepping 54.4 vs 49.0 and 50.2 vs 43.0, best 68.9 vs 58.0 and 58.9 vs 46.2.
-    The model fields are what carry stepping's corrupted gap (46.0 without
-    them). 0.004 from a grid over 0.002/0.004/0.006, 10 epochs: best of the
-    three for base and stepping, within one run's noise of 0.002 for best.
+    smoothing, with contrast-normalised input, flip TTA and (without
+    BatchNorm) Xavier weights in the model (`recipe_model_defaults`). On the
+    shared sample, 10 epochs, mean of seeds 0-2 (bench/recipe_study.py,
+    README), project vs seed test accuracy, clean and on the corrupted test
+    split: base 53.4 vs 47.2 and 50.2 vs 43.3, stepping 55.3 vs 48.5 and 51.0
+    vs 42.9, best 68.9 vs 58.2 and 58.9 vs 45.9. The model fields carry the
+    corrupted gaps (stepping 46.0 without them) and Xavier base's clean one
+    (bench/init_probe.json, seeds 0-5). 0.004 from a grid over
+    0.002/0.004/0.006, 10 epochs: best of the three for base and stepping,
+    within one run's noise of 0.002 for best.
     """
     if recipe == "seed":
         return dict(optimizer="adam", lr=0.001, schedule="step", weight_decay=0.0,
@@ -92,16 +94,22 @@ def recipe_defaults(recipe: str, epochs: int) -> dict:
     raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
 
 
-def recipe_model_defaults(recipe: str) -> dict:
+def recipe_model_defaults(recipe: str, spec: ModelSpec) -> dict:
     """Model-spec fields a recipe sets on a preset's spec (a composed spec keeps its own).
 
     They live in the spec, not in the training settings, because they are part
-    of what the model computes: checkpoints, predict, export and explain all
-    see them. See `recipe_defaults` for why the project recipe wants them.
+    of what the model computes (or how it starts): checkpoints, predict, export
+    and explain all see them. Xavier initialisation goes only on specs without
+    BatchNorm: it lifts base and stepping, whose default PyTorch weights start
+    too small for ten short epochs, while BatchNorm rescales best's activations
+    anyway and Xavier cost it about 2 points (bench/init_probe.json). See `recipe_defaults` for the figures.
     """
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
-    return {"input_norm": "contrast", "flip_tta": True} if recipe == "project" else {}
+    if recipe == "seed":
+        return {}
+    has_batch_norm = any(block.batch_norm for block in spec.conv)
+    return {"input_norm": "contrast", "flip_tta": True, **({} if has_batch_norm else {"init": "xavier"})}
 
 
 def make_config(data: str, preset: str | None = "base", recipe: str = "project",
@@ -109,7 +117,8 @@ def make_config(data: str, preset: str | None = "base", recipe: str = "project",
     """A full config: the preset's model (with the recipe's model fields), the recipe's defaults,
     then explicit overrides. A given `model` is used as it is."""
     if model is None:
-        model = {**get_preset(preset).to_dict(), **recipe_model_defaults(recipe)}  # ModelSpecError lists the presets
+        spec = get_preset(preset)  # ModelSpecError lists the presets
+        model = {**spec.to_dict(), **recipe_model_defaults(recipe, spec)}
     epochs = overrides.get("epochs")
     if epochs is None:  # the CLI passes every option, None when not given
         epochs = TrainConfig.epochs

@@ -301,7 +301,7 @@ PRESET_NOTES: dict[str, str] = {
     "more-maps": "base with 32 and 64 feature maps instead of 6 and 16",
     "batchnorm": "base with BatchNorm after each pooling",
     "big-fc": "base with hidden fc layers 600→200 instead of 120→84",
-    "xavier": "base with Xavier-uniform weights and zero biases",
+    "xavier": "base with Xavier-uniform weights and zero biases (the project recipe starts base so too)",
 }
 
 # The course report's own figures on CINIC-10 (its table: 90,000 + 30,000 Augmentor training

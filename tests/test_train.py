@@ -39,6 +39,11 @@ def test_recipes_differ_and_overrides_win():
     # The project recipe's model fields go onto a preset's spec; a composed spec is kept as given.
     assert seed.model == PRESETS["best"].to_dict()
     assert project.model == {**PRESETS["best"].to_dict(), "input_norm": "contrast", "flip_tta": True}
+    # Xavier weights only where no BatchNorm rescales the activations (base and stepping, not best).
+    for preset in ("base", "stepping"):
+        plain = make_config("x", preset=preset, recipe="project").model
+        assert plain == {**PRESETS[preset].to_dict(), "input_norm": "contrast", "flip_tta": True, "init": "xavier"}
+    assert make_config("x", preset="base", recipe="seed").model["init"] == "default"
     composed = make_config("x", preset=None, recipe="project", model=PRESETS["base"].to_dict())
     assert composed.model == PRESETS["base"].to_dict()
 
