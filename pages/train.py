@@ -110,7 +110,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     """Widgets for the training settings; returns a validated TrainConfig or None (error shown)."""
     recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
         "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
-        "model contrast-normalised input and flip test-time augmentation. "
+        "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
         "seed: the course report's Adam at 0.001 dropped late, nothing else."))
     epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
     d = recipe_defaults(recipe, epochs)
@@ -152,6 +152,9 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
             lr_drops=parse_drops(drops_text) if schedule == "step" else [],
             warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
             batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
+        trained = ModelSpec.from_dict(config.model)
+        if trained != spec:  # the recipe's model fields: say what will really be trained
+            st.caption(f"The {recipe} recipe trains {preset} as: {trained.describe()}")
         st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
