@@ -485,32 +485,32 @@ def diff_caption(row: Mapping) -> str:
 
 
 # --- sweeps: variants over seeds ------------------------------------------------------------------------
-def variant_label(settings: Mapping) -> str:
-    """"preset=base, lr=0.004" (the axes other than seed); one variant alone is "all trials"."""
-    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "all trials"
-
-
 def sweep_variant_table(variants: Sequence[Mapping]) -> pd.DataFrame:
     """Mean, sample std and 95% interval of test and best validation accuracy, one row per variant."""
     def interval(ci):
         return f"{ci[0]:.2f} .. {ci[1]:.2f}" if ci else "-"
 
+    from cinic.sweep_spec import variant_labels
+
     return pd.DataFrame([{
-        "variant": variant_label(v["settings"]), "seeds": v["n"], "test %": v["test_mean"], "± std": v["test_std"],
+        "variant": label, "seeds": v["n"], "test %": v["test_mean"], "± std": v["test_std"],
         "test 95% CI": interval(v["test_ci95"]), "valid %": v["valid_mean"], "valid ± std": v["valid_std"],
-    } for v in variants])
+    } for v, label in zip(variants, variant_labels([v["settings"] for v in variants]))])
 
 
 def sweep_chart(trials: Sequence[Mapping], variants: Sequence[Mapping]) -> alt.LayerChart:
     """Test accuracy per variant: each seed's dot, the mean as a tick and its 95% interval as a bar."""
-    means = pd.DataFrame([{"variant": variant_label(v["settings"]), "mean": v["test_mean"],
+    from cinic.sweep_spec import variant_labels, variant_of
+
+    order = variant_labels([v["settings"] for v in variants])
+    means = pd.DataFrame([{"variant": label, "mean": v["test_mean"],
                            "low": v["test_ci95"][0] if v["test_ci95"] else v["test_mean"],
                            "high": v["test_ci95"][1] if v["test_ci95"] else v["test_mean"], "seeds": v["n"]}
-                          for v in variants if v["test_mean"] is not None])
-    dots = pd.DataFrame([{"variant": variant_label({k: x for k, x in t["settings"].items() if k != "seed"}),
-                          "test %": t["test_acc"], "seed": t["settings"].get("seed"), "run": t["name"]}
-                         for t in trials if t["test_acc"] is not None and t["state"] == "finished"])
-    order = [variant_label(v["settings"]) for v in variants]
+                          for v, label in zip(variants, order) if v["test_mean"] is not None])
+    done = [t for t in trials if t["test_acc"] is not None and t["state"] == "finished"]
+    dots = pd.DataFrame([{"variant": label, "test %": t["test_acc"], "seed": t["settings"].get("seed"),
+                          "run": t["name"]}
+                         for t, label in zip(done, variant_labels([variant_of(t["settings"]) for t in done]))])
     y = alt.Y("variant:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))  # settings in full
     x_scale = alt.Scale(zero=False)
     bars = alt.Chart(means).mark_rule(strokeWidth=3, opacity=0.5).encode(

@@ -533,8 +533,9 @@ def cmd_sweep(args) -> int:
 
 def print_variants(variants: list[dict]) -> None:
     """Mean +- std and the 95% interval of each variant's test accuracy over its seeds."""
-    for v in variants:
-        settings = " ".join(f"{k}={val}" for k, val in v["settings"].items()) or "(one variant)"
+    from cinic.sweep_spec import variant_labels
+
+    for v, settings in zip(variants, variant_labels([v["settings"] for v in variants])):
         if v["test_mean"] is None:
             print(f"  {settings}: no finished trial")
             continue

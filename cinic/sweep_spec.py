@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -243,6 +244,43 @@ def _slug(value) -> str:
 
 def _describe(settings: dict) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items()) or "(no axes)"
+
+
+def variant_labels(settings_list: Sequence[Mapping]) -> list[str]:
+    """A label per settings dict: "preset=base, lr=0.004"; no axes at all read "all trials".
+
+    A model axis reads as the spec fields in which its models differ, e.g.
+    "model: conv 6 k5, 16 k5 · init xavier", not as a line of JSON whose
+    differences are cut off at the end of a table cell.
+    """
+    models = [s["model"] for s in settings_list if isinstance(s.get("model"), dict)]
+    differing = [f for f in dict.fromkeys(k for m in models for k in m)
+                 if len({json.dumps(m.get(f), sort_keys=True) for m in models}) > 1]
+
+    def text(axis, value) -> str:
+        if axis == "model" and isinstance(value, dict):
+            return "model: " + (" · ".join(_model_field(f, value.get(f)) for f in differing) or "one spec")
+        return f"{axis}={value}"
+
+    return [", ".join(text(k, v) for k, v in s.items()) or "all trials" for s in settings_list]
+
+
+def _model_field(field: str, value) -> str:
+    if field == "conv" and isinstance(value, list):
+        return "conv " + ", ".join(_conv_text(block) for block in value)
+    if field == "fc" and isinstance(value, list):
+        return "fc " + ("→".join(map(str, value)) or "none")
+    return f"{field} {value if isinstance(value, str) else json.dumps(value)}"
+
+
+def _conv_text(block) -> str:
+    """"32 k3 BN": maps, kernel, and what differs from a plain pooled block."""
+    if not isinstance(block, Mapping):
+        return json.dumps(block)
+    text = f"{block.get('out_channels')} k{block.get('kernel_size')}"
+    text += f" pad {block['padding']}" if block.get("padding") else ""
+    text += " no pool" if block.get("pool") is False else ""
+    return text + (" BN" if block.get("batch_norm") else "")
 
 
 def variant_of(settings: dict) -> dict:

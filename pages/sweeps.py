@@ -19,6 +19,7 @@ from cinic import charts, datasets
 from cinic.config import RECIPES
 from cinic.models import PRESETS
 from cinic.sweep import launch_sweep, list_sweeps, stop_sweep, summarize_sweep, sweep_folder
+from cinic.sweep_spec import SweepSpecError, variant_labels
 
 POLL_SECONDS = 2.0
 LIVE = ("queued", "running")
@@ -51,8 +52,6 @@ def choose_spec(data_root: str) -> dict:
 
 
 def parse_rates(text: str) -> list[float]:
-    from cinic.sweep_spec import SweepSpecError
-
     rates = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
@@ -84,9 +83,10 @@ def watch(folder: str) -> None:
     st.progress(counts["finished"] / max(len(trials), 1),
                 text=f"{counts['finished']} of {len(trials)} trials finished")
     actions(folder, state, trials)
-    st.dataframe([{"trial": t["name"], "settings": charts.variant_label(t["settings"]), "state": t["state"],
+    labels = variant_labels([t["settings"] for t in trials])
+    st.dataframe([{"trial": t["name"], "settings": label, "state": t["state"],
                    "epoch": f"{t['epoch'] or 0}/{t['epochs'] or '?'}", "test %": t["test_acc"],
-                   "valid %": t["valid_acc"], "error": t["error"] or ""} for t in trials],
+                   "valid %": t["valid_acc"], "error": t["error"] or ""} for t, label in zip(trials, labels)],
                  hide_index=True, key="sweep-trials", column_config={
                      "test %": st.column_config.NumberColumn(format="%.2f"),
                      "valid %": st.column_config.NumberColumn(format="%.2f")})

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cinic.config import TrainConfig, validate_config
-from cinic.sweep_spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_of
+from cinic.sweep_spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
 
 
 def spec(data, **fields) -> dict:
@@ -58,6 +58,19 @@ def test_names_are_stable_and_valid_run_names(tiny_data):
     assert first == [t.name for t in parse_spec(spec(tiny_data), default_name="x").trials]
     long = trial_name("s", {"model": {"conv": [{"out_channels": 6}] * 20}})
     assert len(long) <= 100 and long == trial_name("s", {"model": {"conv": [{"out_channels": 6}] * 20}})
+
+
+def test_a_model_axis_is_labelled_by_what_differs_between_its_specs():
+    from cinic.models import PRESETS
+
+    base, best = PRESETS["base"].to_dict(), PRESETS["best"].to_dict()
+    settings = [{"model": base, "lr": 0.004}, {"model": {**base, "init": "xavier"}, "lr": 0.004},
+                {"model": {**best, "init": "xavier"}, "lr": 0.004}]
+    assert variant_labels(settings) == [
+        "model: conv 6 k5, 16 k5 · fc 120→84 · init default, lr=0.004",
+        "model: conv 6 k5, 16 k5 · fc 120→84 · init xavier, lr=0.004",
+        "model: conv 32 k3 BN, 64 k4 BN · fc 600→200 · init xavier, lr=0.004"]
+    assert variant_labels([{"preset": "base", "lr": 0.1}, {}]) == ["preset=base, lr=0.1", "all trials"]
 
 
 def test_variant_is_every_axis_but_seed():
