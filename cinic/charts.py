@@ -490,7 +490,7 @@ def sweep_variant_table(variants: Sequence[Mapping]) -> pd.DataFrame:
     def interval(ci):
         return f"{ci[0]:.2f} .. {ci[1]:.2f}" if ci else "-"
 
-    from cinic.sweep_spec import variant_labels
+    from cinic.sweep_spec import variant_labels  # here, not at the top: it brings in torch, the charts need not
 
     return pd.DataFrame([{
         "variant": label, "seeds": v["n"], "test %": v["test_mean"], "± std": v["test_std"],
