@@ -7,6 +7,7 @@ figure and the figures are tested without a browser. No Streamlit in here.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -503,14 +504,16 @@ def sweep_chart(trials: Sequence[Mapping], variants: Sequence[Mapping]) -> alt.L
     from cinic.sweep_spec import variant_labels, variant_of
 
     order = variant_labels([v["settings"] for v in variants])
+    # A trial's dot goes on its variant's row: labels made from the finished trials alone could
+    # read otherwise (a model axis is labelled by what differs among the specs present).
+    label_of = {json.dumps(v["settings"], sort_keys=True): label for v, label in zip(variants, order)}
     means = pd.DataFrame([{"variant": label, "mean": v["test_mean"],
                            "low": v["test_ci95"][0] if v["test_ci95"] else v["test_mean"],
                            "high": v["test_ci95"][1] if v["test_ci95"] else v["test_mean"], "seeds": v["n"]}
                           for v, label in zip(variants, order) if v["test_mean"] is not None])
-    done = [t for t in trials if t["test_acc"] is not None and t["state"] == "finished"]
-    dots = pd.DataFrame([{"variant": label, "test %": t["test_acc"], "seed": t["settings"].get("seed"),
-                          "run": t["name"]}
-                         for t, label in zip(done, variant_labels([variant_of(t["settings"]) for t in done]))])
+    dots = pd.DataFrame([{"variant": label_of[json.dumps(variant_of(t["settings"]), sort_keys=True)],
+                          "test %": t["test_acc"], "seed": t["settings"].get("seed"), "run": t["name"]}
+                         for t in trials if t["test_acc"] is not None and t["state"] == "finished"])
     y = alt.Y("variant:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))  # settings in full
     x_scale = alt.Scale(zero=False)
     bars = alt.Chart(means).mark_rule(strokeWidth=3, opacity=0.5).encode(

@@ -314,3 +314,17 @@ def test_every_bar_says_its_value_on_hover():
     for value, chart in bars.items():
         tooltip = spec_of(chart)["encoding"]["tooltip"]
         assert value.strip() in [t["field"] for t in tooltip], (value, tooltip)
+
+
+def test_a_sweep_charts_dots_sit_on_their_variants_row_while_other_models_still_run():
+    from cinic.models import PRESETS
+    from cinic.sweep import variants
+
+    base, xavier = PRESETS["base"].to_dict(), {**PRESETS["base"].to_dict(), "init": "xavier"}
+    trials = [{"name": f"t{i}", "settings": {"model": model, "seed": seed}, "state": state,
+               "test_acc": acc, "valid_acc": acc}
+              for i, (model, seed, state, acc) in enumerate([(base, 0, "finished", 50.0), (base, 1, "finished", 52.0),
+                                                             (xavier, 0, "running", None)])]
+    chart = charts.sweep_chart(trials, variants(trials))
+    means, dots = chart.layer[0].data, chart.layer[2].data
+    assert set(dots["variant"]) == {"model: init default"} <= set(means["variant"])
