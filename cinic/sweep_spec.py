@@ -278,7 +278,7 @@ def _conv_text(block) -> str:
     if not isinstance(block, Mapping):
         return json.dumps(block)
     text = f"{block.get('out_channels')} k{block.get('kernel_size')}"
-    text += f" pad {block['padding']}" if block.get("padding") else ""
+    text += f" p{block['padding']}" if block.get("padding") else ""  # as ModelSpec.describe writes it
     text += " no pool" if block.get("pool") is False else ""
     return text + (" BN" if block.get("batch_norm") else "")
 
