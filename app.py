@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Home")  # first: the menu shows while the library (torch) loads
 
-from cinic import datasets, paths
-from cinic.run_admin import SORTS, filter_runs, known_tags, sort_runs
-from cinic.runs import list_runs
+from cinic import paths
+
+from cinic.data import choice as datasets
+from cinic.runs.admin import SORTS, filter_runs, known_tags, sort_runs
+from cinic.runs.folder import list_runs
 
 
 def home() -> None:

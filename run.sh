@@ -31,7 +31,7 @@ case "${1:-app}" in
     app)
         setup
         # The data set the app's pages will use: the one chosen on the Data page, else CINIC-10, else the demo.
-        "$PY" -c "from cinic import datasets; print('data set:', datasets.describe_data_root(datasets.data_in_use()))"
+        "$PY" -c "from cinic.data import choice; print('data set:', choice.describe_data_root(choice.data_in_use()))"
         exec "$PY" -m streamlit run app.py "${@:2}" ;;
     test)
         setup

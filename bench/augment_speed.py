@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import Augmentor  # noqa: E402
 
-from cinic import augment  # noqa: E402
-from cinic.augment_ops import SEED_PIPELINE, build_operations, validate_pipeline  # noqa: E402
+from cinic.augment import sample as augment
+from cinic.augment.ops import SEED_PIPELINE, build_operations, validate_pipeline  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-sample" / "train"
 
@@ -57,7 +57,7 @@ def timed(run) -> tuple[float, object]:
 
 
 def ours(images, n, workers):
-    """cinic.augment's path: draw n sources, augment in memory (what sample_augmented does, minus the cache)."""
+    """cinic.augment.sample's path: draw n sources, augment in memory (what sample_augmented does, minus the cache)."""
     picks = np.random.default_rng(0).integers(0, len(images), size=n)
     return augment.augment_images(images[picks], SEED_PIPELINE, seed=0, workers=workers)
 
@@ -106,11 +106,11 @@ def main(argv=None) -> int:
 
         rows = []
         seconds, serial = timed(lambda: ours(images, args.n, 1))
-        rows.append(("cinic.augment, serial (workers=1)", seconds, "reference"))
+        rows.append(("cinic.augment.sample, serial (workers=1)", seconds, "reference"))
         for workers in args.workers:
             seconds, pooled = timed(lambda: ours(images, args.n, workers))
             same = "identical" if np.array_equal(serial, pooled) else "DIFFERENT"
-            rows.append((f"cinic.augment, spawn pool (workers={workers})", seconds, same))
+            rows.append((f"cinic.augment.sample, spawn pool (workers={workers})", seconds, same))
         seconds, _ = timed(lambda: augmentor_data_pipeline(images, args.n))
         rows.append(("Augmentor DataPipeline.sample, in memory", seconds, "no 32x32 guard"))
         if not args.skip_files:

@@ -19,8 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cinic import checkpoints, diff, explain  # noqa: E402
-from cinic.runs import RunFolder  # noqa: E402
+from cinic.model import checkpoints
+
+from cinic.analysis import diff
+
+from cinic.analysis import explain
+from cinic.runs.folder import RunFolder  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ checkpoints: listing must never open them, and 500 copies would only fill the di
 
 Then, taking the two roots in turn (so a busy machine slows both alike) and
 giving the median of --repeats:
-- `cinic.runs.list_runs()` in this process (what both of the others call);
+- `cinic.runs.folder.list_runs()` in this process (what both of the others call);
 - `python -m cinic runs --json` as a process (interpreter start and imports included);
 - the Home page's script run under streamlit.testing's AppTest (the server-side
   work of one page load: listing, filters, the table);
@@ -38,10 +38,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from cinic.config import make_config  # noqa: E402
-from cinic.demo import make_demo_dataset  # noqa: E402
-from cinic.models import PRESETS  # noqa: E402
-from cinic.runs import RunFolder  # noqa: E402
+from cinic.training.config import make_config  # noqa: E402
+from cinic.data.demo import make_demo_dataset  # noqa: E402
+from cinic.model.lenet import PRESETS  # noqa: E402
+from cinic.runs.folder import RunFolder  # noqa: E402
 
 STATES = ["finished"] * 7 + ["failed", "cancelled", "running"]  # "running" with a dead pid reads interrupted
 BATCH_LINES_PER_EPOCH = 140  # CINIC-10's 90,000 training images, batch 64, a record every 10 batches
@@ -49,7 +49,7 @@ EPOCHS = 10
 
 
 def train_one(base: Path) -> RunFolder:
-    from cinic.train import train_run
+    from cinic.training.loop import train_run
 
     data = make_demo_dataset(base / "data", per_class=(30, 6, 6), seed=3)
     config = make_config(str(data), preset="base", epochs=2, batch_size=32, device="cpu")
@@ -111,7 +111,7 @@ def time_cli(root: Path, env: dict) -> float:
 
 
 def time_listing(root: Path) -> float:
-    from cinic.runs import list_runs
+    from cinic.runs.folder import list_runs
 
     started = time.perf_counter()
     listed = list_runs(root)
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    names = {"listing": "cinic.runs.list_runs() in process", "cli": "python -m cinic runs --json", "home": "Home page script run (AppTest)",
+    names = {"listing": "cinic.runs.folder.list_runs() in process", "cli": "python -m cinic runs --json", "home": "Home page script run (AppTest)",
              "browser": "Home page load in Chromium"}
     print(f"{'what':36s} {one:>9s} {many:>10s} {'extra s':>8s} {'ratio':>6s}   (medians of {args.repeats})")
     for what, figures in report.items():

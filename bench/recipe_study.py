@@ -7,7 +7,7 @@ For each preset, recipe (seed, project) and seed it trains one run with the
 plain CLI (`python -m cinic train ... --name PRESET-RECIPE-sSEED-eEPOCHS`), one
 at a time, into a runs root of its own; a run already finished there is
 reused, an interrupted one resumed. It builds the corrupted copy of the test
-split once (`cinic.corrupt`, seed 0, severity 3, beside the runs root) and
+split once (`cinic.data.corrupt`, seed 0, severity 3, beside the runs root) and
 evaluates each run's best checkpoint on it. The table gives, per preset and
 recipe, mean +- sample std over the seeds of the clean and the corrupted test
 accuracy, then the project-minus-seed gap of the means and whether both gaps
@@ -32,7 +32,7 @@ GOAL = 5.0  # points the project recipe must gain over the seed recipe, clean an
 
 def train(args, preset: str, recipe: str, seed: int) -> Path:
     """The finished run folder of one training (trained now unless it already finished)."""
-    from cinic.runs import RunFolder
+    from cinic.runs.folder import RunFolder
 
     name = f"{preset}-{recipe}-s{seed}-e{args.epochs}"
     path = args.runs_root / name
@@ -53,9 +53,9 @@ def train(args, preset: str, recipe: str, seed: int) -> Path:
 
 
 def measure(args) -> list[dict]:
-    from cinic.corrupt import corrupt_split
-    from cinic.evaluate import evaluate_run
-    from cinic.runs import RunFolder
+    from cinic.data.corrupt import corrupt_split
+    from cinic.analysis.evaluate import evaluate_run
+    from cinic.runs.folder import RunFolder
 
     corrupted = args.runs_root.parent / f"{args.runs_root.name}-corrupted"
     corrupt_split(args.data, corrupted, seed=0, severity=3)

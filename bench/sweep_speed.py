@@ -28,7 +28,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from cinic.sweep_spec import parse_spec  # noqa: E402
+from cinic.sweeps.spec import parse_spec  # noqa: E402
 
 SAMPLE = PROJECT.parent / "shared" / "data" / "cifar10-sample"
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         env = dict(os.environ, CINIC_CACHE=str(tmp / "cache"))
         (tmp / "spec.json").write_text(json.dumps(spec))
-        from cinic.data import load_split  # warm the decoded-split cache for both sides
+        from cinic.data.dataset import load_split  # warm the decoded-split cache for both sides
 
         os.environ["CINIC_CACHE"] = env["CINIC_CACHE"]
         for split in ("train", "valid", "test"):
@@ -83,8 +83,8 @@ def main(argv=None) -> int:
 
         def in_process() -> float:
             """The trainings alone: one process, no interpreter start or data check per trial."""
-            from cinic.runs import RunFolder
-            from cinic.train import train_run
+            from cinic.runs.folder import RunFolder
+            from cinic.training.loop import train_run
 
             started = time.perf_counter()
             for t in trials:

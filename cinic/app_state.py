@@ -63,7 +63,7 @@ def save_pipeline(steps: list[dict], n: int) -> Path:
 
 def saved_pipeline() -> tuple[list[dict], int] | None:
     """The last saved (steps, n), or None when nothing (readable) was saved."""
-    from cinic.augment_ops import load_pipeline
+    from cinic.augment.ops import load_pipeline
 
     if not pipeline_path().is_file():
         return None
@@ -126,7 +126,7 @@ def sample_files(root: str | Path, split: str = "train", per_class: int = 8, see
     """
     import random
 
-    from cinic.data import CLASSES, IMAGE_SUFFIXES
+    from cinic.data.dataset import CLASSES, IMAGE_SUFFIXES
 
     rng = random.Random(seed)
     picked = {}

@@ -12,15 +12,15 @@ import json
 import sys
 from pathlib import Path
 
-from cinic.config import OPTIMIZERS, RECIPES, SCHEDULES
-from cinic.data import SPLITS
+from cinic.training.config import OPTIMIZERS, RECIPES, SCHEDULES
+from cinic.data.dataset import SPLITS
 from cinic.errors import CinicError
-from cinic.explain import METHODS as EXPLAIN_METHODS
-from cinic.fetch import CINIC10_URL
-from cinic.full_scale import PER_SPLIT
-from cinic.models import PRESET_ALIASES, PRESETS
-from cinic.run_admin import SORTS
-from cinic.runs import CHECKPOINTS
+from cinic.analysis.explain import METHODS as EXPLAIN_METHODS
+from cinic.data.fetch import CINIC10_URL
+from cinic.bench.full_scale import PER_SPLIT
+from cinic.model.lenet import PRESET_ALIASES, PRESETS
+from cinic.runs.admin import SORTS
+from cinic.runs.folder import CHECKPOINTS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
 
@@ -50,7 +50,7 @@ def print_json(obj) -> None:
 
 # --- data -------------------------------------------------------------------------
 def cmd_demo_data(args) -> int:
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     out = make_demo_dataset(Path(args.out), seed=args.seed)
     print(f"demo data set written to {out}")
@@ -58,7 +58,7 @@ def cmd_demo_data(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from cinic.fetch import fetch
+    from cinic.data.fetch import fetch
     from cinic.paths import cinic_root
 
     to = Path(args.to) if args.to else cinic_root()
@@ -69,7 +69,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from cinic import data
+    from cinic.data import dataset as data
 
     root = data.resolve_data(args.data)
     report = data.check_root(root, progress=tqdm_progress("checking"))
@@ -85,7 +85,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_corrupt(args) -> int:
-    from cinic.corrupt import corrupt_split
+    from cinic.data.corrupt import corrupt_split
 
     record = corrupt_split(args.data, args.out, split=args.split, seed=args.seed, severity=args.severity,
                            progress=tqdm_progress("decoding"))
@@ -100,7 +100,7 @@ def cmd_corrupt(args) -> int:
 
 # --- models and training ------------------------------------------------------------
 def cmd_summary(args) -> int:
-    from cinic.models import format_summary, get_preset, summarize
+    from cinic.model.lenet import format_summary, get_preset, summarize
 
     spec = get_preset(args.preset)
     print(f"{args.preset}: {spec.describe()}")
@@ -114,9 +114,9 @@ TRAIN_FLAGS = ("epochs", "lr", "batch_size", "eval_batch_size", "optimizer", "mo
 
 
 def config_from_args(args):
-    from cinic import data
-    from cinic.config import make_config
-    from cinic.datasets import data_in_use
+    from cinic.data import dataset as data
+    from cinic.training.config import make_config
+    from cinic.data.choice import data_in_use
 
     root = data.resolve_data(args.data) if args.data else data_in_use(make_demo=True)
     data.validate_root(root)
@@ -125,7 +125,7 @@ def config_from_args(args):
         overrides["lr_drops"] = [parse_lr_drop(d) for d in args.lr_drop]
         overrides["schedule"] = args.schedule or "step"
     if args.augment and args.augment != "none":
-        from cinic.augment_ops import load_pipeline
+        from cinic.augment.ops import load_pipeline
 
         if not args.augment_n:
             raise CinicError("--augment needs --augment-n N: how many extra training images to sample")
@@ -138,7 +138,7 @@ def config_from_args(args):
 
 def load_model_spec(path: str) -> dict:
     """A composed model: a JSON file holding a model spec (as config.json's "model" holds one)."""
-    from cinic.models import ModelSpec
+    from cinic.model.lenet import ModelSpec
 
     try:
         spec = json.loads(Path(path).read_text())
@@ -157,9 +157,9 @@ def parse_lr_drop(text: str) -> list:
 
 
 def cmd_train(args) -> int:
-    from cinic.device import choose_device
-    from cinic.runs import RunFolder, change_for_resume, check_resumable
-    from cinic.train import train_run
+    from cinic.training.device import choose_device
+    from cinic.runs.folder import RunFolder, change_for_resume, check_resumable
+    from cinic.training.loop import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
         run = RunFolder.open(args.run)
@@ -188,7 +188,7 @@ def cmd_train(args) -> int:
 
 def resume_options(args) -> dict:
     """The options given with --resume; CinicError naming those a resume cannot change."""
-    from cinic.runs import RESUME_CHANGES
+    from cinic.runs.folder import RESUME_CHANGES
 
     defaults = build_parser().parse_args(["train"])
     given = {name: value for name, value in vars(args).items()
@@ -204,8 +204,8 @@ def resume_options(args) -> dict:
 
 
 def cmd_runs(args) -> int:
-    from cinic.run_admin import filter_runs, sort_runs
-    from cinic.runs import list_runs
+    from cinic.runs.admin import filter_runs, sort_runs
+    from cinic.runs.folder import list_runs
 
     every = list_runs(args.runs_root)
     runs = sort_runs(filter_runs(every, args.state or (), args.preset or (), args.tag or (), args.min_test),
@@ -228,7 +228,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_rename(args) -> int:
-    from cinic.run_admin import locate, rename_run
+    from cinic.runs.admin import locate, rename_run
 
     run = rename_run(locate(args.run, args.runs_root), args.new_name)
     print(f"renamed {args.run} to {run.name}")
@@ -236,8 +236,8 @@ def cmd_rename(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    from cinic.run_admin import delete_run, locate
-    from cinic.runs import summarize_run
+    from cinic.runs.admin import delete_run, locate
+    from cinic.runs.folder import summarize_run
 
     run = locate(args.run, args.runs_root)
     if not args.yes:
@@ -255,8 +255,8 @@ def cmd_delete(args) -> int:
 
 
 def cmd_note(args) -> int:
-    from cinic.run_admin import annotate
-    from cinic.runs import RunFolder
+    from cinic.runs.admin import annotate
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     if args.text is None and not args.tag and not args.untag:
@@ -273,7 +273,7 @@ def cmd_note(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from cinic.runs import RunFolder, stop_run
+    from cinic.runs.folder import RunFolder, stop_run
 
     run = RunFolder.open(args.run, root=args.runs_root)
     stop_run(run, grace_s=args.wait)
@@ -283,9 +283,9 @@ def cmd_stop(args) -> int:
 
 # --- evaluation ------------------------------------------------------------------------
 def cmd_evaluate(args) -> int:
-    from cinic.device import choose_device
-    from cinic.evaluate import evaluate_run
-    from cinic.runs import RunFolder
+    from cinic.training.device import choose_device
+    from cinic.analysis.evaluate import evaluate_run
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     result = evaluate_run(run, args.checkpoint, choose_device(args.device), data=args.data, split=args.split,
@@ -303,11 +303,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from cinic.checkpoints import load_model
-    from cinic.device import choose_device
-    from cinic.evaluate import classify_pictures
-    from cinic.images import ImageError, open_image, to_model_input
-    from cinic.runs import RunFolder
+    from cinic.model.checkpoints import load_model
+    from cinic.training.device import choose_device
+    from cinic.analysis.evaluate import classify_pictures
+    from cinic.data.images import ImageError, open_image, to_model_input
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
@@ -347,7 +347,7 @@ def is_batch(path: Path) -> bool:
 
 
 def predict_batch(args, model, facts, device) -> int:
-    from cinic.batch import classify_batch, load_batch
+    from cinic.analysis.image_sets import classify_batch, load_batch
 
     batch = load_batch(args.images[0])
     result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], args.top_k, device)
@@ -373,8 +373,8 @@ def predict_batch(args, model, facts, device) -> int:
 
 
 def cmd_export(args) -> int:
-    from cinic.export import ONNX_INPUT_TEXT, export_model
-    from cinic.runs import RunFolder
+    from cinic.model.export import ONNX_INPUT_TEXT, export_model
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     out, fmt = export_model(run, Path(args.out), args.format, args.checkpoint)
@@ -384,8 +384,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from cinic.report import write_report
-    from cinic.runs import RunFolder
+    from cinic.analysis.report import write_report
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     out = write_report(run, Path(args.out))
@@ -395,9 +395,9 @@ def cmd_report(args) -> int:
 
 # --- augmentation ----------------------------------------------------------------------
 def cmd_augment(args) -> int:
-    from cinic import data
-    from cinic.augment import sample_augmented
-    from cinic.augment_ops import load_pipeline
+    from cinic.data import dataset as data
+    from cinic.augment.sample import sample_augmented
+    from cinic.augment.ops import load_pipeline
 
     steps = load_pipeline(args.pipeline)
     root = data.resolve_data(args.data)
@@ -416,9 +416,9 @@ def cmd_augment(args) -> int:
 def cmd_augment_preview(args) -> int:
     from PIL import Image
 
-    from cinic import data
-    from cinic.augment import PREVIEW_IMAGES, preview_destination, preview_grid
-    from cinic.augment_ops import load_pipeline
+    from cinic.data import dataset as data
+    from cinic.augment.sample import PREVIEW_IMAGES, preview_destination, preview_grid
+    from cinic.augment.ops import load_pipeline
 
     import torch
 
@@ -435,14 +435,15 @@ def cmd_augment_preview(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from cinic.bench import main as bench_main
+    from cinic.bench.benchmark import main as bench_main
 
     return bench_main(args.bench_args)
 
 
 def cmd_make_full_scale(args) -> int:
-    from cinic import data, datasets
-    from cinic.full_scale import check_request, make_full_scale
+    from cinic.data import dataset as data
+    from cinic.data import choice as datasets
+    from cinic.bench.full_scale import check_request, make_full_scale
     from cinic.workers import usable_cores
 
     source = data.resolve_data(args.data or datasets.shared_sample() or datasets.data_in_use(make_demo=True))
@@ -461,9 +462,9 @@ def cmd_make_full_scale(args) -> int:
 
 # --- understanding a model ---------------------------------------------------------------
 def cmd_diff(args) -> int:
-    from cinic.device import choose_device
-    from cinic.diff import compare_runs
-    from cinic.runs import RunFolder
+    from cinic.training.device import choose_device
+    from cinic.analysis.diff import compare_runs
+    from cinic.runs.folder import RunFolder
 
     run_a, run_b = (RunFolder.open(name, root=args.runs_root) for name in (args.run_a, args.run_b))
     pair = compare_runs(run_a, run_b, data=args.data, device=choose_device(args.device),
@@ -487,11 +488,11 @@ def cmd_explain(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from cinic.checkpoints import load_model
-    from cinic.device import choose_device
-    from cinic.explain import METHODS, explain_picture, panel
-    from cinic.images import open_image, to_model_input
-    from cinic.runs import RunFolder
+    from cinic.model.checkpoints import load_model
+    from cinic.training.device import choose_device
+    from cinic.analysis.explain import METHODS, explain_picture, panel
+    from cinic.data.images import open_image, to_model_input
+    from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
     device = choose_device(args.device)
@@ -513,8 +514,8 @@ def cmd_explain(args) -> int:
 
 # --- sweeps ----------------------------------------------------------------------------------
 def cmd_sweep(args) -> int:
-    from cinic.sweep import run_sweep
-    from cinic.sweep_spec import load_spec
+    from cinic.sweeps.runner import run_sweep
+    from cinic.sweeps.spec import load_spec
 
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise CinicError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
@@ -533,7 +534,7 @@ def cmd_sweep(args) -> int:
 
 def print_variants(variants: list[dict]) -> None:
     """Mean +- std and the 95% interval of each variant's test accuracy over its seeds."""
-    from cinic.sweep_spec import variant_labels
+    from cinic.sweeps.spec import variant_labels
 
     for v, settings in zip(variants, variant_labels([v["settings"] for v in variants])):
         if v["test_mean"] is None:

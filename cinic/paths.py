@@ -1,7 +1,7 @@
 """Where things live: runs, caches and data folders, each overridable by env.
 
 Only names of places: nothing here creates, reads or decides anything (which
-data set is in use is `cinic.datasets.data_in_use`).
+data set is in use is `cinic.data.choice.data_in_use`).
 """
 
 from __future__ import annotations

@@ -1,21 +1,20 @@
 """Augmentation: compose an Augmentor pipeline, preview it, save it for the Train page.
 
-The pipeline is data (a list of {"op": ..., params}); cinic.augment_ops checks it
-and cinic.augment applies the real Augmentor operations in memory. Widgets are drawn
-from cinic.augment_ops.OPERATIONS, so each parameter shows its allowed range and help.
+The pipeline is data (a list of {"op": ..., params}); cinic.augment.ops checks it
+and cinic.augment.sample applies the real Augmentor operations in memory. Widgets are drawn
+from cinic.augment.ops.OPERATIONS, so each parameter shows its allowed range and help.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Augmentation")  # first: the menu shows while the library (torch) loads
 
 from cinic import app_state
-from cinic.augment import preview_grid
-from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
+from cinic.augment.sample import preview_grid
+from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
 NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun
@@ -120,8 +119,8 @@ def remove_all() -> None:
 
 def first_image():
     """One training image of the data set in use (1 x 32 x 32 x 3), for the previews of each step."""
-    from cinic import datasets
-    from cinic.images import open_image, to_model_input
+    from cinic.data import choice as datasets
+    from cinic.data.images import open_image, to_model_input
 
     root = datasets.data_in_use()
     files = [f for picked in app_state.sample_files(root, "train", 1, 0).values() for f in picked][:1] if root else []
@@ -129,7 +128,7 @@ def first_image():
 
 
 def preview(steps: list[dict], root) -> None:
-    from cinic.images import open_image, to_model_input
+    from cinic.data.images import open_image, to_model_input
 
     left, middle, right = st.columns(3)
     rows = int(left.number_input("Images", 1, 10, 5, key="aug-rows"))

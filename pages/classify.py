@@ -1,6 +1,6 @@
 """Classify: run a trained model on your own images, or on a random test image.
 
-Uploads are untrusted: cinic.images opens them with size and format limits and
+Uploads are untrusted: cinic.data.images opens them with size and format limits and
 says what it changed to make the 32x32 RGB input the model sees.
 """
 
@@ -11,16 +11,15 @@ import random
 import numpy as np
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Classify")  # first: the menu shows while the library (torch) loads
 
-import explain_view
-from cinic import charts
-from cinic.images import ALLOWED_FORMATS, ImageError, display_image, limits_in_words, open_image, to_model_input
-from cinic.checkpoints import CheckpointError
-from cinic.data import display_name
-from cinic.runs import RunFolder, list_runs
+from ui import explain_view
+from ui import charts
+from cinic.data.images import ALLOWED_FORMATS, ImageError, display_image, limits_in_words, open_image, to_model_input
+from cinic.model.checkpoints import CheckpointError
+from cinic.data.dataset import display_name
+from cinic.runs.folder import RunFolder, list_runs
 
 EXTENSIONS = {"JPEG": ["jpg", "jpeg"], "TIFF": ["tif", "tiff"]}  # formats with more than one suffix
 UPLOAD_TYPES = [ext for fmt in ALLOWED_FORMATS for ext in EXTENSIONS.get(fmt, [fmt.lower()])]
@@ -33,7 +32,7 @@ def enlarged(image_hwc: np.ndarray) -> np.ndarray:
 
 
 def classify(model, facts: dict, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
-    from cinic.evaluate import classify_pictures
+    from cinic.analysis.evaluate import classify_pictures
 
     return classify_pictures(model, arrays, facts["mean"], facts["std"], facts["classes"], k)
 
@@ -115,9 +114,9 @@ BATCH_GALLERY = 24
 
 @st.cache_data(show_spinner=False, max_entries=3)
 def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: float = 0.0):
-    """(the result of cinic.batch.classify_batch, the 32x32 images) of one zip, uploaded folder or folder
+    """(the result of cinic.analysis.image_sets.classify_batch, the 32x32 images) of one zip, uploaded folder or folder
     path; kept while the same images and checkpoint come back (`version`: the folder's mtime)."""
-    from cinic.batch import classify_batch, from_members, load_batch
+    from cinic.analysis.image_sets import classify_batch, from_members, load_batch
 
     model, facts = app_ui.load_best(run_path, mtime)
     batch = from_members(payload, name) if kind == "folder-upload" else load_batch(payload, name)
@@ -161,7 +160,7 @@ def batch_section(run: RunFolder, k: int) -> None:
 
 
 def show_batch(run: RunFolder, result: dict, images) -> None:
-    from cinic.batch import predictions_csv
+    from cinic.analysis.image_sets import predictions_csv
 
     if result["errors"]:
         with st.expander(f"{len(result['errors'])} images could not be read and were left out",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Compare")  # first: the menu shows while the library (torch) loads
 
-import explain_view
-from cinic import charts
-from cinic.models import PRESET_NOTES, REPORT_RESULTS
-from cinic.runs import RunFolder, list_runs
+from ui import explain_view
+from ui import charts
+from cinic.model.lenet import PRESET_NOTES, REPORT_RESULTS
+from cinic.runs.folder import RunFolder, list_runs
 
 GALLERY_IMAGES = 40  # per gallery of A vs B; the rest are counted
 
@@ -19,8 +18,8 @@ GALLERY_IMAGES = 40  # per gallery of A vs B; the rest are counted
 # --- A vs B, image by image ----------------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=4)
 def run_pair(path_a: str, mtime_a: float, path_b: str, mtime_b: float, data: str | None, fingerprint: float):
-    """Both runs' predictions on the same test images (cinic.diff), once per pair of checkpoints."""
-    from cinic.diff import compare_runs
+    """Both runs' predictions on the same test images (cinic.analysis.diff), once per pair of checkpoints."""
+    from cinic.analysis.diff import compare_runs
 
     return compare_runs(RunFolder(path_a), RunFolder(path_b), data=data, device="cpu")
 
@@ -41,7 +40,7 @@ def pick_a_and_b(trained: list[dict]) -> tuple[dict, dict]:
 def pair_or_offer(a: dict, b: dict):
     """The RunPair of A and B, or None after saying why they cannot be compared and offering to
     compare both on A's test images."""
-    from cinic.diff import DiffError
+    from cinic.analysis.diff import DiffError
 
     chosen = st.session_state.get("ab-data") or {}
     data = chosen.get("data") if chosen.get("pair") == (a["name"], b["name"]) else None
@@ -178,7 +177,7 @@ def a_vs_b(summaries: list[dict]) -> None:
 
 def by_variant(picked: list[str]) -> None:
     """Runs of one sweep, grouped by variant: mean over seeds with its interval, each seed a dot."""
-    from cinic.sweep import sweeps_of_runs
+    from cinic.sweeps.runner import sweeps_of_runs
 
     for name, sweep in sweeps_of_runs(picked).items():
         st.markdown(f"**Sweep {name}**, by variant ({len(sweep['trials'])} of the runs above)")

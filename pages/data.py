@@ -10,11 +10,14 @@ from pathlib import Path
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Data")  # first: the menu shows while the library (torch) loads
 
-from cinic import app_state, charts, datasets, paths
+from cinic import app_state, paths
+
+from ui import charts
+
+from cinic.data import choice as datasets
 from cinic.errors import CinicError
 
 AUTO_STATS_MAX_IMAGES = 20_000  # decode the train split without asking below this many images
@@ -42,7 +45,7 @@ def choose_data() -> None:
             else:
                 st.warning("Type the path of a CINIC-10 folder or .tar.gz first.")
     with download_tab:
-        from cinic.fetch import CINIC10_URL
+        from cinic.data.fetch import CINIC10_URL
 
         to = st.text_input("Download into", str(paths.cinic_root().parent), key="data-to", on_change=forget_error,
                            help="CINIC-10 is about 690 MB to download and 1.7 GB extracted.")
@@ -64,13 +67,13 @@ def show_error() -> None:
 
 
 def resolve(given: str, progress) -> Path:
-    from cinic.data import resolve_data
+    from cinic.data.dataset import resolve_data
 
     return resolve_data(given, progress=progress)
 
 
 def fetch_into(to: str, progress) -> Path:
-    from cinic.fetch import fetch
+    from cinic.data.fetch import fetch
 
     # fetch reports (stage, done, total): "download" in bytes, then "extract" in files
     return fetch(Path(to).expanduser(), progress=lambda stage, done, total: progress(done, total, stage))
@@ -120,8 +123,8 @@ def _reports() -> dict:
 
 
 def validation_report(root: Path) -> dict:
-    """cinic.data.validate_root (reads every image header, with progress), remembered per folder state."""
-    from cinic.data import validate_root
+    """cinic.data.dataset.validate_root (reads every image header, with progress), remembered per folder state."""
+    from cinic.data.dataset import validate_root
 
     key = (str(root), app_ui.folder_fingerprint(root))
     if key not in _reports():
@@ -136,7 +139,7 @@ def validation_report(root: Path) -> dict:
 
 
 def show_validation(root: Path) -> dict | None:
-    from cinic.data import DataError
+    from cinic.data.dataset import DataError
 
     try:
         report = validation_report(root)
@@ -156,7 +159,7 @@ def show_validation(root: Path) -> dict | None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def stats_of(root: str, fingerprint: float, _images) -> tuple:
-    from cinic.data import channel_stats
+    from cinic.data.dataset import channel_stats
 
     return channel_stats(_images)
 
@@ -178,8 +181,8 @@ def show_stats(root: Path, report: dict) -> None:
 
 
 def show_samples(root: Path) -> None:
-    from cinic.data import origin_of
-    from cinic.images import open_image, to_model_input
+    from cinic.data.dataset import origin_of
+    from cinic.data.images import open_image, to_model_input
 
     split = st.segmented_control("Split", ["train", "valid", "test"], default="train", key="sample-split")
     seed = st.session_state.setdefault("sample-seed", 0)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Results")  # first: the menu shows while the library (torch) loads
 
-import explain_view
-from cinic import charts
-from cinic.data import display_name
-from cinic.run_admin import delete_run, known_tags, locate, rename_run, set_tags
-from cinic.runs import LIVE_STATES, RunError, RunFolder, list_runs
+from ui import explain_view
+from ui import charts
+from cinic.data.dataset import display_name
+from cinic.runs.admin import delete_run, known_tags, locate, rename_run, set_tags
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -28,7 +27,7 @@ CELL_IMAGES = 30
 @st.cache_data(show_spinner=False, max_entries=4)
 def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float, _test) -> tuple:
     """(predicted labels, probability of the prediction) for every test image, as numpy arrays."""
-    from cinic.evaluate import predict_probs
+    from cinic.analysis.evaluate import predict_probs
 
     model, facts = app_ui.load_best(run_path, mtime)
     probs = predict_probs(model, _test.images, facts["mean"], facts["std"], "cpu")
@@ -38,7 +37,7 @@ def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float,
 
 def evaluate_now(run: RunFolder) -> None:
     """Evaluate the best checkpoint on the run's test split into eval.json (for runs stopped before the end)."""
-    from cinic.evaluate import evaluate_run
+    from cinic.analysis.evaluate import evaluate_run
 
     with st.spinner("Evaluating on the test split..."):
         evaluate_run(run, "best", "cpu")
@@ -161,14 +160,14 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
 @st.cache_data(show_spinner=False, max_entries=8)
 def model_file(run_path: str, fmt: str, mtime: float) -> bytes:
     """The best checkpoint exported (once per checkpoint version: ONNX takes seconds)."""
-    from cinic.export import export_bytes
+    from cinic.model.export import export_bytes
 
     return export_bytes(RunFolder(run_path), fmt)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def report_file(run_path: str, versions: tuple) -> str:
-    from cinic.report import html_report
+    from cinic.analysis.report import html_report
 
     return html_report(RunFolder(run_path))
 
@@ -182,7 +181,7 @@ def file_versions(run: RunFolder) -> tuple:
 
 def downloads_section(run: RunFolder, evaluation: dict | None) -> None:
     """Files to take away; the report and the models are made when their button is clicked."""
-    from cinic.report import confusion_csv, metrics_csv, per_class_csv
+    from cinic.analysis.report import confusion_csv, metrics_csv, per_class_csv
 
     st.subheader("Downloads")
     versions = file_versions(run)

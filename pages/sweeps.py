@@ -1,7 +1,7 @@
 """Sweeps: many variants and seeds at once on Ray, watched live, summarised with error bars.
 
 A sweep runs as its own process (`python -m cinic sweep`, started by
-cinic.sweep.launch_sweep) and writes ordinary run folders plus its sweep
+cinic.sweeps.runner.launch_sweep) and writes ordinary run folders plus its sweep
 folder; this page only reads them, in a fragment that reruns every few seconds.
 """
 
@@ -11,15 +11,16 @@ import time
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Sweeps")  # first: the menu shows while the library (torch) loads
 
-from cinic import charts, datasets
-from cinic.config import RECIPES
-from cinic.models import PRESETS
-from cinic.sweep import launch_sweep, list_sweeps, stop_sweep, summarize_sweep, sweep_folder
-from cinic.sweep_spec import SweepSpecError, variant_labels
+from ui import charts
+
+from cinic.data import choice as datasets
+from cinic.training.config import RECIPES
+from cinic.model.lenet import PRESETS
+from cinic.sweeps.runner import launch_sweep, list_sweeps, stop_sweep, summarize_sweep, sweep_folder
+from cinic.sweeps.spec import SweepSpecError, variant_labels
 
 POLL_SECONDS = 2.0
 LIVE = ("queued", "running")
@@ -114,7 +115,7 @@ def actions(folder: str, state: str, trials: list[dict]) -> None:
     elif any(t["state"] != "finished" for t in trials):
         if st.button("Resume the sweep", key="sweep-resume", icon=":material/play_arrow:",
                      help="Skips finished trials, resumes the others from their last checkpoint."):
-            from cinic.sweep import spec_dict
+            from cinic.sweeps.runner import spec_dict
 
             launch(spec_dict(folder))
 

@@ -1,6 +1,6 @@
 """Train: pick or compose a LeNet variant, set the recipe, launch it in the background, watch it.
 
-The training is its own process (cinic.runs.launch_training) writing its run
+The training is its own process (cinic.runs.folder.launch_training) writing its run
 folder; this page only reads that folder, in a fragment that reruns every few
 seconds. A reload, a closed tab or a rerun never touches the training.
 """
@@ -11,15 +11,18 @@ from dataclasses import asdict
 
 import streamlit as st
 
-import app_ui
-
+from ui import app_ui
 app_ui.page_start("Train")  # first: the menu shows while the library (torch) loads
 
-from cinic import app_state, charts, datasets
-from cinic.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
-from cinic.models import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
-from cinic.run_admin import never_started
-from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
+from cinic import app_state
+
+from ui import charts
+
+from cinic.data import choice as datasets
+from cinic.training.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
+from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
+from cinic.runs.admin import never_started
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -84,7 +87,7 @@ def id_of(spec: ModelSpec) -> str:
 
 
 def parse_sizes(text: str) -> list[int]:
-    from cinic.models import ModelSpecError
+    from cinic.model.lenet import ModelSpecError
 
     sizes = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -173,7 +176,7 @@ def follow_epochs(key: str, default) -> None:
 
 
 def parse_drops(text: str) -> list[list]:
-    from cinic.config import ConfigError
+    from cinic.training.config import ConfigError
 
     drops = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -197,7 +200,7 @@ def device_choices() -> list[str]:
 
 def choose_augmentation() -> dict:
     """Augmentor images added before training: none, the report's pipeline, or the one saved on the Augmentation page."""
-    from cinic.augment_ops import load_pipeline
+    from cinic.augment.ops import load_pipeline
 
     saved = app_state.saved_pipeline()
     options = ["none", "seed"] + (["saved"] if saved else [])

@@ -22,7 +22,7 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A tiny demo data set in CINIC-10 layout (10 classes, 16/6/6 images each)."""
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     return make_demo_dataset(tmp_path_factory.mktemp("tiny") / "demo", per_class=(16, 6, 6), seed=1)
 
@@ -52,9 +52,9 @@ def trained(tmp_path_factory, tiny_data):
     a module may define its own `trained`, which then wins)."""
     import torch
 
-    from cinic.config import make_config
-    from cinic.runs import RunFolder
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.runs.folder import RunFolder
+    from cinic.training.loop import train_run
 
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:

@@ -18,11 +18,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import app_ui
-from cinic import app_state, datasets, paths
+from ui import app_ui
+from cinic import app_state, paths
+from cinic.data import choice as datasets
 from cinic.errors import CinicError
-from cinic.models import PRESETS, summarize
-from cinic.runs import RunFolder, this_process
+from cinic.model.lenet import PRESETS, summarize
+from cinic.runs.folder import RunFolder, this_process
 
 PROJECT = Path(__file__).resolve().parents[1]
 APP = PROJECT / "app.py"
@@ -48,8 +49,8 @@ def with_demo(demo_dir, tiny_data) -> Path:
 @pytest.fixture(scope="module")
 def finished_runs_root(tmp_path_factory, tiny_data) -> Path:
     """A runs root holding one finished 1-epoch run on the tiny demo set (trained once per module)."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     root = tmp_path_factory.mktemp("finished-runs")
     with pytest.MonkeyPatch.context() as mp:
@@ -113,10 +114,10 @@ def test_every_page_opens_without_a_data_set(demo_dir):
 
 
 def test_the_demo_offer_makes_and_selects_the_demo_set(demo_dir, monkeypatch):
-    import cinic.demo
+    import cinic.data.demo
 
-    real = cinic.demo.ensure_demo_dataset
-    monkeypatch.setattr(cinic.demo, "ensure_demo_dataset",
+    real = cinic.data.demo.ensure_demo_dataset
+    monkeypatch.setattr(cinic.data.demo, "ensure_demo_dataset",
                         lambda out, progress=None: real(out, per_class=(3, 2, 2), progress=progress))
     at = open_app("Train")
     button(at, "Use the demo data set").click().run()
@@ -322,8 +323,8 @@ def two_runs_root(tmp_path_factory, finished_runs_root, tiny_data) -> Path:
     """finished-base and a 1-epoch stepping run on the tiny demo set, in one runs root."""
     import shutil
 
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     root = tmp_path_factory.mktemp("two-runs")
     shutil.copytree(finished_runs_root / "finished-base", root / "finished-base")
@@ -360,7 +361,7 @@ def test_every_epoch_curve_marks_the_best_epoch(with_two_runs):
 
 
 def test_compare_a_vs_b_image_by_image(with_two_runs):
-    from cinic.diff import compare_runs
+    from cinic.analysis.diff import compare_runs
 
     expected = compare_runs(RunFolder(with_two_runs / "finished-base"),
                             RunFolder(with_two_runs / "finished-stepping")).summary()
@@ -395,7 +396,7 @@ def test_compare_a_vs_b_image_by_image(with_two_runs):
 def test_compare_refuses_runs_of_other_data_and_offers_a_s_images(with_two_runs, tmp_path, monkeypatch):
     import shutil
 
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     root = tmp_path / "runs"
     shutil.copytree(with_two_runs, root)

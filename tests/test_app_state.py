@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from cinic import app_state
-from cinic.augment_ops import SEED_PIPELINE, load_pipeline
+from cinic.augment.ops import SEED_PIPELINE, load_pipeline
 
 
 def test_a_damaged_state_file_means_nothing_chosen():

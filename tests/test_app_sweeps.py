@@ -7,9 +7,9 @@ import time
 import pytest
 
 from cinic import paths
-from cinic.runs import RunFolder
-from cinic.sweep import prepare, sweep_folder, sweep_state
-from cinic.sweep_spec import parse_spec
+from cinic.runs.folder import RunFolder
+from cinic.sweeps.runner import prepare, sweep_folder, sweep_state
+from cinic.sweeps.spec import parse_spec
 from test_app import assert_clean, button, charts_on, demo_dir, open_app, with_demo  # noqa: F401
 
 

@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from cinic import datasets, paths
-from cinic.runs import RunFolder
+from cinic import paths
+
+from cinic.data import choice as datasets
+from cinic.runs.folder import RunFolder
 from test_app import (PROJECT, assert_clean, button, demo_dir, finished_runs_root, open_app, with_demo,  # noqa: F401
                       with_finished_run)
 
@@ -103,8 +105,8 @@ def test_run_sh_names_the_data_set_the_app_uses(with_demo):
 
 
 def test_a_stopped_training_logs_no_command_line_hint(with_demo):
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     run = RunFolder.create(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict(),
                            root=paths.runs_root(), name="stop-me")
@@ -120,8 +122,8 @@ def test_a_stopped_training_logs_no_command_line_hint(with_demo):
 
 
 def test_a_finished_training_process_is_reaped(with_demo):
-    from cinic.config import make_config
-    from cinic.runs import launch_training
+    from cinic.training.config import make_config
+    from cinic.runs.folder import launch_training
 
     run = launch_training(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict())
     deadline = time.time() + 240
@@ -150,7 +152,7 @@ def test_compare_shows_the_reports_figures_as_rows_that_can_be_hidden(with_finis
 
 
 def test_compare_says_what_changed_per_variant_in_words_not_a_cut_column(with_finished_run):
-    from cinic.models import PRESET_NOTES
+    from cinic.model.lenet import PRESET_NOTES
 
     at = open_app("Compare")
     shown = list(at.dataframe[0].proto.column_order)
@@ -212,8 +214,8 @@ def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run
 
 # --- 4. a launch says what it is doing before its first batch ---------------------------------------------
 def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeypatch):
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     config = make_config(str(with_demo), epochs=1, batch_size=8, device="cpu", augment=[], augment_n=0)
     run = RunFolder.create(config.to_dict(), root=paths.runs_root(), name="phases")
@@ -231,7 +233,7 @@ def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeyp
 
 
 def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
-    from cinic.runs import this_process
+    from cinic.runs.folder import this_process
 
     run = RunFolder.create({"preset": "base", "epochs": 3}, root=paths.runs_root(), name="starting")
     run.write_status("running", **this_process(), epochs=3, phase="building the model and moving 160 training "
@@ -242,7 +244,7 @@ def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
 
 # --- 9. Augmentation: insert where chosen (before the final resize), names in words, remove all asks ---
 def test_augmentation_inserts_before_the_final_resize_and_asks_before_removing_all(with_demo):
-    from cinic.augment_ops import SEED_PIPELINE
+    from cinic.augment.ops import SEED_PIPELINE
 
     at = open_app("Augmentation")
     assert SEED_PIPELINE[-1]["op"] == "resize"

@@ -1,4 +1,4 @@
-"""cinic.augment: every Augmentor operation applied to real images, preview, cached sampling."""
+"""cinic.augment.sample: every Augmentor operation applied to real images, preview, cached sampling."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cinic import augment
-from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, AugmentError, load_pipeline, validate_pipeline
+from cinic.augment import sample as augment
+from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, AugmentError, load_pipeline, validate_pipeline
 from test_augment_ops import FLIP, ZOOM
 
 SAMPLE_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-sample" / "train"
@@ -22,7 +22,7 @@ CLASSES = ("cat", "dog", "ship")
 
 @dataclass
 class StandInDataSet:
-    """The fields of cinic.data.DataSet that sampling uses, decoded here with PIL."""
+    """The fields of cinic.data.dataset.DataSet that sampling uses, decoded here with PIL."""
 
     images: torch.Tensor
     labels: torch.Tensor

@@ -1,4 +1,4 @@
-"""cinic.augment_ops: the operations table, and pipelines checked, loaded and shown."""
+"""cinic.augment.ops: the operations table, and pipelines checked, loaded and shown."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cinic import augment_ops
-from cinic.augment_ops import OPERATIONS, SEED_PIPELINE, AugmentError
+from cinic.augment import ops as augment_ops
+from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, AugmentError
 
 ZOOM = {"op": "zoom", "probability": 0.5, "min_factor": 1.1, "max_factor": 1.3}
 FLIP = {"op": "flip_left_right", "probability": 0.5}
@@ -219,7 +219,7 @@ def test_a_one_pixel_centre_crop_vanishes_on_some_sides_which_is_why_it_is_refus
 
 def test_rotation_leaves_no_black_corners():
     """Augmentor's RotateRange rounded its crop and left black bits in the corners of 32x32 images."""
-    from cinic.augment import augment_images
+    from cinic.augment.sample import augment_images
 
     white = np.full((200, 32, 32, 3), 255, np.uint8)
     rotated = augment_images(white, [{"op": "rotate", "probability": 1.0, "max_left_rotation": 25,

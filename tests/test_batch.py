@@ -1,4 +1,4 @@
-"""cinic/batch.py and `predict RUN FOLDER_OR_ZIP`: many images at once, zips treated as hostile."""
+"""cinic/analysis/image_sets.py and `predict RUN FOLDER_OR_ZIP`: many images at once, zips treated as hostile."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ import pytest
 from PIL import Image
 
 from cinic import cli
-from cinic.batch import BatchError, classify_batch, from_members, load_batch, predictions_csv
-from cinic.runs import RunFolder
+from cinic.analysis.image_sets import BatchError, classify_batch, from_members, load_batch, predictions_csv
+from cinic.runs.folder import RunFolder
 from made_images import header_only_png, image_bytes
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory) -> RunFolder:
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("batch-cache")))
@@ -52,9 +52,9 @@ def _predict(capsys, *argv):
 
 # --- unlabelled -------------------------------------------------------------------------------------
 def test_a_zip_of_loose_images_gets_top_k_for_each_and_says_what_it_left_out(trained, tiny_data, tmp_path, capsys):
-    from cinic.checkpoints import load_model
-    from cinic.evaluate import classify_pictures
-    from cinic.images import open_image, to_model_input
+    from cinic.model.checkpoints import load_model
+    from cinic.analysis.evaluate import classify_pictures
+    from cinic.data.images import open_image, to_model_input
 
     images = _test_images(tiny_data)
     entries = {f"holiday/{name.replace('/', '-')}": data for name, data in images.items()}
@@ -165,7 +165,7 @@ def test_a_hostile_or_broken_zip_is_refused_whole(tmp_path, make, message):
 
 
 def test_a_zip_past_the_limits_is_refused(tiny_data, tmp_path, monkeypatch):
-    from cinic import batch
+    from cinic.analysis import image_sets as batch
 
     images = _test_images(tiny_data, ("cat",), 4)
     archive = _zip(tmp_path / "many.zip", images)
@@ -191,7 +191,8 @@ def test_a_bomb_inside_a_zip_is_left_out_with_the_images_message(tmp_path):
 
 
 def test_an_image_over_the_size_limit_is_read_no_further(tmp_path, monkeypatch):
-    from cinic import batch, images
+    from cinic.analysis import image_sets as batch
+    from cinic.data import images
 
     big = image_bytes(Image.effect_noise((200, 200), 64).convert("RGB"))
     monkeypatch.setattr(images, "MAX_BYTES", len(big) - 1)
@@ -213,7 +214,7 @@ def test_nothing_to_classify_is_explained(tmp_path):
 
 def test_an_uploaded_folder_is_read_like_a_zip(trained, tiny_data):
     """The app's folder upload gives (relative name, bytes) pairs, as a zip's entries are."""
-    from cinic.checkpoints import load_model
+    from cinic.model.checkpoints import load_model
 
     members = [(f"my-photos/{name}", data) for name, data in _test_images(tiny_data).items()]
     batch = from_members(members, "the uploaded folder")

@@ -1,4 +1,4 @@
-"""cinic/bench.py: the benchmark's JSON, its options, and the full-scale folder maker, on tiny data."""
+"""cinic/bench/benchmark.py: the benchmark's JSON, its options, and the full-scale folder maker, on tiny data."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import json
 import pytest
 import torch
 
-from cinic import bench, cli, data
-from cinic.device import uses_bf16
+from cinic import cli
+
+from cinic.bench import benchmark as bench
+
+from cinic.data import dataset as data
+from cinic.training.device import uses_bf16
 
 
 def run_json(capsys, *args) -> dict:

@@ -1,4 +1,4 @@
-"""cinic/charts.py: every builder gives a valid Vega-Lite spec over the right data."""
+"""ui/charts.py: every builder gives a valid Vega-Lite spec over the right data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from cinic import charts
+from ui import charts
 
 CLASSES = ["cat", "dog", "ship"]
 CONFUSION = [[8, 2, 0], [3, 6, 1], [0, 0, 0]]  # ship has no test images: its row is all zero
@@ -24,7 +24,7 @@ def spec_of(chart) -> dict:
 
 
 def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
-    from cinic.config import lr_curve, make_config
+    from cinic.training.config import lr_curve, make_config
 
     config = make_config("/data", preset="base", epochs=3)  # project recipe: a warm-up in epoch 1
     chart = charts.lr_schedule_chart(lr_curve(config))
@@ -297,7 +297,7 @@ def test_ten_runs_get_ten_different_colours_the_same_on_every_chart():
 
 
 def test_the_compare_table_can_carry_the_reports_rows():
-    from cinic.models import REPORT_RESULTS
+    from cinic.model.lenet import REPORT_RESULTS
 
     table = charts.compare_table([{"name": "mine", "preset": "base", "test_acc": 51.0}], {},
                                  REPORT_RESULTS)
@@ -317,8 +317,8 @@ def test_every_bar_says_its_value_on_hover():
 
 
 def test_a_sweep_charts_dots_sit_on_their_variants_row_while_other_models_still_run():
-    from cinic.models import PRESETS
-    from cinic.sweep import variants
+    from cinic.model.lenet import PRESETS
+    from cinic.sweeps.runner import variants
 
     base, xavier = PRESETS["base"].to_dict(), {**PRESETS["base"].to_dict(), "init": "xavier"}
     trials = [{"name": f"t{i}", "settings": {"model": model, "seed": seed}, "state": state,

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from cinic import cli
-from cinic.data import CLASSES, SPLITS
-from cinic.runs import RunFolder
+from cinic.data.dataset import CLASSES, SPLITS
+from cinic.runs.folder import RunFolder
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -142,7 +142,7 @@ def test_train_takes_every_training_setting(tiny_data, tmp_path, capsys):
     """Every TrainConfig field a person sets has a flag (mean and std are measured, not set)."""
     from dataclasses import fields
 
-    from cinic.config import TrainConfig
+    from cinic.training.config import TrainConfig
 
     run_dir = tmp_path / "runs" / "all-flags"
     code, _, _ = run(capsys, "train", "--data", tiny_data, "--preset", "base", "--recipe", "project",

@@ -1,4 +1,4 @@
-"""cinic/corrupt.py: a reproducible corrupted copy of a split, in a layout every command reads."""
+"""cinic/data/corrupt.py: a reproducible corrupted copy of a split, in a layout every command reads."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cinic import corrupt
-from cinic.corrupt import CORRUPTIONS, CorruptError, corrupt_image, corrupt_split
-from cinic.data import check_root, load_split
+from cinic.data import corrupt
+from cinic.data.corrupt import CORRUPTIONS, CorruptError, corrupt_image, corrupt_split
+from cinic.data.dataset import check_root, load_split
 
 
 def digest(folder: Path) -> str:

@@ -1,4 +1,4 @@
-"""cinic/data.py: validation reports every fault, decoding is cached and exact, stats are exact."""
+"""cinic/data/dataset.py: validation reports every fault, decoding is cached and exact, stats are exact."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from cinic import data, fetch, images
-from cinic.data import CLASSES, SPLITS, DataError
+from cinic.data import dataset as data
+
+from cinic.data import fetch
+
+from cinic.data import images
+from cinic.data.dataset import CLASSES, SPLITS, DataError
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path, monkeypatch) -> Path:

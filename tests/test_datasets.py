@@ -1,8 +1,10 @@
-"""cinic/datasets.py: which data set is in use, one rule for the app, the CLI and the bench."""
+"""cinic/data/choice.py: which data set is in use, one rule for the app, the CLI and the bench."""
 
 from __future__ import annotations
 
-from cinic import app_state, datasets, paths
+from cinic import app_state, paths
+
+from cinic.data import choice as datasets
 
 
 def test_nothing_is_chosen_until_a_data_root_is_remembered(tmp_path, monkeypatch):
@@ -41,7 +43,7 @@ def test_make_demo_draws_the_demo_set_only_when_nothing_else_is_there(tmp_path, 
     demo = tmp_path / "demo"
     monkeypatch.setattr(paths, "demo_root", lambda: demo)
     drawn = []
-    monkeypatch.setattr("cinic.demo.ensure_demo_dataset", lambda out: drawn.append(out) or out)
+    monkeypatch.setattr("cinic.data.demo.ensure_demo_dataset", lambda out: drawn.append(out) or out)
     assert datasets.data_in_use() is None and not drawn
     assert datasets.data_in_use(make_demo=True) == demo and drawn == [demo]
 

@@ -1,4 +1,4 @@
-"""cinic.demo: layout, determinism, atomic building, the lock, and a set learnable but not trivially."""
+"""cinic.data.demo: layout, determinism, atomic building, the lock, and a set learnable but not trivially."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cinic import demo
-from cinic.data import CLASSES, SPLITS, origin_of
-from cinic.demo import DemoError, ensure_demo_dataset, make_demo_dataset
+from cinic.data import demo
+from cinic.data.dataset import CLASSES, SPLITS, origin_of
+from cinic.data.demo import DemoError, ensure_demo_dataset, make_demo_dataset
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONFUSABLE = (("cat", "dog"), ("automobile", "truck"), ("deer", "horse"))
@@ -141,7 +141,7 @@ def test_ensure_makes_reuses_and_repairs(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_two_processes_ensuring_at_once_build_it_once(tmp_path):
     code = (
-        "import sys; from cinic.demo import ensure_demo_dataset\n"
+        "import sys; from cinic.data.demo import ensure_demo_dataset\n"
         "drawn = []\n"
         "ensure_demo_dataset(sys.argv[1], per_class=(20, 5, 5), progress=lambda d, t: drawn.append(d))\n"
         "print(len(drawn))\n"

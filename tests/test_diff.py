@@ -1,4 +1,4 @@
-"""cinic/diff.py: run A against run B image by image, its invariants, the exact McNemar test,
+"""cinic/analysis/diff.py: run A against run B image by image, its invariants, the exact McNemar test,
 and the refusal to compare runs on different images."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from cinic import cli
-from cinic.diff import DiffError, compare_predictions, compare_runs, mcnemar_p_value, verdict
-from cinic.runs import RunFolder
+from cinic.analysis.diff import DiffError, compare_predictions, compare_runs, mcnemar_p_value, verdict
+from cinic.runs.folder import RunFolder
 
 CLASSES = [f"c{i}" for i in range(10)]
 JSON_FIELDS = {"n", "accuracy_a", "accuracy_b", "fixed", "broken", "both_right", "both_wrong", "p_value",
@@ -100,8 +100,8 @@ def test_nothing_to_compare_is_refused():
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, tiny_data):
     """base and stepping, one epoch each on the tiny demo set (a second or two each)."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     root = tmp_path_factory.mktemp("diff-runs")
     with pytest.MonkeyPatch.context() as mp:
@@ -158,7 +158,7 @@ def other_data_run(two_runs, tmp_path, data) -> RunFolder:
 
 
 def test_runs_on_different_data_are_refused_with_the_reason(two_runs, tmp_path, capsys):
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     other = make_demo_dataset(tmp_path / "other", per_class=(4, 2, 3), seed=9)
     b = other_data_run(two_runs, tmp_path, other)

@@ -32,9 +32,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import app_ui
-from cinic.data import CLASSES
-from cinic.runs import LIVE_STATES, RunFolder
+from ui import app_ui
+from cinic.data.dataset import CLASSES
+from cinic.runs.folder import LIVE_STATES, RunFolder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -108,7 +108,7 @@ def stop_live_trainings(runs_root: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run app.py` on a free port, on a tiny demo set, with its runs and cache in tmp."""
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     base = tmp_path_factory.mktemp("e2e")
     # CINIC_DATA holding train/ is taken as the data set: a demo set small enough to train in seconds.
@@ -469,8 +469,8 @@ def test_train_watch_results_and_classify_in_a_real_browser(page, server):
 def finished_runs(server, wanted: int = 2) -> list[RunFolder]:
     """At least `wanted` finished runs in the server's runs root: the flow above leaves one; the
     missing ones are trained here, in this process (2 epochs on the tiny demo set, seconds)."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     def done():
         root = server["runs"]

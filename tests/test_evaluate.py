@@ -1,4 +1,4 @@
-"""cinic/evaluate.py: metrics checked against hand-computed numbers from fixed logits."""
+"""cinic/analysis/evaluate.py: metrics checked against hand-computed numbers from fixed logits."""
 
 import json
 import math
@@ -8,15 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from cinic.device import uses_bf16
-from cinic.evaluate import EvaluationError, classify_pictures, evaluate, predict_logits, predict_probs, top_k
-from cinic.models import PRESETS, build_model
-from cinic.loader import normalize
+from cinic.training.device import uses_bf16
+from cinic.analysis.evaluate import EvaluationError, classify_pictures, evaluate, predict_logits, predict_probs, top_k
+from cinic.model.lenet import PRESETS, build_model
+from cinic.training.loader import normalize
 
 
 @dataclass
 class TinyDataSet:
-    """The fields of cinic.data.DataSet that evaluate reads."""
+    """The fields of cinic.data.dataset.DataSet that evaluate reads."""
 
     images: torch.Tensor
     labels: torch.Tensor

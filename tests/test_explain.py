@@ -1,4 +1,4 @@
-"""cinic/explain.py: saliency maps that point where the model's decision really comes from.
+"""cinic/analysis/explain.py: saliency maps that point where the model's decision really comes from.
 
 A known answer: a hand-made model whose class-1 score reads only the red in the top-left
 quadrant. Faithfulness on a trained model: hiding the pixels a map calls most important
@@ -14,8 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cinic import cli, explain
-from cinic.models import PRESETS, ConvSpec, ModelSpec, build_model
+from cinic import cli
+
+from cinic.analysis import explain
+from cinic.model.lenet import PRESETS, ConvSpec, ModelSpec, build_model
 
 FACTS = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "classes": ["plain", "red top-left"]}
 RED = 1
@@ -106,7 +108,7 @@ def test_explain_picture_gives_the_prediction_and_a_32x32_map_in_0_1():
     model = build_model(PRESETS["base"]).eval()
     picture = np.random.default_rng(4).integers(0, 256, (32, 32, 3)).astype(np.uint8)
     facts = {"mean": [0.5] * 3, "std": [0.25] * 3, "classes": [f"c{i}" for i in range(10)]}
-    from cinic.evaluate import classify_pictures
+    from cinic.analysis.evaluate import classify_pictures
 
     top = classify_pictures(model, [picture], facts["mean"], facts["std"], facts["classes"], k=1)[0][0]
     for method in explain.METHODS:
@@ -159,17 +161,17 @@ def test_hide_sets_the_masked_pixels_to_the_image_mean_colour():
 @pytest.fixture(scope="module")
 def trained_base(sample_root, tmp_path_factory):
     """base trained for three epochs on the real sample (about 45 % test accuracy)."""
-    from cinic import checkpoints
-    from cinic.config import make_config
-    from cinic.runs import RunFolder
-    from cinic.train import train_run
+    from cinic.model import checkpoints
+    from cinic.training.config import make_config
+    from cinic.runs.folder import RunFolder
+    from cinic.training.loop import train_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cache")))
         config = make_config(str(sample_root), preset="base", epochs=3, device="cpu")
         run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("explain-runs"), name="base")
         assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-        from cinic.data import load_split
+        from cinic.data.dataset import load_split
 
         test = load_split(sample_root, "test")
     model, facts = checkpoints.load_model(run, "best", "cpu")
@@ -190,9 +192,9 @@ def test_hiding_the_most_salient_pixels_costs_more_than_hiding_the_least(trained
 # --- the command line ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def a_run(tmp_path_factory, tiny_data):
-    from cinic.config import make_config
-    from cinic.runs import RunFolder
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.runs.folder import RunFolder
+    from cinic.training.loop import train_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cli-cache")))

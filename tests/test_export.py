@@ -1,4 +1,4 @@
-"""cinic/export.py: ONNX that predicts what the project predicts, checked by onnxruntime; where exports go."""
+"""cinic/model/export.py: ONNX that predicts what the project predicts, checked by onnxruntime; where exports go."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import json
 import pytest
 
 from cinic import cli
-from cinic.export import ExportError, export_model, format_of
-from cinic.runs import RunFolder
+from cinic.model.export import ExportError, export_model, format_of
+from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
 def sample_run(sample_root, tmp_path_factory) -> RunFolder:
     """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample,
     with the project recipe's contrast-normalised input and flip TTA, which the graph must hold too."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("export-cache")))
@@ -32,9 +32,9 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     import onnx
     import onnxruntime
 
-    from cinic.checkpoints import load_model
-    from cinic.data import load_split
-    from cinic.evaluate import predict_probs
+    from cinic.model.checkpoints import load_model
+    from cinic.data.dataset import load_split
+    from cinic.analysis.evaluate import predict_probs
 
     assert cli.main(["export", str(sample_run.path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
     test = load_split(sample_root, "test")
@@ -88,9 +88,9 @@ def test_the_format_follows_the_file_name_unless_given():
 def test_export_bytes_gives_a_safetensors_file_that_loads(tmp_path):
     from safetensors import safe_open
 
-    from cinic import checkpoints
-    from cinic.export import export_bytes
-    from cinic.models import PRESETS, build_model
+    from cinic.model import checkpoints
+    from cinic.model.export import export_bytes
+    from cinic.model.lenet import PRESETS, build_model
 
     run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
     spec = PRESETS["base"]

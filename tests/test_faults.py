@@ -26,10 +26,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from cinic import cli, data
-from cinic.runs import LIVE_STATES, RunError, RunFolder, launch_training, list_runs
-from cinic import checkpoints, runs
-from cinic.config import make_config
+from cinic import cli
+
+from cinic.data import dataset as data
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs
+from cinic.model import checkpoints
+from cinic.runs import folder as runs
+from cinic.training.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 PAGES = "pages"  # Streamlit's own multipage folder: every file in it is a page
@@ -230,7 +233,7 @@ def fsync_fails_for(predicate):
 
 
 def writes_fail_for(name: str, when):
-    """`open` for cinic.runs whose appends to files called `name` raise ENOSPC once `when()` holds."""
+    """`open` for cinic.runs.folder whose appends to files called `name` raise ENOSPC once `when()` holds."""
     class FullFile(io.StringIO):
         def write(self, text):
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -245,7 +248,7 @@ def writes_fail_for(name: str, when):
 
 @pytest.mark.parametrize("victim", ["last.pt", "metrics.jsonl"])
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny_data, capsys):
-    import cinic.runs
+    import cinic.runs.folder
 
     run = new_run(tiny_data, epochs=3, batch_size=32)
     with pytest.MonkeyPatch.context() as disk:  # full from epoch 2 on, until the context ends
@@ -253,7 +256,7 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny
             disk.setattr(os, "fsync", fsync_fails_for(
                 lambda p: p.name.startswith(".last.pt.") and run.has_checkpoint("last")))
         else:
-            disk.setattr(cinic.runs, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
+            disk.setattr(cinic.runs.folder, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
         code = cli.main(["train", "--run", str(run.path), "--no-progress"])
     err = capsys.readouterr().err
 
@@ -395,12 +398,12 @@ def test_cuda_asked_for_without_a_gpu(tiny_data, isolated_dirs, monkeypatch, cap
 
 
 def test_out_of_memory_from_the_command_line(tiny_data, monkeypatch, capsys):
-    import cinic.train
+    import cinic.training.loop
 
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(cinic.train, "train_epoch", no_memory)
+    monkeypatch.setattr(cinic.training.loop, "train_epoch", no_memory)
     run = new_run(tiny_data)
     code = cli.main(["train", "--run", str(run.path), "--no-progress"])
     message = ("the device ran out of memory (CUDA out of memory. Tried to allocate 2.00 GiB); "
@@ -442,7 +445,8 @@ def table_states(at) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkeypatch, children):
-    from cinic import app_state, datasets, paths
+    from cinic import app_state, paths
+    from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(tiny_data)

@@ -1,4 +1,4 @@
-"""cinic/feature_maps.py: the maps after each conv block are what the next layer receives."""
+"""cinic/analysis/feature_maps.py: the maps after each conv block are what the next layer receives."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from cinic import feature_maps
-from cinic.explain import model_input
-from cinic.models import PRESETS, build_model, summarize
+from cinic.analysis import feature_maps
+from cinic.analysis.explain import model_input
+from cinic.model.lenet import PRESETS, build_model, summarize
 
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 

@@ -1,4 +1,4 @@
-"""cinic.fetch against a real HTTP server on 127.0.0.1 and hand-built (hostile) archives."""
+"""cinic.data.fetch against a real HTTP server on 127.0.0.1 and hand-built (hostile) archives."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cinic import fetch
-from cinic.fetch import FetchError, download, extract_archive
+from cinic.data import fetch
+from cinic.data.fetch import FetchError, download, extract_archive
 
 # ---------------------------------------------------------------- a loopback server
 
@@ -353,7 +353,7 @@ def test_fetch_ignores_other_data_sets_beside_it(tmp_path, serve):
 
 
 def test_extracting_into_an_empty_existing_folder(tmp_path):
-    # cinic.data extracts archives into a fresh mkdtemp folder: it exists and is empty.
+    # cinic.data.dataset extracts archives into a fresh mkdtemp folder: it exists and is empty.
     (tmp_path / "data").mkdir()
     archive = write_tar(tmp_path / "c.tar.gz", cinic_entries())
     assert extract_archive(archive, tmp_path / "data") == tmp_path / "data"
@@ -366,7 +366,7 @@ def test_extracting_into_an_empty_existing_folder(tmp_path):
     ("many zero members", "barely compress"),
 ])
 def test_an_archive_that_expands_far_beyond_cinic10_is_refused_before_writing(tmp_path, bomb, said):
-    from cinic import fetch
+    from cinic.data import fetch
 
     entries = cinic_entries()
     if bomb == "one huge member":

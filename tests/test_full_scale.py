@@ -1,4 +1,4 @@
-"""cinic/full_scale.py: a CINIC-10-sized folder from a sample, through `python -m cinic make-full-scale`."""
+"""cinic/bench/full_scale.py: a CINIC-10-sized folder from a sample, through `python -m cinic make-full-scale`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cinic import cli, data, full_scale
+from cinic import cli
+
+from cinic.data import dataset as data
+
+from cinic.bench import full_scale
 
 
 @pytest.mark.slow

@@ -18,9 +18,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import app_ui
-from cinic import cli, datasets, paths
-from cinic.runs import RunFolder
+from ui import app_ui
+from cinic import cli, paths
+from cinic.data import choice as datasets
+from cinic.runs.folder import RunFolder
 
 PROJECT = Path(__file__).resolve().parents[1]
 FILES = ("config.json", "status.json", "metrics.jsonl", "eval.json", "notes.json", "best.pt", "last.pt")
@@ -33,8 +34,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory, tiny_data) -> RunFolder:
     """One finished one-epoch run on the tiny data set, trained once for the session."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

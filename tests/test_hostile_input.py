@@ -31,11 +31,13 @@ import pytest
 import torch
 from PIL import Image
 
-from cinic import cli, images
-from cinic.models import PRESETS, ModelSpec, build_model
-from cinic import checkpoints
-from cinic.checkpoints import load_model
-from cinic.runs import RunFolder
+from cinic import cli
+
+from cinic.data import images
+from cinic.model.lenet import PRESETS, ModelSpec, build_model
+from cinic.model import checkpoints
+from cinic.model.checkpoints import load_model
+from cinic.runs.folder import RunFolder
 from made_images import header_only_png, image_bytes
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -370,7 +372,9 @@ def test_predict_goes_on_past_a_bad_file_and_exits_1(trained, tmp_path, capsys):
 def test_the_classify_page_explains_each_bad_upload(trained, tiny_data, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from cinic import app_state, datasets, paths
+    from cinic import app_state, paths
+
+    from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     monkeypatch.setenv("CINIC_RUNS", str(trained.path.parent))
@@ -504,7 +508,7 @@ def test_a_pickle_that_would_run_code_is_never_run(trained, tmp_path, capsys):
 
 def test_every_torch_load_is_weights_only():
     """No torch.load anywhere in the product without weights_only=True, and no fallback to False."""
-    sources = [*(PROJECT / "cinic").glob("*.py"), PROJECT / "app.py", PROJECT / "app_ui.py",
+    sources = [*(PROJECT / "cinic").rglob("*.py"), PROJECT / "app.py", *(PROJECT / "ui").glob("*.py"),
                *(PROJECT / PAGES).glob("*.py")]
     loads = 0
     for source in sources:
@@ -598,7 +602,9 @@ TRAIN_WIDGETS = {"epochs": "epochs", "batch": "batch_size", "lr": "lr", "ls": "l
 def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from cinic import app_state, datasets, paths
+    from cinic import app_state, paths
+
+    from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(data_root)
@@ -611,7 +617,7 @@ def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
 def test_the_app_cannot_send_settings_out_of_range(tiny_data, tmp_path, monkeypatch):
     """Every Train page input is bounded inside what validate_config accepts, and the browser
     cannot push a value past those bounds (Streamlit keeps the last valid value)."""
-    from cinic.config import make_config
+    from cinic.training.config import make_config
 
     at = open_app_page("train", tiny_data, tmp_path, monkeypatch)
     inputs = {n.key.split("-")[0]: n for n in at.number_input if n.key and n.key.split("-")[0] in TRAIN_WIDGETS}
@@ -638,7 +644,7 @@ def test_the_app_cannot_send_settings_out_of_range(tiny_data, tmp_path, monkeypa
 
 def test_training_without_epochs_uses_the_default(tiny_data, monkeypatch, capsys):
     """`train` without --epochs once crashed (the recipe got epochs=None)."""
-    import cinic.train as train
+    import cinic.training.loop as train
 
     seen = {}
     monkeypatch.setattr(train, "train_run", lambda run, **kw: seen.update(config=run.config()) or
@@ -656,6 +662,6 @@ def test_server_is_local_protected_and_silent():
     assert server.get("enableXsrfProtection") is True
     assert config.get("browser", {}).get("gatherUsageStats") is False
     upload_mb = server.get("maxUploadSize")
-    # Set, and no larger than what cinic.images accepts, so the server stops a huge upload first.
+    # Set, and no larger than what cinic.data.images accepts, so the server stops a huge upload first.
     assert isinstance(upload_mb, int) and 1 <= upload_mb <= images.MAX_BYTES // (1024 * 1024)
     assert server.get("enableCORS", True) is True  # not switched off (Streamlit's default is on)

@@ -1,4 +1,4 @@
-"""cinic/images.py: untrusted files are refused with clear messages; any mode becomes 32x32 RGB."""
+"""cinic/data/images.py: untrusted files are refused with clear messages; any mode becomes 32x32 RGB."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from cinic import images
-from cinic.images import ImageError, open_image, probe_image, to_model_input
+from cinic.data import images
+from cinic.data.images import ImageError, open_image, probe_image, to_model_input
 from made_images import header_only_png, image_bytes
 
 

@@ -1,4 +1,4 @@
-"""cinic/loader.py: on-device flips and crops, and DeviceData's batches.
+"""cinic/training/loader.py: on-device flips and crops, and DeviceData's batches.
 
 The augmentation tests check the content, not just the shape: every flipped
 image is its exact mirror, every crop is the window at the offsets the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cinic.loader import DeviceData, augment_batch, fits_on_device, normalize
+from cinic.training.loader import DeviceData, augment_batch, fits_on_device, normalize
 
 
 def distinct_images(n: int, c: int = 3, size: int = 6, seed: int = 0) -> torch.Tensor:

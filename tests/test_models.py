@@ -1,4 +1,4 @@
-"""cinic/models.py: presets, shape checks, spec round trips, init and the logits contract."""
+"""cinic/model/lenet.py: presets, shape checks, spec round trips, init and the logits contract."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cinic.models import (PRESET_ALIASES, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, ModelSpecError,
+from cinic.model.lenet import (PRESET_ALIASES, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, ModelSpecError,
                           build_model, contrast_normalize, count_parameters, flat_features, format_summary, get_preset,
                           summarize, validate_spec)
 

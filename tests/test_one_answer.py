@@ -16,9 +16,9 @@ import pyarrow
 import pytest
 import torch
 
-from cinic.data import CLASSES
-from cinic.evaluate import classify_pictures, evaluate, predict_probs
-from cinic.models import PRESETS, build_model
+from cinic.data.dataset import CLASSES
+from cinic.analysis.evaluate import classify_pictures, evaluate, predict_probs
+from cinic.model.lenet import PRESETS, build_model
 from test_app import (demo_dir, finished_runs_root, open_app,  # noqa: F401
                       with_demo, with_finished_run)
 

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cinic import cli
-from cinic.runs import RunFolder
+from cinic.runs.folder import RunFolder
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +118,8 @@ def open_page(page: str, **query) -> AppTest:
 
 @pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, '[{"op": "explode"}]', "{not json"])
 def test_a_damaged_remembered_pipeline_is_ignored_by_the_pages(content, tiny_data, monkeypatch, tmp_path):
-    from cinic import app_state, datasets, paths
+    from cinic import app_state, paths
+    from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(tiny_data)
@@ -132,7 +133,8 @@ def test_a_damaged_remembered_pipeline_is_ignored_by_the_pages(content, tiny_dat
 
 
 def test_the_data_page_shows_a_symlink_loop_as_a_problem(tiny_data, tmp_path, monkeypatch):
-    from cinic import datasets, paths
+    from cinic import paths
+    from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(looped(tiny_data, tmp_path))
@@ -142,8 +144,9 @@ def test_the_data_page_shows_a_symlink_loop_as_a_problem(tiny_data, tmp_path, mo
 
 
 def test_file_names_that_are_not_utf8_are_shown(trained, tiny_data, tmp_path, monkeypatch):
-    from cinic import datasets, paths
-    from cinic.evaluate import evaluate_run
+    from cinic import paths
+    from cinic.data import choice as datasets
+    from cinic.analysis.evaluate import evaluate_run
 
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
@@ -165,7 +168,7 @@ def test_file_names_that_are_not_utf8_are_shown(trained, tiny_data, tmp_path, mo
 
 # --- limits no real use reaches, checked before the run folder exists (item 11) ------------------------------
 def test_a_pipeline_of_too_many_steps_or_bytes_is_refused_before_a_run_exists(tiny_data, tmp_path, capsys):
-    from cinic.augment_ops import MAX_PIPELINE_BYTES, MAX_STEPS, SEED_PIPELINE
+    from cinic.augment.ops import MAX_PIPELINE_BYTES, MAX_STEPS, SEED_PIPELINE
 
     many = tmp_path / "many.json"
     many.write_text(json.dumps([SEED_PIPELINE[1]] * (MAX_STEPS + 1)))
@@ -180,7 +183,7 @@ def test_a_pipeline_of_too_many_steps_or_bytes_is_refused_before_a_run_exists(ti
 def test_augment_n_is_checked_against_memory_and_disk(tmp_path, monkeypatch):
     import shutil as shutil_module
 
-    from cinic.augment_ops import AugmentError, check_sample_size
+    from cinic.augment.ops import AugmentError, check_sample_size
 
     check_sample_size(1000, tmp_path)
     monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1000}[name])
@@ -199,7 +202,9 @@ def test_the_classify_page_shows_a_very_wide_image_and_keeps_the_other_uploads(t
 
     from PIL import Image
 
-    from cinic import datasets, paths
+    from cinic import paths
+
+    from cinic.data import choice as datasets
 
     def png(width, height, colour):
         buffer = io.BytesIO()

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cinic import cli, data
+from cinic import cli
+
+from cinic.data import dataset as data
 
 
 def test_the_sample_validates_with_its_real_counts_and_stats(sample_root, capsys):

@@ -1,4 +1,4 @@
-"""cinic/report.py: CSV tables that read back to the run's own figures, and a one-file HTML report
+"""cinic/analysis/report.py: CSV tables that read back to the run's own figures, and a one-file HTML report
 that needs no network."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from html.parser import HTMLParser
 import pytest
 
 from cinic import cli
-from cinic.report import confusion_csv, html_report, metrics_csv, per_class_csv
-from cinic.run_admin import annotate
-from cinic.runs import RunFolder
+from cinic.analysis.report import confusion_csv, html_report, metrics_csv, per_class_csv
+from cinic.runs.admin import annotate
+from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
 def finished(tiny_data, tmp_path_factory) -> RunFolder:
     """A 2-epoch run on the tiny demo set, evaluated (eval.json) as training leaves it."""
-    from cinic.config import make_config
-    from cinic.train import train_run
+    from cinic.training.config import make_config
+    from cinic.training.loop import train_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("report-cache")))

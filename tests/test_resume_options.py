@@ -1,5 +1,5 @@
 """`train --resume RUN` with options: a moved data folder and more epochs are taken and recorded;
-every other option is refused in one line (cinic/runs.py: change_for_resume, cinic/cli.py)."""
+every other option is refused in one line (cinic/runs/folder.py: change_for_resume, cinic/cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cinic import cli
-from cinic.runs import RunFolder
+from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_resume_takes_a_moved_data_folder_and_more_epochs_and_records_them(one
 
 @pytest.mark.parametrize("option", ["other data", "fewer epochs"])
 def test_a_resume_refuses_other_data_and_fewer_epochs(one_epoch, tiny_data, tmp_path, capsys, option):
-    from cinic.demo import make_demo_dataset
+    from cinic.data.demo import make_demo_dataset
 
     if option == "other data":
         other = make_demo_dataset(tmp_path / "other", per_class=(16, 6, 6), seed=7)

@@ -1,4 +1,4 @@
-"""cinic/run_admin.py and its commands: naming, renaming, notes and tags, deleting, filtering, sorting."""
+"""cinic/runs/admin.py and its commands: naming, renaming, notes and tags, deleting, filtering, sorting."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import os
 import pytest
 
 from cinic import cli, paths
-from cinic.models import PRESETS
-from cinic.run_admin import (annotate, delete_run, filter_runs, known_tags, locate, never_started, rename_run,
+from cinic.model.lenet import PRESETS
+from cinic.runs.admin import (annotate, delete_run, filter_runs, known_tags, locate, never_started, rename_run,
                              set_tags, sort_runs)
-from cinic.runs import RunError, RunFolder, list_runs, this_process
+from cinic.runs.folder import RunError, RunFolder, list_runs, this_process
 
 
 def _run(name, preset="base", state="finished", root=None, **status):

@@ -1,4 +1,4 @@
-"""cinic/runs.py: the run folder format, status truth, checkpoints that refuse to be unsafe."""
+"""cinic/runs/folder.py: the run folder format, status truth, checkpoints that refuse to be unsafe."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 import pytest
 import torch
 
-from cinic.models import PRESETS, build_model
-from cinic import checkpoints
-from cinic.checkpoints import CheckpointError, load_model
-from cinic.runs import RunError, RunFolder, list_runs, this_process, write_atomically
+from cinic.model.lenet import PRESETS, build_model
+from cinic.model import checkpoints
+from cinic.model.checkpoints import CheckpointError, load_model
+from cinic.runs.folder import RunError, RunFolder, list_runs, this_process, write_atomically
 
 
 def _config(preset="base", **extra):
@@ -198,7 +198,8 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running():
 
 
 def test_resuming_a_run_that_is_training_is_refused(bystander, capsys):
-    from cinic import cli, runs
+    from cinic import cli
+    from cinic.runs import folder as runs
 
     run = RunFolder.create(_config())
     run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
@@ -293,7 +294,8 @@ def test_a_figure_of_the_wrong_type_in_metrics_is_left_out():
 
 @pytest.mark.parametrize("content", [b"{x", b'{"state": ["finished"]}', b'{"state": "failed", "error": 5}'])
 def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys, content):
-    from cinic import cli, runs
+    from cinic import cli
+    from cinic.runs import folder as runs
 
     run = RunFolder.create(_config())
     (run.path / "status.json").write_bytes(content)
@@ -306,7 +308,7 @@ def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys,
 
 def test_the_app_cannot_resume_a_run_that_is_training(bystander):
     """launch_training (the Train page's Resume) refuses a live run: no second process, status untouched."""
-    from cinic import runs
+    from cinic.runs import folder as runs
 
     run = RunFolder.create(_config())
     run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
@@ -330,7 +332,7 @@ def test_a_checkpoint_that_expands_far_beyond_its_size_is_refused_before_loading
 
 
 def test_a_model_spec_too_large_is_refused_before_allocating(tmp_path, monkeypatch):
-    from cinic.models import MAX_PARAMETERS, ModelSpec, ModelSpecError
+    from cinic.model.lenet import MAX_PARAMETERS, ModelSpec, ModelSpecError
 
     huge = dict(PRESETS["base"].to_dict(), fc=[20000, 20000])
     state = dict(_state(), spec=huge)

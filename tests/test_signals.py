@@ -1,5 +1,5 @@
 """Signals and vanishing folders end a training honestly: the exit status a signalled process gives,
-the state on disk, and a log that never suggests what cannot work (cinic/train.py, cinic/runs.py)."""
+the state on disk, and a log that never suggests what cannot work (cinic/training/loop.py, cinic/runs/folder.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import signal
 
 import pytest
 
-from cinic import cli, train
-from cinic.runs import RunFolder
+from cinic import cli
+
+from cinic.training import loop as train
+from cinic.runs.folder import RunFolder
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,4 @@
-"""cinic/stats.py: mean, sample std and Student-t 95% interval, against numpy and scipy by hand."""
+"""cinic/analysis/stats.py: mean, sample std and Student-t 95% interval, against numpy and scipy by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from cinic.stats import summarize
+from cinic.analysis.stats import summarize
 
 
 @pytest.mark.parametrize("values", [[51.2, 53.9, 49.3], [60.0, 61.5], [10.0, 12.0, 11.0, 15.5, 9.25]])

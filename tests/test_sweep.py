@@ -1,4 +1,4 @@
-"""cinic/sweep.py and `python -m cinic sweep`: real trainings on Ray, each trial an ordinary run folder.
+"""cinic/sweeps/runner.py and `python -m cinic sweep`: real trainings on Ray, each trial an ordinary run folder.
 
 The sweeps here are real (an embedded local Ray, real LeNets on the shared
 sample, 1 epoch); each Ray start costs seconds on 2 cores, so they are marked
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from cinic import cli
-from cinic.runs import RunFolder, list_runs
-from cinic.sweep import SweepError, list_sweeps, prepare, stop_sweep, summarize_sweep, sweep_state
-from cinic.sweep_spec import parse_spec
+from cinic.runs.folder import RunFolder, list_runs
+from cinic.sweeps.runner import SweepError, list_sweeps, prepare, stop_sweep, summarize_sweep, sweep_state
+from cinic.sweeps.spec import parse_spec
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -174,7 +174,7 @@ def test_a_damaged_sweep_state_reads_as_a_state_not_a_traceback(tmp_path, damage
 def test_a_damaged_trials_file_hides_no_other_sweep(tmp_path, trials):
     """Compare reads every sweep to group the runs it shows: one hand-edited trials.json lists no trial of
     its own (and never a path outside the runs root), and the other sweeps are read as before."""
-    from cinic.sweep import sweeps_of_runs
+    from cinic.sweeps.runner import sweeps_of_runs
 
     root = tmp_path / "runs"
     for name, content in (("bad", trials), ("good", [{"name": "g-1", "settings": {"seed": 0}}])):

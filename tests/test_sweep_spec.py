@@ -1,4 +1,4 @@
-"""cinic/sweep_spec.py: a sweep spec checked whole before anything starts, errors naming the field,
+"""cinic/sweeps/spec.py: a sweep spec checked whole before anything starts, errors naming the field,
 and its expansion into trials with stable names."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from cinic.config import TrainConfig, validate_config
-from cinic.sweep_spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
+from cinic.training.config import TrainConfig, validate_config
+from cinic.sweeps.spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
 
 
 def spec(data, **fields) -> dict:
@@ -42,7 +42,7 @@ def test_the_recipe_and_any_setting_can_be_an_axis(tiny_data):
 
 
 def test_composed_models_can_be_an_axis_with_no_preset(tiny_data):
-    from cinic.models import PRESETS
+    from cinic.model.lenet import PRESETS
 
     plain, xavier = PRESETS["base"].to_dict(), {**PRESETS["base"].to_dict(), "init": "xavier"}
     s = parse_spec(spec(tiny_data, preset=None, grid={"model": [plain, xavier], "seed": [0, 1]}))
@@ -61,7 +61,7 @@ def test_names_are_stable_and_valid_run_names(tiny_data):
 
 
 def test_a_model_axis_is_labelled_by_what_differs_between_its_specs():
-    from cinic.models import PRESETS
+    from cinic.model.lenet import PRESETS
 
     base, best = PRESETS["base"].to_dict(), PRESETS["best"].to_dict()
     settings = [{"model": base, "lr": 0.004}, {"model": {**base, "init": "xavier"}, "lr": 0.004},

@@ -1,4 +1,4 @@
-"""cinic/train.py: schedule, config checks, the loop, resume."""
+"""cinic/training/loop.py: schedule, config checks, the loop, resume."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cinic import checkpoints
-from cinic.checkpoints import CheckpointError
-from cinic.models import PRESETS, ModelSpecError
-from cinic.runs import RunFolder
-from cinic.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
-from cinic.train import train_run
+from cinic.model import checkpoints
+from cinic.model.checkpoints import CheckpointError
+from cinic.model.lenet import PRESETS, ModelSpecError
+from cinic.runs.folder import RunFolder
+from cinic.training.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
+from cinic.training.loop import train_run
 
 
 def test_step_schedule_drops_at_the_given_epochs():
@@ -130,7 +130,7 @@ def test_a_stop_while_queued_cancels_without_training(tiny_data):
 
 
 def test_out_of_memory_fails_with_advice(tiny_data, monkeypatch):
-    import cinic.train as train
+    import cinic.training.loop as train
 
     def boom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -145,7 +145,8 @@ def test_out_of_memory_fails_with_advice(tiny_data, monkeypatch):
 
 
 def test_a_loss_that_stops_being_a_number_fails_the_run_and_says_what_to_change(tiny_data, monkeypatch, capsys):
-    from cinic import cli, train
+    from cinic import cli
+    from cinic.training import loop as train
 
     real = train.train_epoch
     monkeypatch.setattr(train, "train_epoch", lambda *a, **k: (float("nan"), real(*a, **k)[1]))

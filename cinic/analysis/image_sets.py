@@ -1,0 +1,253 @@
+"""Classifying many images at once: a folder, a zip, or a folder uploaded in the app.
+
+Images in class folders (cat/, dog/, ... named as CINIC-10 names its classes)
+are labelled: besides each image's top classes they get accuracy, a confusion
+matrix and the mistakes, computed by `cinic.analysis.evaluate.evaluate` as
+`python -m cinic evaluate RUN --data FOLDER` does (a folder on disk is read by
+`cinic.data.dataset.load_evaluation_set`, the same path). Any other images get their
+top classes each.
+
+A zip (or an upload) is untrusted. Its index is read first and the whole zip is
+refused when an entry would land outside it (an absolute path, `..`), is a link,
+or is encrypted, and when it has more than MAX_ENTRIES entries, MAX_IMAGES
+images or MAX_TOTAL_BYTES of images in all (by the sizes its index declares,
+which zipfile never inflates past). Nothing is extracted to disk: each image is
+read into memory, at most images.MAX_BYTES + 1 bytes, and opened by
+`cinic.data.images.open_image` only; one it refuses is left out with its message.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from cinic.data.dataset import (CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, display_name, is_litter, load_evaluation_set,
+                        origin_of)
+from cinic.errors import CinicError
+from cinic.data.images import MAX_BYTES, ImageError, open_image, to_model_input
+
+MAX_ENTRIES = 50_000          # entries of any kind in a zip's index
+MAX_IMAGES = 20_000           # images in one zip, upload or unlabelled folder
+MAX_TOTAL_BYTES = 1 << 30     # uncompressed image bytes in one zip or upload
+
+
+class BatchError(CinicError):
+    """A folder, zip or upload that cannot be classified; the message names it and what to do."""
+
+
+@dataclass
+class Batch:
+    """Images to classify, decoded to the 32x32 the model sees, and where each came from."""
+
+    images: torch.Tensor                    # uint8 N x 3 x 32 x 32
+    files: list[str]                        # relative paths, "cat/x.png" or "holiday/beach.jpg"
+    labels: torch.Tensor | None             # CLASSES indices when the images sit in class folders
+    source: str                             # the folder or zip, for messages and the evaluation
+    notes: list[list[str]] = field(default_factory=list)  # per image: what to_model_input changed
+    errors: list[str] = field(default_factory=list)       # images that could not be read, left out
+    skipped: list[str] = field(default_factory=list)      # files that are not images, left out
+
+    @property
+    def labelled(self) -> bool:
+        return self.labels is not None
+
+    def as_dataset(self) -> DataSet:
+        return DataSet(images=self.images, labels=self.labels, files=self.files,
+                       origins=[origin_of(f) for f in self.files], classes=CLASSES, source=self.source)
+
+
+# --- reading -----------------------------------------------------------------------------------
+def load_batch(source, name: str | None = None) -> Batch:
+    """A Batch from a folder path, a .zip path, or a zip's bytes (an upload called `name`)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return from_members(zip_members(bytes(source), name or "the uploaded zip"), name or "the uploaded zip")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return from_folder(path)
+    if path.is_file():
+        return from_members(zip_members(path, str(path)), str(path))
+    raise BatchError(f"no such folder or zip: {path}: give a folder of images or a .zip of them")
+
+
+def from_folder(folder: Path) -> Batch:
+    """A folder on disk: labelled through load_evaluation_set when it holds class folders (or is a
+    CINIC-10 root: its test split), else every image under it (at most MAX_IMAGES)."""
+    folder = folder.absolute()
+    if all((folder / split).is_dir() for split in SPLITS) or any((folder / name).is_dir() for name in CLASSES):
+        dataset, _ = load_evaluation_set(folder)
+        return Batch(images=dataset.images, labels=dataset.labels, files=list(dataset.files),
+                     source=dataset.source, notes=[[] for _ in dataset.files])
+    images, skipped = [], []
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if not path.is_file() or _litter(relative.parts):
+            continue
+        (images if path.suffix.lower() in IMAGE_SUFFIXES else skipped).append(relative)
+        if len(images) > MAX_IMAGES:
+            raise BatchError(f"{folder} holds more than {MAX_IMAGES:,} images; classify fewer at once (split "
+                             "the folder), or put them in class folders to evaluate any number")
+    return _decode(((p.as_posix(), folder / p) for p in sorted(images)), str(folder), None,
+                   sorted(map(str, skipped)))
+
+
+def from_members(members: Iterable[tuple[str, bytes]], source: str) -> Batch:
+    """Images given as (relative name, bytes): a zip's entries or a folder uploaded in the app."""
+    kept, skipped, total = [], [], 0
+    for name, data in members:
+        parts = _safe_parts(name, source)
+        if not parts or _litter(parts):
+            continue
+        if not name.lower().endswith(IMAGE_SUFFIXES):
+            skipped.append(name)
+            continue
+        total += len(data)
+        kept.append((parts, data))
+        if len(kept) > MAX_IMAGES or total > MAX_TOTAL_BYTES:
+            raise BatchError(f"{source} holds more than {MAX_IMAGES:,} images or {MAX_TOTAL_BYTES >> 20:,} MB of "
+                             "them; classify fewer at once")
+    kept = _without_common_folders(sorted(kept))
+    labels = _labels([parts for parts, _ in kept], source)
+    return _decode((("/".join(parts), data) for parts, data in kept), source, labels, skipped)
+
+
+def zip_members(zip_source, source: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each image-sized file entry of a zip, after checking the whole index."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(zip_source) if isinstance(zip_source, bytes) else zip_source)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BatchError(f"{source} is not a readable zip ({e}): make it again, or give a folder") from None
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ENTRIES:
+            raise BatchError(f"{source} has {len(entries):,} entries, more than the {MAX_ENTRIES:,} read; "
+                             "split it into smaller zips")
+        for entry in entries:
+            _safe_parts(entry.filename, source)
+            if stat.S_ISLNK(entry.external_attr >> 16):
+                raise BatchError(f"{source}: entry {entry.filename!r} is a link, which is refused: zip the "
+                                 "images themselves")
+            if entry.flag_bits & 0x1:
+                raise BatchError(f"{source}: entry {entry.filename!r} is encrypted: zip the images without a password")
+        declared = sum(e.file_size for e in entries if e.filename.lower().endswith(IMAGE_SUFFIXES))
+        if declared > MAX_TOTAL_BYTES:
+            raise BatchError(f"{source} would unpack to {declared >> 20:,} MB of images, more than the "
+                             f"{MAX_TOTAL_BYTES >> 20:,} MB read at once; split it into smaller zips")
+        for entry in entries:
+            if entry.is_dir():
+                continue
+            try:  # zipfile inflates no more than the declared size, and an image no more than MAX_BYTES + 1:
+                with archive.open(entry) as member:  # open_image refuses a bigger one with its own message
+                    yield entry.filename, member.read(MAX_BYTES + 1)
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                raise BatchError(f"{source}: entry {entry.filename!r} is damaged ({e}): make the zip again") from None
+
+
+def _safe_parts(name: str, source: str) -> tuple[str, ...]:
+    """A member's path parts; BatchError when it would land outside its folder."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"[A-Za-z]:", posix):
+        raise BatchError(f"{source}: entry {name!r} has an absolute path, which is refused: the zip is damaged "
+                         "or hostile; make it again from the folder of images")
+    parts = tuple(p for p in PurePosixPath(posix).parts if p not in ("", "."))
+    if ".." in parts:
+        raise BatchError(f"{source}: entry {name!r} points outside the zip ('..'), which is refused: the zip is "
+                         "damaged or hostile; make it again from the folder of images")
+    return parts
+
+
+def _litter(parts: Sequence[str]) -> bool:
+    return any(is_litter(part) for part in parts)
+
+
+def _without_common_folders(kept: list) -> list:
+    """Drop leading folders every image shares ("holiday/cat/x.png" -> "cat/x.png"), never a class folder."""
+    while kept and all(len(parts) > 1 for parts, _ in kept):
+        first = kept[0][0][0]
+        if first.lower() in CLASSES or any(parts[0] != first for parts, _ in kept):
+            break
+        kept = [(parts[1:], data) for parts, data in kept]
+    return kept
+
+
+def _labels(all_parts: list[tuple[str, ...]], source: str) -> list[int] | None:
+    """Class indices when the images sit in class folders (all of them must), else None."""
+    in_class = [len(p) == 2 and p[0].lower() in CLASSES for p in all_parts]
+    if not any(in_class):
+        return None
+    stray = next("/".join(p) for p, ok in zip(all_parts, in_class) if not ok) if not all(in_class) else None
+    if stray:
+        raise BatchError(f"{source}: {stray} is not directly in a class folder while other images are: put "
+                         f"every image in a folder named after its class ({', '.join(CLASSES)}), or none of them")
+    return [CLASSES.index(p[0].lower()) for p in all_parts]
+
+
+def _decode(items: Iterable[tuple[str, object]], source: str, labels: list[int] | None,
+            skipped: list[str]) -> Batch:
+    """Open each image (bytes or a path) with open_image; one that fails is left out, with its message."""
+    pictures, files, kept_labels, notes, errors = [], [], [], [], []
+    for index, (name, data) in enumerate(items):
+        try:
+            picture, changed = to_model_input(open_image(data, name=name))
+        except ImageError as e:
+            errors.append(str(e))
+            continue
+        pictures.append(picture)
+        files.append(name)
+        notes.append(changed)
+        if labels is not None:
+            kept_labels.append(labels[index])
+    if not pictures:
+        reason = f"; {len(errors)} could not be read, the first: {errors[0]}" if errors else ""
+        raise BatchError(f"{source} holds no image that can be classified{reason}. Give PNG or JPEG images, "
+                         "loose or in class folders (cat/, dog/, ...)")
+    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
+    return Batch(images=images, files=files, source=source, notes=notes, errors=errors, skipped=skipped,
+                 labels=torch.tensor(kept_labels, dtype=torch.int64) if labels is not None else None)
+
+
+# --- classifying -------------------------------------------------------------------------------------
+def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: int = 3,
+                   device="cpu") -> dict:
+    """Every image's top-k classes; for a labelled batch also the evaluation (the eval.json object).
+
+    {"source", "labelled", "n", "predictions": [{"file", "top", "true"?, "notes"}], "evaluation",
+     "errors", "skipped"}
+    """
+    from cinic.analysis.evaluate import evaluate, predict_probs, top_k
+
+    probs = predict_probs(model, batch.images, mean, std, device)
+    predictions = []
+    for i, (name, row) in enumerate(zip(batch.files, probs)):
+        entry = {"file": display_name(name), "top": top_k(row, classes, k),
+                 "notes": batch.notes[i] if batch.notes else []}
+        if batch.labelled:
+            entry["true"] = CLASSES[int(batch.labels[i])]
+        predictions.append(entry)
+    evaluation = evaluate(model, batch.as_dataset(), mean, std, device, split=Path(batch.source).name) \
+        if batch.labelled else None
+    return {"source": batch.source, "labelled": batch.labelled, "n": len(batch.files), "predictions": predictions,
+            "evaluation": evaluation, "errors": batch.errors, "skipped": batch.skipped}
+
+
+def predictions_csv(result: dict) -> str:
+    """One row per image: file, (true class,) then each of the top-k classes with its probability."""
+    import csv
+
+    k = max((len(p["top"]) for p in result["predictions"]), default=0)
+    header = ["file"] + (["true"] if result["labelled"] else []) + \
+        [column for i in range(1, k + 1) for column in (f"class {i}", f"p {i}")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for p in result["predictions"]:
+        writer.writerow([p["file"]] + ([p["true"]] if result["labelled"] else []) +
+                        [value for t in p["top"] for value in (t["class"], round(t["prob"], 6))])
+    return buffer.getvalue()

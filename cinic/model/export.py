@@ -1,0 +1,111 @@
+"""A run's model for use elsewhere: safetensors (weights only) or ONNX (a whole graph, any runtime).
+
+The ONNX graph takes what a photo gives: uint8 RGB images, N x 3 x 32 x 32,
+values 0..255, any N. The normalisation (x / 255 - mean) / std with the
+training split's exact mean and std is inside the graph, and it returns both
+the logits and the softmax probabilities, so a user needs no code of ours.
+Class names, mean, std, the model spec and the checkpoint's epoch are in the
+file's metadata too. onnx and onnxscript are imported only here, when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cinic.atomic import replace_file
+from cinic.model.checkpoints import export_safetensors, load_model
+from cinic.errors import CinicError
+from cinic.runs.folder import CONFIG, RunFolder
+
+ONNX_INPUT = "images"
+ONNX_OUTPUTS = ("logits", "probabilities")
+ONNX_INPUT_TEXT = "uint8 RGB images N x 3 x 32 x 32, values 0..255 (normalised inside the graph)"
+
+
+class ExportError(CinicError):
+    """An export that cannot be written where asked, or in the format asked."""
+
+
+class WithPreprocessing(nn.Module):
+    """The model with its input handling inside: uint8 images in, logits and probabilities out."""
+
+    def __init__(self, model: nn.Module, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The same arithmetic as cinic.training.loader.normalize, so both give the same floats.
+        x = (images.float() / 255.0 - self.mean) / self.std
+        logits = self.model(x)
+        return logits, logits.softmax(dim=1)
+
+
+def check_destination(run: RunFolder, out) -> Path:
+    """`out` as a path outside every run folder: an export never lands among (or over) a run's files."""
+    out = Path(out)
+    if out.resolve().is_relative_to(run.path) or (out.resolve().parent / CONFIG).is_file():
+        raise ExportError(f"{out} is inside the run folder {out.resolve().parent}: write the export outside it "
+                          "(the run folder holds only what training writes)")
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder: give a file name, e.g. {out / (run.name + '.onnx')}")
+    if not out.parent.is_dir():
+        raise ExportError(f"no folder {out.parent} to write {out.name} into: create it first")
+    return out
+
+
+def export_onnx(run: RunFolder, out, which: str = "best") -> Path:
+    """The run's checkpoint as an ONNX file with a dynamic batch axis (see the module's doc)."""
+    import onnx  # heavy, and only this export needs it
+
+    out = check_destination(run, out)
+    model, facts = load_model(run, which, "cpu")
+    wrapped = WithPreprocessing(model, facts["mean"], facts["std"]).eval()
+    example = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
+    program = torch.onnx.export(wrapped, (example,), dynamo=True, verbose=False,
+                                input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
+                                dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+    proto = program.model_proto
+    metadata = {"input": ONNX_INPUT_TEXT, "classes": json.dumps(list(facts["classes"])),
+                "mean": json.dumps(list(facts["mean"])), "std": json.dumps(list(facts["std"])),
+                "spec": json.dumps(facts["spec"].to_dict()), "epoch": str(facts["epoch"]),
+                "run": run.name, "checkpoint": which}
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.doc_string = f"CINIC-10 Explorer run {run.name} ({facts['spec'].describe()}); input: {ONNX_INPUT_TEXT}"
+    onnx.checker.check_model(proto)
+    replace_file(out, lambda handle: handle.write(proto.SerializeToString()))
+    return out
+
+
+FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx"}
+
+
+def format_of(out, fmt: str | None = None) -> str:
+    """The format asked for, else the one the file name says, else safetensors."""
+    if fmt is None:
+        fmt = next((name for name, suffix in FORMATS.items() if str(out).lower().endswith(suffix)), "safetensors")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def export_model(run: RunFolder, out, fmt: str | None = None, which: str = "best") -> tuple[Path, str]:
+    """(the file written, its format): ONNX or safetensors, by `fmt` or the file's suffix."""
+    fmt = format_of(out, fmt)
+    if fmt == "onnx":
+        return export_onnx(run, out, which), fmt
+    return export_safetensors(run, check_destination(run, out), which), fmt
+
+
+def export_bytes(run: RunFolder, fmt: str, which: str = "best") -> bytes:
+    """The export as bytes (for a download), written through a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="cinic-export-") as folder:
+        out, _ = export_model(run, Path(folder) / f"{run.name}{FORMATS[format_of('', fmt)]}", fmt, which)
+        return out.read_bytes()

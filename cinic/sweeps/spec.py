@@ -1,0 +1,288 @@
+"""A sweep as data: the data set, the fixed settings and the grid of axes, expanded into named trials.
+
+A spec is a JSON (or TOML) object:
+
+    {"name": "presets",                      # optional; default: the file's name
+     "data": "../shared/data/cifar10-sample",
+     "epochs": 1,                            # any TrainConfig field, fixed for every trial
+     "grid": {"preset": ["base", "stepping"], "seed": [0, 1]},   # any TrainConfig field as an axis
+     "resources": {"cpus": 1, "gpus": 0.25}} # optional: what each trial asks Ray for
+
+Everything is checked before any trial starts: every trial's config is built
+with `cinic.training.config.make_config` and validated, and each error names the field
+(`grid.lr`, `epochs`, ...). Trials are the grid's product in the order the
+axes are written; each gets a name (its run folder's) made from the sweep's
+name and its axis values, so the same spec always names the same folders and a
+rerun finds the trials it already ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from cinic.training.config import TrainConfig, make_config
+from cinic.errors import CinicError
+from cinic.runs.folder import check_run_name
+
+SPEC_KEYS = ("name", "data", "grid", "resources")  # the keys that are not TrainConfig settings
+SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "data")
+MAX_TRIALS = 1000
+DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0.25}  # several LeNets share one GPU
+
+# The JSON types each TrainConfig field takes, from its annotation, so that a
+# string where a number belongs is named before make_config compares it.
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,),
+          "dict": (dict,), "None": (type(None),)}
+
+
+class SweepSpecError(CinicError):
+    """A sweep spec that cannot run: its message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str         # its run folder's name under the runs root
+    settings: dict    # its values of the grid's axes, in axis order
+    config: dict      # the full TrainConfig, as its run folder's config.json holds it
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    data: str                 # absolute
+    fixed: dict               # settings every trial shares
+    grid: dict                # axis -> list of values
+    resources: dict           # {"cpus": float, "gpus": float}
+    trials: tuple
+
+    @property
+    def axes(self) -> list[str]:
+        return list(self.grid)
+
+    def to_dict(self) -> dict:
+        """The spec as the sweep folder keeps it (spec.json): what a rerun compares itself with."""
+        return {"name": self.name, "data": self.data, **self.fixed, "grid": self.grid, "resources": self.resources}
+
+
+# --- reading -----------------------------------------------------------------------------
+def load_spec(path) -> SweepSpec:
+    """A spec file (.json, or .toml), checked whole; SweepSpecError naming the file and field."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SweepSpecError(f"cannot read the sweep spec {path}: {e.strerror or e}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            spec = tomllib.loads(raw.decode())
+        else:
+            spec = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise SweepSpecError(f"{path} is not valid {kind}: {str(e)[:200]}") from None
+    return parse_spec(spec, default_name=path.stem, source=str(path))
+
+
+def parse_spec(spec, default_name: str = "sweep", source: str = "the sweep spec") -> SweepSpec:
+    """A checked SweepSpec from a spec object; every trial's config is built and validated."""
+
+    def fail(field: str, message: str):
+        raise SweepSpecError(f"{source}: {field}: {message}")
+
+    if not isinstance(spec, dict):
+        raise SweepSpecError(f"{source} must hold a JSON object like "
+                             '{"data": "DATA", "epochs": 1, "grid": {"preset": ["base"], "seed": [0, 1]}}')
+    unknown = sorted(k for k in spec if k not in SPEC_KEYS and k not in SETTINGS)
+    if unknown:
+        fail(unknown[0], f"unknown setting; use {', '.join(SPEC_KEYS)} or a training setting "
+                         f"({', '.join(SETTINGS)})")
+    name = spec.get("name", default_name)
+    try:
+        check_run_name(name)
+    except CinicError as e:
+        fail("name", str(e).replace("run name", "sweep name"))
+    data = _data_root(spec.get("data"), fail)
+    grid = _grid(spec.get("grid", {}), fail)
+    fixed = {k: v for k, v in spec.items() if k in SETTINGS}
+    both = sorted(set(fixed) & set(grid))
+    if both:
+        fail(f"grid.{both[0]}", "is both fixed and an axis; keep one of them")
+    for key, value in fixed.items():
+        _check_type(key, value, fail)
+    for axis, values in grid.items():
+        for i, value in enumerate(values):
+            _check_type(f"grid.{axis}[{i}]", value, fail, setting=axis)
+    resources = _resources(spec.get("resources", {}), fail)
+    trials = tuple(_trials(name, data, fixed, grid, fail))
+    return SweepSpec(name, data, fixed, grid, resources, trials)
+
+
+def _data_root(value, fail) -> str:
+    from cinic.data import dataset as data
+
+    if not isinstance(value, str) or not value:
+        fail("data", "give the data set's folder, e.g. \"../shared/data/cifar10-sample\"")
+    try:
+        root = data.resolve_data(value)  # relative to the current folder, like --data
+        data.validate_root(root)
+    except CinicError as e:
+        fail("data", str(e))
+    return str(Path(root).resolve())
+
+
+def _grid(grid, fail) -> dict:
+    if not isinstance(grid, dict):
+        fail("grid", 'must be an object of axes, e.g. {"preset": ["base", "stepping"], "seed": [0, 1]}')
+    for axis, values in grid.items():
+        if axis not in SETTINGS:
+            fail(f"grid.{axis}", f"is not a training setting; axes are any of {', '.join(SETTINGS)}")
+        if not isinstance(values, list) or not values:
+            fail(f"grid.{axis}", "must be a non-empty list of values")
+        seen = [json.dumps(v, sort_keys=True) for v in values]
+        if len(set(seen)) < len(seen):
+            fail(f"grid.{axis}", "lists a value twice; each trial must differ")
+    size = 1
+    for values in grid.values():
+        size *= len(values)
+    if size > MAX_TRIALS:
+        fail("grid", f"makes {size:,} trials; at most {MAX_TRIALS:,} per sweep")
+    return {axis: list(values) for axis, values in grid.items()}
+
+
+def _check_type(field: str, value, fail, setting: str | None = None) -> None:
+    """A value of the JSON type its TrainConfig field takes (an int is a float, a bool is no number)."""
+    setting = setting or field
+    annotation = next(f.type for f in fields(TrainConfig) if f.name == setting)
+    allowed = tuple(t for part in str(annotation).split("|") for t in _TYPES[part.strip()])
+    if isinstance(value, bool) and bool not in allowed:
+        fail(field, f"{value!r} is not of type {annotation}")
+    if not isinstance(value, allowed):
+        fail(field, f"{json.dumps(value)[:60]} is not of type {annotation}")
+
+
+def _resources(resources, fail) -> dict:
+    if not isinstance(resources, dict):
+        fail("resources", 'must be an object like {"cpus": 1, "gpus": 0.25}')
+    unknown = sorted(set(resources) - set(DEFAULT_RESOURCES))
+    if unknown:
+        fail(f"resources.{unknown[0]}", "unknown; use cpus and gpus")
+    merged = {**DEFAULT_RESOURCES, **resources}
+    for key, value in merged.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            fail(f"resources.{key}", f"{value!r} is not a number of at least 0")
+    if merged["cpus"] <= 0:
+        fail("resources.cpus", "each trial needs some CPU; give e.g. 1")
+    if merged["gpus"] > 1 and merged["gpus"] != int(merged["gpus"]):
+        fail("resources.gpus", "more than one GPU must be a whole number")
+    return merged
+
+
+# --- expanding ---------------------------------------------------------------------------------
+def _trials(sweep: str, data: str, fixed: dict, grid: dict, fail):
+    """Every trial of the grid, each config built and validated. The fixed settings are checked
+    alone first, then each axis value alone, so an error names the field it comes from. A model
+    axis is checked first: the fixed settings and the other axes then borrow its first spec
+    (alone they name no model, and the preset may be absent)."""
+    def where(axis, i, value):
+        return f"grid.{axis}[{i}] = {json.dumps(value)[:60]}"
+
+    for i, value in enumerate(grid.get("model", [])):
+        _build(data, {"model": value}, fail, where("model", i, value))
+    borrowed = {"model": grid["model"][0]} if "model" in grid and "model" not in fixed else {}
+    _build(data, {**fixed, **borrowed}, fail, "the fixed settings")
+    for axis, values in grid.items():
+        for i, value in enumerate(values):
+            _build(data, {**fixed, **borrowed, axis: value}, fail, where(axis, i, value))
+    names = set()
+    for values in itertools.product(*grid.values()):
+        settings = dict(zip(grid, values))
+        config = _build(data, {**fixed, **settings}, fail, f"the trial {_describe(settings)}")
+        name = trial_name(sweep, settings)
+        if name in names:  # two values that read alike in a folder name
+            name = f"{name}-{len(names)}"
+        names.add(name)
+        yield Trial(name, settings, config.to_dict())
+
+
+def _build(data: str, settings: dict, fail, where: str) -> TrainConfig:
+    try:
+        return make_config(data, **_config_arguments(settings))
+    except CinicError as e:
+        fail(where, str(e))
+
+
+def _config_arguments(settings: dict) -> dict:
+    """make_config's arguments: preset, recipe and model by name, the rest as overrides."""
+    arguments = dict(settings)
+    if arguments.get("model") is not None:
+        arguments.setdefault("preset", None)
+    return arguments
+
+
+def trial_name(sweep: str, settings: dict) -> str:
+    """`<sweep>_<axis>-<value>_...`: readable, stable for the same settings, a valid run name."""
+    parts = [f"{_slug(axis)}-{_slug(value)}" for axis, value in settings.items()]
+    name = "_".join([sweep, *parts])
+    if len(name) > 100:  # long values (a model spec): a short digest keeps the name stable and unique
+        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        name = f"{sweep[:80]}_{digest}"
+    return name
+
+
+def _slug(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-") or "x"
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items()) or "(no axes)"
+
+
+def variant_labels(settings_list: Sequence[Mapping]) -> list[str]:
+    """A label per settings dict: "preset=base, lr=0.004"; no axes at all read "all trials".
+
+    A model axis reads as the spec fields in which its models differ, e.g.
+    "model: conv 6 k5, 16 k5 · init xavier", not as a line of JSON whose
+    differences are cut off at the end of a table cell.
+    """
+    models = [s["model"] for s in settings_list if isinstance(s.get("model"), dict)]
+    differing = [f for f in dict.fromkeys(k for m in models for k in m)
+                 if len({json.dumps(m.get(f), sort_keys=True) for m in models}) > 1]
+
+    def text(axis, value) -> str:
+        if axis == "model" and isinstance(value, dict):
+            return "model: " + (" · ".join(_model_field(f, value.get(f)) for f in differing) or "one spec")
+        return f"{axis}={value}"
+
+    return [", ".join(text(k, v) for k, v in s.items()) or "all trials" for s in settings_list]
+
+
+def _model_field(field: str, value) -> str:
+    if field == "conv" and isinstance(value, list):
+        return "conv " + ", ".join(_conv_text(block) for block in value)
+    if field == "fc" and isinstance(value, list):
+        return "fc " + ("→".join(map(str, value)) or "none")
+    return f"{field} {value if isinstance(value, str) else json.dumps(value)}"
+
+
+def _conv_text(block) -> str:
+    """"32 k3 BN": maps, kernel, and what differs from a plain pooled block."""
+    if not isinstance(block, Mapping):
+        return json.dumps(block)
+    text = f"{block.get('out_channels')} k{block.get('kernel_size')}"
+    text += f" p{block['padding']}" if block.get("padding") else ""  # as ModelSpec.describe writes it
+    text += " no pool" if block.get("pool") is False else ""
+    return text + (" BN" if block.get("batch_norm") else "")
+
+
+def variant_of(settings: dict) -> dict:
+    """The settings that name a variant: every axis but the seed."""
+    return {k: v for k, v in settings.items() if k != "seed"}
