@@ -9,6 +9,7 @@ tests draw the same numbers from a generator with the same seed.
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -113,6 +114,37 @@ def test_every_offset_occurs_at_about_its_rate():
     counts = torch.bincount(found_offsets(out, x, pad), minlength=side * side)
     expected = n / side ** 2  # 200 each, standard deviation about 14
     assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected, counts.tolist()
+
+
+def flip_then_crop(x: torch.Tensor, generator: torch.Generator, flip: bool, crop_pad: int) -> torch.Tensor:
+    """The reference: flipping then cropping in turn, as the loop did before the one-gather version."""
+    n = x.shape[0]
+    if flip:
+        mask = torch.rand(n, device=x.device, generator=generator) < 0.5
+        x = torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+    if crop_pad > 0:
+        c, h, w = x.shape[1:]
+        padded = F.pad(x, (crop_pad,) * 4)
+        dy = torch.randint(0, 2 * crop_pad + 1, (n,), device=x.device, generator=generator)
+        dx = torch.randint(0, 2 * crop_pad + 1, (n,), device=x.device, generator=generator)
+        rows = dy.view(n, 1) + torch.arange(h).view(1, h)
+        cols = dx.view(n, 1) + torch.arange(w).view(1, w)
+        padded = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, padded.shape[3]))
+        x = padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    return x
+
+
+@pytest.mark.parametrize("flip, pad", [(True, 2), (True, 0), (False, 2), (True, 4)])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_one_gather_computes_what_flip_then_crop_did_bit_for_bit(flip, pad, channels_last):
+    x = distinct_images(64, size=8) - 0.7  # negative values too, as normalised images have
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ours, reference = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(3):  # consecutive batches: the generator must be left where the reference leaves it
+        out = augment_batch(x, ours, flip, pad)
+        assert torch.equal(out, flip_then_crop(x, reference, flip, pad))
+        assert out.is_contiguous(memory_format=torch.channels_last)  # what the convolutions want
 
 
 # --- DeviceData ----------------------------------------------------------------------------------
