@@ -29,10 +29,12 @@ def test_bench_json_has_both_timings_and_their_ratio(tiny_data, capsys):
     seed_s, project_s = result["seed_s_per_epoch"], result["project_s_per_epoch"]
     assert seed_s > 0 and project_s > 0
     assert result["ratio"] == pytest.approx(seed_s / project_s, rel=1e-3)
+    assert result["bare_s_per_epoch"] > 0 and len(result["bare_epochs_s"]) == 1
+    assert result["project_over_bare"] == pytest.approx(project_s / result["bare_s_per_epoch"], rel=1e-3)
     assert len(result["seed_epochs_s"]) == len(result["project_epochs_s"]) == 1
     assert result["train_images"] == report["data"]["train"] == 160
     assert result["project_images_per_s"] == pytest.approx(160 / project_s, rel=1e-3)
-    assert result["host_peak_rss_mib"] > 0 and result["gpu_peak_mib"] == {"seed": None, "project": None}
+    assert result["host_peak_rss_mib"] > 0 and result["gpu_peak_mib"] == {"seed": None, "project": None, "bare": None}
     dtypes = ["float32", "bfloat16"] if uses_bf16(torch.device("cpu"), True) else ["float32"]
     assert [(e["images"], e["batch_size"], e["dtype"]) for e in result["evaluation"]] == [
         (300, batch, dtype) for batch in (64, 256) for dtype in dtypes]
@@ -56,6 +58,40 @@ def test_knobs_and_accuracy_are_reported(tiny_data, capsys):
     accuracy = result["accuracy"]
     assert accuracy["epochs"] == 1 and len(accuracy["runs"]) == 1
     assert 0 <= accuracy["seed_valid_acc"] <= 100 and 0 <= accuracy["project_valid_acc"] <= 100
+
+
+def test_the_gap_to_the_bare_loop_switches_each_part_off_alone(tiny_data, capsys):
+    from cinic.bench.bare_loop import PARTS
+
+    report = run_json(capsys, "--data", str(tiny_data), "--presets", "base", "--epochs", "1",
+                      "--workers", "0", "--eval-images", "0", "--gap")
+    [result] = report["results"]
+    gap = result["gap"]
+    assert gap["bare_s"] == result["bare_s_per_epoch"] and gap["all_parts_s"] > 0
+    assert [p["part"] for p in gap["parts"]] == list(PARTS)
+    for part in gap["parts"]:
+        assert part["cost_s"] == pytest.approx(gap["all_parts_s"] - part["without_s"], abs=2e-6)
+
+
+def test_the_loop_with_every_part_computes_what_the_training_loop_does(tiny_data, tmp_path, one_thread):
+    """The gap is only meaningful if "all parts" is the project's loop: same batches, same weights."""
+    from cinic.bench.bare_loop import PARTS, build_loop, gap_epoch
+    from cinic.runs.folder import RunFolder
+    from cinic.training.config import make_config
+    from cinic.training.loop import SpeedSettings, setup_training, train_epoch
+
+    train = data.load_split(tiny_data, "train")
+    mean, std = data.channel_stats(train.images)
+    config = make_config(str(tiny_data), preset="base", epochs=2, batch_size=32, device="cpu",
+                         mean=[float(v) for v in mean], std=[float(v) for v in std])
+    cpu, speed = torch.device("cpu"), SpeedSettings.for_device(torch.device("cpu"))
+    ours = setup_training(config, train.images, train.labels, cpu, speed=speed)
+    rebuilt = build_loop(config, train.images, train.labels, cpu, speed, PARTS)
+    for epoch in (1, 2):
+        train_epoch(ours, epoch, RunFolder.create(config.to_dict(), root=tmp_path, name=f"ours-{epoch}"))
+        gap_epoch(rebuilt, epoch, RunFolder.create(config.to_dict(), root=tmp_path, name=f"gap-{epoch}"))
+    for (name, a), b in zip(ours.model.state_dict().items(), rebuilt.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_table_output_names_both_pipelines(tiny_data, capsys):

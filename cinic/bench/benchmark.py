@@ -43,6 +43,7 @@ from cinic.training.device import choose_device, describe_device, uses_bf16
 from cinic.errors import CinicError
 from cinic.model.lenet import PRESET_ALIASES, get_preset
 from cinic.runs.folder import RunFolder
+from cinic.bench.bare_loop import PARTS, build_loop, timed_gap_epoch
 from cinic.bench.report_pipeline import SEED_LR, SeedPipeline, build_seed, seed_epoch
 from cinic.training.loop import SpeedSettings, Training, evaluate_loss_acc, setup_training, train_epoch
 from cinic.workers import usable_cores
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train both pipelines (no augmentation, same seed and lr) and compare valid accuracy")
     p.add_argument("--accuracy-epochs", type=int, default=5)
     p.add_argument("--accuracy-seeds", type=int, default=2, help="seeds 0..N-1 for --accuracy")
+    p.add_argument("--gap", action="store_true",
+                   help="where the project loop's time over the bare loop goes: each part switched off alone")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return p
 
@@ -272,6 +275,38 @@ def project_epoch(p: ProjectPipeline) -> float:
         return time.perf_counter() - started
 
 
+def bare_epoch(loop, knobs: Knobs) -> float:
+    """One epoch of a bare (or part-built) loop under the project pipeline's thread settings; seconds."""
+    with torch_settings(knobs.threads, knobs.speed.cudnn_benchmark):
+        return timed_gap_epoch(loop, 1, loop.run)
+
+
+def bench_gap(preset: str, ctx: BenchContext, args, project_s: float, bare_s: float) -> dict:
+    """Where the project loop's time over the bare loop goes: the loop rebuilt with every part of
+    the project's loop on ("all", which should time as the project's own), then with each part off
+    alone; a part's cost is what switching it off saves."""
+    device, knobs = ctx.device, ctx.knobs
+    config = project_config(ctx.root, preset, args.recipe, args.epochs + 1, args.batch_size, device,
+                            ctx.mean, ctx.std, args.seed, knobs)
+    variants = {"all": tuple(PARTS), **{part: tuple(p for p in PARTS if p != part) for part in PARTS}}
+    loops = {}
+    for name, parts in variants.items():
+        loops[name] = build_loop(config, ctx.train.images, ctx.train.labels, device, knobs.speed, parts)
+        loops[name].run = RunFolder.create(config.to_dict(), root=ctx.runs_root, name=f"gap-{preset}-{name}")
+    log(f"{preset}: the gap to the bare loop, {len(loops)} loops, 1 warm-up + {args.epochs} timed epochs each")
+    times = time_in_turn({name: lambda loop=loop: bare_epoch(loop, knobs) for name, loop in loops.items()},
+                         args.epochs, device)
+    wall = {name: statistics.median(t["epochs"]) for name, t in times.items()}
+    cpu = {name: statistics.median(t["cpu"]) for name, t in times.items()}
+    parts = [{"part": part, "what": PARTS[part], "without_s": round(wall[part], 6),
+              "cost_s": round(wall["all"] - wall[part], 6),
+              "share_of_gap": round((wall["all"] - wall[part]) / (wall["all"] - bare_s), 3)
+              if wall["all"] > bare_s else None,
+              "cost_cpu_s": round(cpu["all"] - cpu[part], 6)} for part in PARTS]
+    return {"project_s": round(project_s, 6), "bare_s": round(bare_s, 6), "all_parts_s": round(wall["all"], 6),
+            "all_parts_cpu_s": round(cpu["all"], 6), "parts": parts}
+
+
 # =============================================================================
 # Timing both, in turn
 # =============================================================================
@@ -302,16 +337,25 @@ def bench_preset(preset: str, ctx: BenchContext, args) -> tuple[dict, ProjectPip
     config = project_config(ctx.root, preset, args.recipe, args.epochs + 1, args.batch_size, device,
                             ctx.mean, ctx.std, args.seed, knobs)
     project = build_project(config, ctx.train, device, knobs, ctx.runs_root)
+    bare = build_loop(config, ctx.train.images, ctx.train.labels, device, knobs.speed)
     times = time_in_turn({"seed": lambda: timed_seed_epoch(seed, ctx.threads),
-                          "project": lambda: project_epoch(project)}, args.epochs, device)
+                          "project": lambda: project_epoch(project),
+                          "bare": lambda: bare_epoch(bare, knobs)}, args.epochs, device)
     seed_s = statistics.median(times["seed"]["epochs"])
     project_s = statistics.median(times["project"]["epochs"])
+    bare_s = statistics.median(times["bare"]["epochs"])
     seed_cpu, project_cpu = statistics.median(times["seed"]["cpu"]), statistics.median(times["project"]["cpu"])
     result = {
         "preset": preset,
         "seed_s_per_epoch": round(seed_s, 6),
         "project_s_per_epoch": round(project_s, 6),
         "ratio": round(seed_s / project_s, 4),
+        # The bare loop: the same network, data already normalised in memory, Adam, nothing else.
+        "bare_s_per_epoch": round(bare_s, 6),
+        "project_over_bare": round(project_s / bare_s, 4),
+        "bare_epochs_s": times["bare"]["epochs"],
+        "bare_cpu_s_per_epoch": round(statistics.median(times["bare"]["cpu"]), 6),  # steadier on a loaded machine
+        "project_over_bare_cpu": round(project_cpu / statistics.median(times["bare"]["cpu"]), 4),
         "train_images": seed.images,
         "seed_images_per_s": round(seed.images / seed_s, 1),
         "project_images_per_s": round(project.images / project_s, 1),
@@ -525,9 +569,10 @@ def report_text(report: dict) -> str:
         f"decode of the train split: cold {report['decode']['cold_s']:.2f} s "
         f"({report['decode']['images']:,} images, fresh cache), warm {report['decode']['warm_s']:.3f} s",
         "",
-        format_table(["preset", "seed s/epoch", "project s/epoch", "ratio", "seed CPU s", "project CPU s",
-                      "CPU ratio", "seed img/s", "project img/s", "project s/120k img"],
+        format_table(["preset", "seed s/epoch", "project s/epoch", "ratio", "bare s/epoch", "project/bare",
+                      "seed CPU s", "project CPU s", "CPU ratio", "seed img/s", "project img/s", "project s/120k img"],
                      [[r["preset"], r["seed_s_per_epoch"], r["project_s_per_epoch"], r["ratio"],
+                       r["bare_s_per_epoch"], r["project_over_bare"],
                        r["seed_cpu_s_per_epoch"], r["project_cpu_s_per_epoch"], r["cpu_ratio"],
                        r["seed_images_per_s"], r["project_images_per_s"], r["project_s_per_120k_images"]]
                       for r in rows]),
@@ -547,6 +592,15 @@ def report_text(report: dict) -> str:
     if predicts:
         parts += ["", "one image file: open, convert to 32x32, classify, top 3:",
                   format_table(["preset", "first ms", "median ms"], predicts)]
+    gaps = [[r["preset"], p["part"], p["without_s"], p["cost_s"], p["share_of_gap"], p["cost_cpu_s"], p["what"]]
+            for r in report["results"] if "gap" in r for p in r["gap"]["parts"]]
+    if gaps:
+        parts += ["", "the gap to the bare loop (same network, data normalised once in memory, Adam, nothing else): "
+                  + "; ".join(f"{r['preset']} project {r['gap']['project_s']:.3f} s, all parts rebuilt "
+                              f"{r['gap']['all_parts_s']:.3f} s, bare {r['gap']['bare_s']:.3f} s"
+                              for r in report["results"] if "gap" in r),
+                  "each part switched off alone (cost = all parts - without it; share of all parts - bare):",
+                  format_table(["preset", "part", "without s", "cost s", "share", "cost CPU s", "what"], gaps)]
     knobs = [[r["preset"], k["setting"], k["baseline_s"], k["variant_s"], k["speedup"],
               k["variant_first_epoch_s"], k["verdict"]] for r in report["results"] for k in r.get("knobs", [])]
     if knobs:
@@ -627,6 +681,8 @@ def bench_everything(preset: str, ctx: BenchContext, eval_set: DataSet | None, a
                                                args.eval_batch_sizes, ctx.threads)
     result["predict_one"] = time_predict_one(model, ctx.root / "test" / ctx.test.files[0],
                                              ctx.mean, ctx.std, device, ctx.threads)
+    if args.gap:
+        result["gap"] = bench_gap(preset, ctx, args, result["project_s_per_epoch"], result["bare_s_per_epoch"])
     if args.knobs:
         result["knobs"] = bench_knobs(preset, ctx, args)
     if args.accuracy:
