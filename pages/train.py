@@ -22,6 +22,7 @@ from cinic.data import choice as datasets
 from cinic.training.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
+from cinic.runs import warm
 from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
 
 POLL_SECONDS = 2.0
@@ -351,6 +352,7 @@ with app_ui.page_body():
     st.title("Train")
     data_root = app_ui.data_root_or_offer_demo("train")
     if data_root is not None:
+        warm.keep_warm()  # Start reaches the first batch without Python's and torch's imports
         st.caption(f"Data: {datasets.describe_data_root(data_root)}")
         model_col, recipe_col = st.columns([1, 1], gap="large")
         with model_col:

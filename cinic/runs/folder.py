@@ -21,6 +21,7 @@ from pathlib import Path
 from cinic import paths
 from cinic.atomic import replace_file
 from cinic.errors import CinicError
+from cinic.runs import warm
 
 CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
     "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
@@ -432,9 +433,9 @@ def launch_training(config: dict | None = None, root: Path | None = None,
         args += ["--resume", str(run.path)]  # --resume takes the run; --run alone would start afresh
     # The child records its own pid in status.json as it starts; writing it here
     # too could overwrite a "running" the child wrote first.
-    with open(run.log_path, "ab") as log:
-        process = subprocess.Popen(args, cwd=paths.project_root(), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    # A process kept warm takes it where the app keeps one (cinic/runs/warm.py), else a fresh one starts.
+    process = warm.popen(args, run.log_path, cwd=paths.project_root(), stdin=subprocess.DEVNULL,
+                         start_new_session=True)
     # Reap it when it ends: unwaited, a finished training stays a zombie child of the app's server.
     threading.Thread(target=process.wait, name=f"reap {run.name}", daemon=True).start()
     return run
