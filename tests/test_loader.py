@@ -127,8 +127,8 @@ def flip_then_crop(x: torch.Tensor, generator: torch.Generator, flip: bool, crop
         padded = F.pad(x, (crop_pad,) * 4)
         dy = torch.randint(0, 2 * crop_pad + 1, (n,), device=x.device, generator=generator)
         dx = torch.randint(0, 2 * crop_pad + 1, (n,), device=x.device, generator=generator)
-        rows = dy.view(n, 1) + torch.arange(h).view(1, h)
-        cols = dx.view(n, 1) + torch.arange(w).view(1, w)
+        rows = dy.view(n, 1) + torch.arange(h, device=x.device).view(1, h)
+        cols = dx.view(n, 1) + torch.arange(w, device=x.device).view(1, w)
         padded = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, padded.shape[3]))
         x = padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
     return x
@@ -145,6 +145,14 @@ def test_one_gather_computes_what_flip_then_crop_did_bit_for_bit(flip, pad, chan
         out = augment_batch(x, ours, flip, pad)
         assert torch.equal(out, flip_then_crop(x, reference, flip, pad))
         assert out.is_contiguous(memory_format=torch.channels_last)  # what the convolutions want
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (bench/device_check.sh runs it on one)")
+def test_one_gather_on_the_gpu_computes_what_flip_then_crop_did():
+    x = (distinct_images(256, size=32) - 0.7).cuda().contiguous(memory_format=torch.channels_last)
+    ours, reference = torch.Generator("cuda").manual_seed(3), torch.Generator("cuda").manual_seed(3)
+    for _ in range(3):
+        assert torch.equal(augment_batch(x, ours, True, 2), flip_then_crop(x, reference, True, 2))
 
 
 # --- DeviceData ----------------------------------------------------------------------------------
