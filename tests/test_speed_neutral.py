@@ -18,6 +18,7 @@ from cinic.model import lenet
 from cinic.runs.folder import RunFolder
 from cinic.training import loop
 from cinic.training.config import make_config
+from cinic.training.loader import DeviceData
 from test_loader import flip_then_crop
 
 
@@ -25,6 +26,15 @@ def flip_then_crop_channels_last(x, generator, flip: bool, crop_pad: int) -> tor
     """The reference flips and crops, laid out as the one gather lays its batch out (the layout
     decides the order of the sums in the model's contrast normalisation, so it is fixed here)."""
     return flip_then_crop(x, generator, flip, crop_pad).contiguous(memory_format=torch.channels_last)
+
+
+def batches_then_flip_then_crop(flip_and_crop):
+    """The reference batches: shuffled batches normalised each step, then `flip_and_crop`, as the
+    loop drew them before its one gather per batch from the split normalised once."""
+    def augmented_batches(self, batch_size, generator, flip, crop_pad):
+        for x, y in self.batches(batch_size, generator, shuffle=True):
+            yield flip_and_crop(x, generator, flip, crop_pad), y
+    return augmented_batches
 
 
 def one_pass_contrast_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -70,7 +80,7 @@ def test_a_seeds_first_epochs_score_as_the_replaced_code_did(tiny_data, tmp_path
     """End to end, both replacements: the same batches in the same order, losses and accuracy as before.
     Weights are not compared: Adam turns float32 rounding in a near-zero gradient into a whole step."""
     ours, (our_results, our_batches) = two_epochs(tiny_data, tmp_path, "ours", "base")
-    monkeypatch.setattr(loop, "augment_batch", flip_then_crop)
+    monkeypatch.setattr(DeviceData, "augmented_batches", batches_then_flip_then_crop(flip_then_crop))
     monkeypatch.setattr(lenet, "contrast_normalize", one_pass_contrast_normalize)
     _, (results_before, batches_before) = two_epochs(tiny_data, tmp_path, "before", "base")
     assert [b["step"] for b in our_batches] == [b["step"] for b in batches_before]
@@ -84,7 +94,7 @@ def test_the_flips_and_crops_alone_leave_a_seeds_training_bit_for_bit(tiny_data,
     """Without the model's input normalisation the only change is the augmentation's: no tolerance."""
     monkeypatch.setattr(lenet, "contrast_normalize", one_pass_contrast_normalize)
     ours, our_metrics = two_epochs(tiny_data, tmp_path, "ours", "base")
-    monkeypatch.setattr(loop, "augment_batch", flip_then_crop_channels_last)
+    monkeypatch.setattr(DeviceData, "augmented_batches", batches_then_flip_then_crop(flip_then_crop_channels_last))
     before, metrics_before = two_epochs(tiny_data, tmp_path, "before", "base")
     for name in ours:
         assert torch.equal(ours[name], before[name]), name

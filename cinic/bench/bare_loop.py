@@ -84,12 +84,18 @@ def build_loop(config: TrainConfig, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def _batches(b: GapLoop):
+    """The loop's batches: as train_epoch draws them with "batches" (and "augment") on, else slices
+    of the split normalised once (flipped and cropped with "augment" on)."""
+    c = b.config
     if "batches" in b.parts:
-        yield from b.data.batches(b.config.batch_size, b.generator, shuffle=True)
+        if "augment" in b.parts:
+            yield from b.data.augmented_batches(c.batch_size, b.generator, c.flip, c.crop_pad)
+        else:
+            yield from b.data.batches(c.batch_size, b.generator, shuffle=True)
         return
-    size = b.config.batch_size
-    for start in range(0, b.images, size):
-        yield b.normalised[start:start + size], b.labels[start:start + size]
+    for start in range(0, b.images, c.batch_size):
+        x, y = b.normalised[start:start + c.batch_size], b.labels[start:start + c.batch_size]
+        yield (augment_batch(x, b.generator, c.flip, c.crop_pad) if "augment" in b.parts else x), y
 
 
 def gap_epoch(b: GapLoop, epoch: int, run=None) -> None:
@@ -105,8 +111,6 @@ def gap_epoch(b: GapLoop, epoch: int, run=None) -> None:
         if "lr_per_step" in parts:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(c, epoch - 1 + step / b.steps)
-        if "augment" in parts:
-            x = augment_batch(x, b.generator, c.flip, c.crop_pad)
         with autocast_for(b.device, c.amp):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)

@@ -29,7 +29,7 @@ from cinic.data.dataset import CLASSES, DataSet
 from cinic.training.device import autocast_for, choose_device, describe_device, uses_channels_last
 from cinic.errors import CinicError
 from cinic.analysis.evaluate import default_batch_size, evaluate_run
-from cinic.training.loader import DeviceData, augment_batch
+from cinic.training.loader import DeviceData
 from cinic.model.lenet import ModelSpec, build_model
 from cinic.runs.folder import TRAINING_LOCK, RunError, RunFolder, this_process
 
@@ -284,12 +284,11 @@ def train_epoch(t: Training, epoch: int, run: RunFolder, progress: bool = False)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     bar = _progress_bar(t.steps_per_epoch, f"epoch {epoch}/{c.epochs}", progress)
-    for step, (x, y) in enumerate(t.train_data.batches(c.batch_size, t.generator, shuffle=True)):
+    for step, (x, y) in enumerate(t.train_data.augmented_batches(c.batch_size, t.generator, c.flip, c.crop_pad)):
         if step % LOG_EVERY == 0 and run.stop_requested():
             raise StopRequested()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(c, epoch - 1 + step / t.steps_per_epoch)
-        x = augment_batch(x, t.generator, c.flip, c.crop_pad)
         with autocast_for(device, c.amp):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=c.label_smoothing)
