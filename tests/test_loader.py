@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cinic.training import loader
 from cinic.training.loader import DeviceData, augment_batch, fits_on_device, normalize
 
 
@@ -147,10 +148,12 @@ def test_one_gather_computes_what_flip_then_crop_did_bit_for_bit(flip, pad, chan
         assert out.is_contiguous(memory_format=torch.channels_last)  # what the convolutions want
 
 
+@pytest.mark.parametrize("room", [True, False])  # without room for the padded copy: per-batch, the same
 @pytest.mark.parametrize("flip, pad", [(True, 2), (False, 2), (True, 0), (False, 0)])
-def test_augmented_batches_are_shuffled_batches_flipped_then_cropped_bit_for_bit(flip, pad):
+def test_augmented_batches_are_shuffled_batches_flipped_then_cropped_bit_for_bit(flip, pad, room, monkeypatch):
     images = torch.randint(0, 256, (70, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     data = DeviceData(images, torch.arange(70), "cpu", [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], channels_last=True)
+    monkeypatch.setattr(loader, "fits_in_memory", lambda nbytes, device: room)  # the images are held already
     ours, reference = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
     for _epoch in range(2):  # the generator is left where the reference leaves it, epoch after epoch
         expected = [(flip_then_crop(x, reference, flip, pad), y)
@@ -160,6 +163,7 @@ def test_augmented_batches_are_shuffled_batches_flipped_then_cropped_bit_for_bit
         for (x, y), (x_expected, y_expected) in zip(got, expected):
             assert torch.equal(y, y_expected) and torch.equal(x, x_expected)
             assert x.is_contiguous(memory_format=torch.channels_last)
+    assert (data._padded[0] is not None) == (room and (flip or pad > 0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (bench/device_check.sh runs it on one)")

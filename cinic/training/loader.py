@@ -97,7 +97,7 @@ class DeviceData:
         `augment_batch` give, with the same draws. Held on the device, each batch is one gather from
         the split normalised and padded once (channels-last) instead of a gather, a normalisation, a
         pad and a gather per step."""
-        if not self.on_device or (not flip and crop_pad <= 0):
+        if not self.on_device or (not flip and crop_pad <= 0) or not self._padded_fits(crop_pad):
             for x, y in self.batches(batch_size, generator, shuffle=True):
                 yield augment_batch(x, generator, flip, crop_pad), y
             return
@@ -108,6 +108,11 @@ class DeviceData:
             index = order[start:start + batch_size].to(self.device)
             picked = pixels.index_select(0, _pixel_index(index, (h, w), crop_pad, generator, flip))
             yield picked.view(-1, h, w, c).permute(0, 3, 1, 2), self.labels[index]
+
+    def _padded_fits(self, crop_pad: int) -> bool:
+        n, c, h, w = self.images.shape
+        return self._padded[0] == crop_pad or fits_in_memory(n * c * (h + 2 * crop_pad) * (w + 2 * crop_pad) * 4,
+                                                             self.device)
 
     def _padded_pixels(self, crop_pad: int) -> torch.Tensor:
         """The split normalised and zero-padded once, as (images x H' x W') rows of C values (float32:
@@ -129,7 +134,12 @@ class DeviceData:
 
 def fits_on_device(images: torch.Tensor, device: torch.device) -> bool:
     """CPU always 'fits'; CUDA when the images take at most half of the free memory."""
+    return fits_in_memory(images.numel() * images.element_size(), device)
+
+
+def fits_in_memory(nbytes: int, device: torch.device) -> bool:
+    """CPU always; CUDA when `nbytes` take at most half of the free memory."""
     if device.type != "cuda":
         return True
     free, _total = torch.cuda.mem_get_info(device)
-    return images.numel() * images.element_size() <= free // 2
+    return nbytes <= free // 2
