@@ -537,25 +537,26 @@ def _check_status(status: dict, path: Path) -> None:
             raise RunError(f"{path} is damaged: {key} should be text, not {str(status[key])[:40]!r}")
 
 
-# config.json fields every reader relies on, and the types they must have (None: may be null).
-CONFIG_TYPES = {"data": (str,), "preset": (str, type(None)), "model": (dict, type(None)),
-                "recipe": (str,), "epochs": (int,), "augment_name": (str,), "augment_n": (int,),
-                "augment": (list,), "mean": (list, type(None)), "std": (list, type(None))}
-
-
 def _check_config(config: dict, path: Path) -> None:
-    for key, types in CONFIG_TYPES.items():
-        value = config.get(key)
-        if key in config and (not isinstance(value, types) or isinstance(value, bool)):
-            raise RunError(f"{path} is damaged: {key} should be {_type_names(types)}, not {str(value)[:40]!r}")
+    """Every setting config.json holds is of its type in the table of settings (a field may be absent:
+    configs from older versions, or written by hand, lack some)."""
+    from cinic.training.config import SETTINGS
+
+    for setting in SETTINGS:
+        value = config.get(setting.name)
+        if setting.name in config and not setting.is_of_type(value):
+            raise RunError(f"{path} is damaged: {setting.name} should be {_type_names(setting.json_types)}, "
+                           f"not {str(value)[:40]!r}")
     for key in ("mean", "std"):
         if config.get(key) is not None and not (len(config[key]) == 3 and all(map(_is_number, config[key]))):
             raise RunError(f"{path} is damaged: {key} should be three numbers, not {str(config[key])[:60]!r}")
 
 
 def _type_names(types) -> str:
-    names = {str: "text", int: "a whole number", dict: "an object", list: "a list", type(None): "null"}
-    return " or ".join(names[t] for t in types)
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", dict: "an object",
+             list: "a list", type(None): "null"}
+    words = [names[t] for t in types if not (t is int and float in types)]  # a number includes whole ones
+    return " or ".join(words)
 
 
 def _evaluation_fault(e: dict) -> str | None:
