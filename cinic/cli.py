@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cinic.training.config import OPTIMIZERS, RECIPES, SCHEDULES
+from cinic.training.config import RECIPES, SETTING, SETTINGS
 from cinic.data.dataset import SPLITS
 from cinic.errors import CinicError
 from cinic.analysis.explain import METHODS as EXPLAIN_METHODS
@@ -108,11 +108,6 @@ def cmd_summary(args) -> int:
     return 0
 
 
-# TrainConfig fields set one to one by a --flag of the same name (the recipe fills the rest).
-TRAIN_FLAGS = ("epochs", "lr", "batch_size", "eval_batch_size", "optimizer", "momentum", "weight_decay",
-               "schedule", "warmup_epochs", "label_smoothing", "flip", "crop_pad", "device", "seed", "amp")
-
-
 def config_from_args(args):
     from cinic.data import dataset as data
     from cinic.training.config import make_config
@@ -120,7 +115,7 @@ def config_from_args(args):
 
     root = data.resolve_data(args.data) if args.data else data_in_use(make_demo=True)
     data.validate_root(root)
-    overrides = {name: getattr(args, name) for name in TRAIN_FLAGS}
+    overrides = {s.name: getattr(args, s.name) for s in SETTINGS if s.cli}  # None where not given
     if args.lr_drop:
         overrides["lr_drops"] = [parse_lr_drop(d) for d in args.lr_drop]
         overrides["schedule"] = args.schedule or "step"
@@ -595,28 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="base", choices=preset_names())
     p.add_argument("--model", metavar="SPEC.json", help="a composed model spec (JSON, as a run's config.json "
                                                          "holds under \"model\") instead of a preset")
-    p.add_argument("--recipe", default="project", choices=RECIPES,
-                   help="training defaults: ours, or the course report's (Adam 0.001, step drop)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--eval-batch-size", type=int, help="images per validation batch (default: per device)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="adam is AdamW (decoupled weight decay)")
-    p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--recipe", default=SETTING["recipe"].default, choices=RECIPES, help=SETTING["recipe"].help)
+    add_setting_flags(p)
     p.add_argument("--lr-drop", action="append", metavar="EPOCH:LR",
                    help="step schedule: use LR from EPOCH on (repeatable), e.g. 8:0.0001")
-    p.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up (may be fractional)")
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random flips on the device")
-    p.add_argument("--crop-pad", type=int, help="random-crop padding on the device (0 = off)")
     p.add_argument("--augment", help="Augmentor pipeline: seed | none | FILE.json")
     p.add_argument("--augment-n", type=int, help="extra images to sample with --augment")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction,
-                   help="bf16 autocast where the device has it (default on)")
-    p.add_argument("--seed", type=int)
     p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
     p.add_argument("--name", help="the new run's name, its folder under the runs root "
                                   "(default: the time and the preset, e.g. 20260101-120000-base)")
@@ -748,6 +727,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_runs_root(p)
     return parser
+
+
+def add_setting_flags(p) -> None:
+    """A --flag per setting the table marks `cli`, None when not given (the recipe fills it in)."""
+    for s in SETTINGS:
+        if not s.cli:
+            continue
+        if s.type == "bool":
+            p.add_argument(s.flag, action=argparse.BooleanOptionalAction, help=s.help)
+        else:
+            p.add_argument(s.flag, type=s.number_type or str, choices=s.choices, help=s.help)
 
 
 def add_runs_root(p):
