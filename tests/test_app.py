@@ -234,14 +234,14 @@ def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     assert charts_on(at), "the learning-rate plot is missing"
     trained = [c.value for c in at.caption if c.value.startswith("The project recipe trains base as: ")]
     assert trained and "contrast-normalised input" in trained[0] and "xavier init" in trained[0], trained
-    at.selectbox(key="sched-project").set_value("step").run()
-    at.text_input(key="drops-project").set_value("3:0.0001, 99:0.1").run()
+    at.selectbox(key="schedule-project").set_value("step").run()
+    at.text_input(key="lr_drops-project").set_value("3:0.0001, 99:0.1").run()
     assert at.error and "learning-rate drop" in at.error[0].value
     assert button(at, "Start training").disabled
-    at.text_input(key="drops-project").set_value("3:0.0001").run()
+    at.text_input(key="lr_drops-project").set_value("3:0.0001").run()
     assert_clean(at)
     at.radio(key="recipe").set_value("seed").run()
-    assert at.selectbox(key="sched-seed").value == "step"
+    assert at.selectbox(key="schedule-seed").value == "step"
     assert not any(" recipe trains " in c.value for c in at.caption)  # the seed recipe keeps the preset as it is
 
 

@@ -274,7 +274,7 @@ def launch_training(page, runs_root: Path) -> RunFolder:
     go_to(page, "Train")
     choose_option(page, "preset", "base")
     set_number(page, "epochs", 2)
-    set_number(page, "batch", 16)  # ~19 batches an epoch: the loss-per-10-batches curve gets points
+    set_number(page, "batch_size", 16)  # ~19 batches an epoch: the loss-per-10-batches curve gets points
     name = page.locator(".st-key-run-name input")
     name.fill(RUN_NAME)
     name.press("Enter")
