@@ -47,18 +47,9 @@ def with_demo(demo_dir, tiny_data) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished_runs_root(tmp_path_factory, tiny_data) -> Path:
+def finished_runs_root(train_finished, tiny_data) -> Path:
     """A runs root holding one finished 1-epoch run on the tiny demo set (trained once per module)."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    root = tmp_path_factory.mktemp("finished-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("finished-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=root, name="finished-base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return root
+    return train_finished(tiny_data, "finished-base").path.parent
 
 
 @pytest.fixture
@@ -319,20 +310,13 @@ def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run
 
 # --- understanding the model: best epoch, A vs B, what it looks at -----------------------------------
 @pytest.fixture(scope="module")
-def two_runs_root(tmp_path_factory, finished_runs_root, tiny_data) -> Path:
+def two_runs_root(tmp_path_factory, train_finished, finished_runs_root, tiny_data) -> Path:
     """finished-base and a 1-epoch stepping run on the tiny demo set, in one runs root."""
     import shutil
 
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
     root = tmp_path_factory.mktemp("two-runs")
     shutil.copytree(finished_runs_root / "finished-base", root / "finished-base")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("two-runs-cache")))
-        config = make_config(str(tiny_data), preset="stepping", epochs=1, batch_size=16, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=root, name="finished-stepping")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    train_finished(tiny_data, "finished-stepping", root, preset="stepping", batch_size=16)
     return root
 
 
