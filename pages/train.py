@@ -1,6 +1,6 @@
 """Train: pick or compose a LeNet variant, set the recipe, launch it in the background, watch it.
 
-The training is its own process (cinic.runs.folder.launch_training) writing its run
+The training is its own process (cinic.runs.launch.launch_training) writing its run
 folder; this page only reads that folder, in a fragment that reruns every few
 seconds. A reload, a closed tab or a rerun never touches the training.
 """
@@ -22,7 +22,8 @@ from cinic.data import choice as datasets
 from cinic.training.config import OPTIMIZER_NAMES, SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.launch import launch_training, stop_run
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")

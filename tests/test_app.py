@@ -23,7 +23,8 @@ from cinic import app_state, paths
 from cinic.data import choice as datasets
 from cinic.errors import CinicError
 from cinic.model.lenet import PRESETS, summarize
-from cinic.runs.folder import RunFolder, this_process
+from cinic.runs.folder import RunFolder
+from cinic.runs.process import this_process
 
 PROJECT = Path(__file__).resolve().parents[1]
 APP = PROJECT / "app.py"

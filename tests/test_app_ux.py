@@ -123,7 +123,7 @@ def test_a_stopped_training_logs_no_command_line_hint(with_demo):
 
 def test_a_finished_training_process_is_reaped(with_demo):
     from cinic.training.config import make_config
-    from cinic.runs.folder import launch_training
+    from cinic.runs.launch import launch_training
 
     run = launch_training(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict())
     deadline = time.time() + 240
@@ -238,7 +238,7 @@ def test_use_these_settings_restores_every_setting_a_run_was_trained_with(with_d
     has the run's config."""
     from cinic.augment.ops import load_pipeline
     from cinic.model.lenet import ModelSpec, get_preset
-    from cinic.runs import folder
+    from cinic.runs import launch
     from cinic.training.config import SETTING, SETTINGS, make_config, recipe_defaults
 
     on_form = [s for s in SETTINGS if s.widget]
@@ -263,7 +263,7 @@ def test_use_these_settings_restores_every_setting_a_run_was_trained_with(with_d
     run = RunFolder.create(config, root=paths.runs_root(), name="every-setting")
     run.write_status("finished")
     launched = []
-    monkeypatch.setattr(folder, "launch_training", lambda config, name=None: launched.append(config) or run)
+    monkeypatch.setattr(launch, "launch_training", lambda config, name=None: launched.append(config) or run)
 
     at = open_app("Train")
     at.radio(key="recipe").set_value(next(r for r in SETTING["recipe"].choices if r != recipe)).run()
@@ -295,7 +295,7 @@ def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeyp
 
 
 def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
-    from cinic.runs.folder import this_process
+    from cinic.runs.process import this_process
 
     run = RunFolder.create({"preset": "base", "epochs": 3}, root=paths.runs_root(), name="starting")
     run.write_status("running", **this_process(), epochs=3, phase="building the model and moving 160 training "

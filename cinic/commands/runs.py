@@ -115,7 +115,8 @@ def stop_arguments(p) -> None:
 
 
 def cmd_stop(args) -> int:
-    from cinic.runs.folder import RunFolder, stop_run
+    from cinic.runs.folder import RunFolder
+    from cinic.runs.launch import stop_run
 
     run = RunFolder.open(args.run, root=args.runs_root)
     stop_run(run, grace_s=args.wait)

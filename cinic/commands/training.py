@@ -48,7 +48,8 @@ def train_arguments(p) -> None:
 
 def cmd_train(args) -> int:
     from cinic.training.device import choose_device
-    from cinic.runs.folder import RunFolder, change_for_resume, check_resumable
+    from cinic.runs.folder import RunFolder
+    from cinic.runs.launch import change_for_resume, check_resumable
     from cinic.training.loop import train_run
 
     if args.run:  # a run folder made by launch_training (the app) or an earlier call
@@ -121,7 +122,7 @@ def parse_lr_drop(text: str) -> list:
 
 def resume_options(args) -> dict:
     """The options given with --resume; CinicError naming those a resume cannot change."""
-    from cinic.runs.folder import RESUME_CHANGES
+    from cinic.runs.launch import RESUME_CHANGES
 
     parser = argparse.ArgumentParser()
     train_arguments(parser)

@@ -35,7 +35,8 @@ from cinic.errors import CinicError
 from cinic.analysis.evaluate import default_batch_size, evaluate_run
 from cinic.training.loader import DeviceData, augment_batch
 from cinic.model.lenet import ModelSpec, build_model
-from cinic.runs.folder import TRAINING_LOCK, RunError, RunFolder, this_process
+from cinic.runs.folder import TRAINING_LOCK, RunError, RunFolder
+from cinic.runs.process import this_process
 
 LOG_EVERY = 10  # batches between training-loss records, as in the report's curves
 
