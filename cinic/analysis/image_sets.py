@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from cinic.data.dataset import (CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, display_name, is_litter, load_evaluation_set,
                         origin_of)
 from cinic.errors import CinicError
-from cinic.model.classifier import Classifier
+from cinic.model.classifier import Classifier, as_images
 from cinic.data.images import MAX_BYTES, ImageError, open_image, to_model_input
 
 MAX_ENTRIES = 50_000          # entries of any kind in a zip's index
@@ -209,8 +208,7 @@ def _decode(items: Iterable[tuple[str, object]], source: str, labels: list[int] 
         reason = f"; {len(errors)} could not be read, the first: {errors[0]}" if errors else ""
         raise BatchError(f"{source} holds no image that can be classified{reason}. Give PNG or JPEG images, "
                          "loose or in class folders (cat/, dog/, ...)")
-    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
-    return Batch(images=images, files=files, source=source, notes=notes, errors=errors, skipped=skipped,
+    return Batch(images=as_images(pictures), files=files, source=source, notes=notes, errors=errors, skipped=skipped,
                  labels=torch.tensor(kept_labels, dtype=torch.int64) if labels is not None else None)
 
 

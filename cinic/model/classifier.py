@@ -37,14 +37,14 @@ def normalize(batch_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
 
 def as_images(pictures) -> torch.Tensor:
     """uint8 H x W x 3 picture(s) (one array, an N x H x W x 3 array or a list of arrays, as
-    `cinic.data.images.to_model_input` gives them) -> uint8 N x 3 x H x W tensor, a copy (pictures
-    may be read-only)."""
+    `cinic.data.images.to_model_input` gives them) -> uint8 N x 3 x H x W tensor of its own."""
     array = np.asarray(pictures)
     if array.ndim == 3:
         array = array[None]
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[3] != 3:
         raise PictureError(f"pictures must be H x W x 3 uint8 arrays, got {array.shape} {array.dtype}")
-    return torch.from_numpy(np.array(array)).permute(0, 3, 1, 2).contiguous()
+    # torch refuses to wrap a read-only array (a picture may be one); contiguous() copies in any case
+    return torch.from_numpy(array if array.flags.writeable else array.copy()).permute(0, 3, 1, 2).contiguous()
 
 
 @dataclass(frozen=True, eq=False)
