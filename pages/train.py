@@ -114,7 +114,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
         "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
         "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
-        "seed: the course report's Adam at 0.001 dropped late, nothing else."))
+        "report: the course report's Adam at 0.001 dropped late, nothing else."))
     epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
     d = recipe_defaults(recipe, epochs)
     k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
@@ -166,7 +166,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
 def follow_epochs(key: str, default) -> None:
     """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
 
-    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    The report recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
     epoch 8 would be refused. A value still equal to the last default follows the new one.
     """
     last = f"{key}-default"

@@ -35,10 +35,15 @@ def test_a_grid_expands_to_named_trials_with_valid_configs(tiny_data):
 
 
 def test_the_recipe_and_any_setting_can_be_an_axis(tiny_data):
-    s = parse_spec(spec(tiny_data, grid={"recipe": ["seed", "project"], "lr": [0.001, 0.004]}))
+    s = parse_spec(spec(tiny_data, grid={"recipe": ["report", "project"], "lr": [0.001, 0.004]}))
     assert [(t.config["recipe"], t.config["lr"]) for t in s.trials] == [
-        ("seed", 0.001), ("seed", 0.004), ("project", 0.001), ("project", 0.004)]
+        ("report", 0.001), ("report", 0.004), ("project", 0.001), ("project", 0.004)]
     assert s.trials[0].config["schedule"] == "step" and s.trials[2].config["schedule"] == "onecycle"
+    # A spec written when the report's recipe was called "seed": the same configs, and its trials keep
+    # the names they had (a rerun finds them).
+    old = parse_spec(spec(tiny_data, grid={"recipe": ["seed", "project"], "lr": [0.001, 0.004]}))
+    assert [t.config for t in old.trials] == [t.config for t in s.trials]
+    assert old.trials[0].name.endswith("recipe-seed_lr-0.001")
 
 
 def test_composed_models_can_be_an_axis_with_no_preset(tiny_data):
