@@ -737,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print trials and variants as JSON")
     add_runs_root(p)
 
+    from cinic.study.command import HELP, add_arguments, cmd_reproduce  # its options live with the study
+    add_arguments(command("reproduce", cmd_reproduce, HELP))
+
     p = command("explain", cmd_explain, "what a run's model looks at in an image: a saliency map for a class")
     p.add_argument("run")
     p.add_argument("image")
