@@ -182,6 +182,7 @@ def test_one_run_a_side_is_compared_by_mcnemar():
     ([63.0, 64.1, 63.6, 63.3], [53.2, 53.9, 53.5, 54.0], "supported"),       # 9.9 points, tight
     ([58.0, 58.4, 57.8, 58.1], [53.2, 53.9, 53.5, 54.0], "not supported"),   # 4.4 points, tight
     ([55.0, 70.0, 62.0], [53.0, 54.0, 52.0], "inconclusive"),                # 10 inside, interval too wide
+    ([58.0, 64.0, 60.0, 63.0], [53.2, 53.9, 53.5, 54.0], "inconclusive"),    # 3.3..11.9: not pinned to 10 +- 5
 ])
 def test_claim_two_holds_the_gain_against_ten_points(best, stepping, verdict):
     result = C.about_ten_claim(best, stepping)
