@@ -60,7 +60,7 @@ def curves_svg(result: dict) -> str:
     own figures as marked points in the same colour."""
     from matplotlib.figure import Figure
 
-    curves = [c for c in result["curves"] if c["epochs"] or c["report_points"]]
+    curves = [c for c in result["curves"] + result.get("extra_curves", []) if c["epochs"] or c["report_points"]]
     figure = Figure(figsize=(9, 4))
     axes = figure.subplots()
     colours = {"base": "#2f6fb0", "stepping": "#e07b24", "best": "#2e9d55"}
