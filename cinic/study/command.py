@@ -43,6 +43,10 @@ def cmd_reproduce(args) -> int:
     root = dataset.resolve_data(args.data) if args.data else data_in_use(make_demo=True)
     spec = reproduce.study_spec(str(Path(root).resolve()), seeds=args.seeds, name=args.name,
                                 claims=not args.no_claims, ours=args.ours, epochs_scale=args.epochs_scale)
+    if args.address:
+        from cinic.sweeps.runner import check_reachable
+
+        check_reachable(args.address)  # before the plan's timing run and before any folder is made
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.json else (lambda m: print(m, flush=True))
     plan = reproduce.plan(spec, args.runs_root, args.max_concurrent)  # checks the whole spec first
     log(f"{plan['trainings']} trainings, {plan['to_run']} to run, {plan['concurrent']} at once: about "

@@ -249,9 +249,11 @@ def run_study(spec: dict, runs_root=None, address: str | None = None, max_concur
               log=print, command: str | None = None) -> dict:
     """Run the study here, to the end (the CLI): every unfinished trial on Ray; the sweep's summary.
     `command`: the line that started it, kept for the write-up."""
-    from cinic.sweeps.runner import prepare, run_sweep
+    from cinic.sweeps.runner import check_reachable, prepare, run_sweep
 
     checked = _checked(spec)
+    if address:
+        check_reachable(address)  # before any folder is made, as a sweep does
     _record(prepare(checked, runs_root), checked.data, command or equivalent_command(checked.to_dict()))
     return run_sweep(checked, root=runs_root, address=address, max_concurrent=max_concurrent, log=log)
 
