@@ -100,7 +100,10 @@ def writeup_html(result: dict) -> str:
              f"{time.strftime('%Y-%m-%d %H:%M')}</p>",
              f"<p class='note'>{html.escape(result['data']['note'])}</p>",
              "<h2>The variants beside the report</h2>",
-             _table(table_rows(result)),
+             _table([{k: v for k, v in row.items() if k != "what it changes"} for row in table_rows(result)]),
+             "<p>What each variant changes, in the report's words:</p><ul>"
+             + "".join(f"<li><b>{html.escape(v['label'])}</b>: {html.escape(v['changes'])}</li>"
+                       for v in result["variants"]) + "</ul>",
              "<h2>Validation accuracy by epoch</h2>", curves_svg(result),
              "<h2>Confusion matrices of best</h2>",
              f"<p>{html.escape(conf['note'])} This study's matrix is summed over {conf['n']} seed(s).</p>"]
