@@ -303,3 +303,16 @@ def test_reproduce_end_to_end_from_the_cli(tiny_data, tmp_path, capsys):
     assert main(argv) == 0  # again: nothing retrained
     capsys.readouterr()
     assert stamps == {p: (RunFolder(p).path / "status.json").stat().st_mtime_ns for p in stamps}
+
+
+def test_one_run_a_side_in_a_study_is_compared_image_by_image(trained):
+    """With one seed, claims 1, 4 and 5 compare the two runs on the same test images (exact McNemar)."""
+    run = {"state": "finished", "test_acc": 30.0, "path": str(trained.path), "curve": [30.0], "confusion": None}
+    by_arm = {name: [run] for name in ("base-report", "stepping-report", "best-report", "best-report-nodrop",
+                                       "base-report-xavier")}
+    confusion = {"study": None, "report": report_confusion(), "classes": classes()}
+    found = {c["id"]: c for c in reproduce._claims(by_arm, [], confusion, trained.path.parent)}
+    for number in (1, 4, 5):
+        assert found[number]["test"] == C.MCNEMAR and found[number]["p_value"] == 1.0   # the same run: no image differs
+        assert (found[number]["evidence"]["fixed"], found[number]["evidence"]["broken"]) == (0, 0)
+        assert found[number]["verdict"] == "inconclusive"
