@@ -316,3 +316,22 @@ def test_one_run_a_side_in_a_study_is_compared_image_by_image(trained):
         assert found[number]["test"] == C.MCNEMAR and found[number]["p_value"] == 1.0   # the same run: no image differs
         assert (found[number]["evidence"]["fixed"], found[number]["evidence"]["broken"]) == (0, 0)
         assert found[number]["verdict"] == "inconclusive"
+
+
+def test_more_seeds_later_keep_the_trials_already_there(tiny_data, tmp_path):
+    """--seeds 3 after --seeds 2: the study goes on (its spec grows), seeds 0 and 1 keep their run folders;
+    any other change of settings under the same name is still refused."""
+    from cinic.sweeps.runner import SweepError, prepare
+
+    two = parse_spec(reproduce.study_spec(tiny_data, seeds=2, name="grow"))
+    prepare(two, tmp_path)
+    marker = tmp_path / two.trials[0].name / "marker"
+    marker.write_text("kept")
+    three = parse_spec(reproduce.study_spec(tiny_data, seeds=3, name="grow"))
+    reproduce._allow_more_seeds(three, tmp_path)
+    prepare(three, tmp_path)
+    assert marker.read_text() == "kept" and (tmp_path / three.trials[2].name / "config.json").is_file()
+    other = parse_spec(reproduce.study_spec(tiny_data, seeds=4, name="grow", claims=False))
+    reproduce._allow_more_seeds(other, tmp_path)
+    with pytest.raises(SweepError):
+        prepare(other, tmp_path)

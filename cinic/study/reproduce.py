@@ -240,6 +240,7 @@ def launch_study(spec: dict, runs_root=None, max_concurrent: int | None = None) 
     from cinic.sweeps.runner import launch_sweep
 
     checked = _checked(spec)
+    _allow_more_seeds(checked, runs_root)
     folder = launch_sweep(spec, runs_root, max_concurrent=max_concurrent)
     _record(folder, checked.data, equivalent_command(checked.to_dict()) + "  (launched from the app)")
     return folder
@@ -254,8 +255,31 @@ def run_study(spec: dict, runs_root=None, address: str | None = None, max_concur
     checked = _checked(spec)
     if address:
         check_reachable(address)  # before any folder is made, as a sweep does
+    _allow_more_seeds(checked, runs_root)
     _record(prepare(checked, runs_root), checked.data, command or equivalent_command(checked.to_dict()))
     return run_sweep(checked, root=runs_root, address=address, max_concurrent=max_concurrent, log=log)
+
+
+def _allow_more_seeds(checked, runs_root) -> None:
+    """The same study with more seeds goes on from the trials it has: its stored spec is replaced when
+    the new one differs from it only by adding seeds (a sweep refuses any other change of spec), and
+    the seeds it ran already keep their run folders (their names and configs are the same)."""
+    from cinic.sweeps.runner import SPEC, _identity, sweep_folder, sweep_state
+
+    folder = sweep_folder(checked.name, runs_root)
+    stored_path = folder / SPEC
+    if sweep_state(folder)["state"] in ("queued", "running"):
+        return  # the running sweep keeps its spec; starting it again is refused as it would be anyway
+    try:
+        stored = json.loads(stored_path.read_bytes())
+    except (OSError, ValueError):
+        return
+    new = checked.to_dict()
+    if not isinstance(stored, dict) or not isinstance(stored.get("seeds"), list):
+        return
+    same_but_seeds = _identity({**stored, "seeds": None}) == _identity({**new, "seeds": None})
+    if same_but_seeds and set(stored["seeds"]) < set(new["seeds"]):
+        stored_path.unlink()
 
 
 def _record(folder: Path, data: str, command: str) -> None:
