@@ -14,7 +14,8 @@ from scipy import stats as sp
 
 from cinic.study import claims as C
 from cinic.study import reproduce, writeup
-from cinic.study.report_figures import REPORT_CONFUSION_AS_PRINTED, VARIANTS, classes, report_confusion
+from cinic.study.report_figures import (REPORT_CONFUSION_AS_PRINTED, REPORT_PER_CLASS_AS_PRINTED, VARIANTS, classes,
+                                        report_confusion)
 from cinic.sweeps.spec import parse_spec
 from cinic.training.config import TrainConfig, lr_at_epoch
 
@@ -104,6 +105,9 @@ def test_the_reports_matrix_is_transposed_to_rows_of_true_classes():
     assert all(sum(row) == 9000 for row in matrix)  # each true class has 9,000 test images
     assert matrix[1][9] == REPORT_CONFUSION_AS_PRINTED[9][1] == 1340  # automobile taken for truck
     assert matrix[9][1] == 1646  # truck taken for automobile
+    # its "per class accuracy" is the precision of the rows-are-true matrix (column diagonal / column sum)
+    _, precision = reproduce._recall_precision(matrix, classes())
+    assert precision == pytest.approx(REPORT_PER_CLASS_AS_PRINTED, abs=0.011)
     from cinic.model.lenet import REPORT_RESULTS
 
     for name, figures in VARIANTS.items():
