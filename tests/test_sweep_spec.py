@@ -182,3 +182,14 @@ def test_bad_seeds_are_named(tiny_data):
     assert ": seeds[1]: " in error_of(variants_spec(tiny_data, seeds=[0, -1]))
     assert ": seeds: " in error_of(variants_spec(tiny_data, grid={"seed": [0]}))
     assert ": variants: " in error_of(variants_spec(tiny_data, variants=[]))
+
+
+def test_a_variant_sweeps_trials_are_summarised_per_variant():
+    from cinic.sweeps.runner import variants
+
+    trials = [{"settings": {"variant": name, "seed": seed}, "state": "finished", "test_acc": acc, "valid_acc": acc}
+              for name, seed, acc in (("base-report", 0, 47.0), ("base-report", 1, 49.0), ("best-report", 0, 58.0))]
+    summary = variants(trials)
+    assert [(v["settings"], v["n"], v["test_mean"]) for v in summary] == [
+        ({"variant": "base-report"}, 2, 48.0), ({"variant": "best-report"}, 1, 58.0)]
+    assert variant_labels([v["settings"] for v in summary]) == ["base-report", "best-report"]
