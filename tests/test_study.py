@@ -339,3 +339,16 @@ def test_more_seeds_later_keep_the_trials_already_there(tiny_data, tmp_path):
     reproduce._allow_more_seeds(other, tmp_path)
     with pytest.raises(SweepError):
         prepare(other, tmp_path)
+
+
+@pytest.mark.parametrize("scale, claims, ours", [(1.0, True, False), (0.2, False, True), (0.37, True, True)])
+def test_the_command_a_study_records_makes_the_same_study(tiny_data, scale, claims, ours):
+    import re
+
+    spec = reproduce.study_spec(tiny_data, seeds=2, name="again", claims=claims, ours=ours, epochs_scale=scale)
+    command = reproduce.equivalent_command(spec)
+    found = re.search(r"--epochs-scale (\S+)", command)
+    rebuilt = reproduce.study_spec(tiny_data, seeds=int(re.search(r"--seeds (\d+)", command).group(1)),
+                                   name="again", claims="--no-claims" not in command, ours="--ours" in command,
+                                   epochs_scale=float(found.group(1)) if found else 1.0)
+    assert rebuilt == spec

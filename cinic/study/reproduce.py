@@ -17,7 +17,6 @@ project's recipe. `study_result` reads it back, live or finished.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -525,12 +524,22 @@ def library_versions() -> dict:
 def equivalent_command(spec: dict) -> str:
     """The CLI line that makes this study's spec (what the write-up says it was made with)."""
     names = {v.get("name") for v in spec.get("variants", [])}
-    epochs = {v.get("name"): v.get("epochs") for v in spec.get("variants", [])}
-    scale = epochs.get("base-report", 16) / VARIANTS["base"]["epochs"]
+    scale = _epochs_scale_of(spec)
     parts = ["python -m cinic reproduce", f"--data {spec.get('data')}", f"--seeds {len(spec.get('seeds') or [])}",
              f"--name {spec.get('name')}"]
     parts += [] if arm_name("best", "report", NO_DROP) in names else ["--no-claims"]
     parts += ["--ours"] if arm_name("best", "project") in names else []
-    parts += [] if math.isclose(scale, 1.0) else [f"--epochs-scale {scale:g}"]
+    parts += [] if scale == 1.0 else [f"--epochs-scale {scale:g}" if scale else "(with epochs of its own)"]
     return " ".join(parts)
+
+
+def _epochs_scale_of(spec: dict) -> float | None:
+    """The roundest epochs scale (tenths, then hundredths) that gives each variant the epochs the spec
+    holds; None when none does (a spec edited by hand)."""
+    epochs = {v.get("name"): v.get("epochs") for v in spec.get("variants", [])}
+    wanted = {n: VARIANTS[a["variant"]]["epochs"] for n in epochs if (a := _arm_of(n))}
+    for scale in [k / 10 for k in range(10, 0, -1)] + [k / 100 for k in range(100, 0, -1)]:
+        if all(_scaled(full, scale) == epochs[n] for n, full in wanted.items()):
+            return scale
+    return None
 
