@@ -608,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random flips on the device")
     p.add_argument("--crop-pad", type=int, help="random-crop padding on the device (0 = off)")
-    p.add_argument("--augment", help="Augmentor pipeline: seed | none | FILE.json")
+    p.add_argument("--augment", help="Augmentor pipeline: report | none | FILE.json")
     p.add_argument("--augment-n", type=int, help="extra images to sample with --augment")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction,
@@ -688,14 +688,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("augment", cmd_augment, "sample N augmented training images into the cache")
     p.add_argument("--data", required=True)
-    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--pipeline", default="report", help="report | none | FILE.json")
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
 
     p = command("augment-preview", cmd_augment_preview, "save a grid of originals and augmented versions")
     p.add_argument("--data", required=True)
-    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--pipeline", default="report", help="report | none | FILE.json")
     p.add_argument("--out", required=True)
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--versions", type=int, default=6)
@@ -733,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "as Ray has CPUs and GPUs for)")
     p.add_argument("--json", action="store_true", help="print trials and variants as JSON")
     add_runs_root(p)
+
+    from cinic.study.command import HELP, add_arguments, cmd_reproduce  # its options live with the study
+    add_arguments(command("reproduce", cmd_reproduce, HELP))
 
     p = command("explain", cmd_explain, "what a run's model looks at in an image: a saliency map for a class")
     p.add_argument("run")

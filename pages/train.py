@@ -114,7 +114,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
         "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
         "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
-        "seed: the course report's Adam at 0.001 dropped late, nothing else."))
+        "report: the course report's Adam at 0.001 dropped late, nothing else."))
     epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
     d = recipe_defaults(recipe, epochs)
     k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
@@ -166,7 +166,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
 def follow_epochs(key: str, default) -> None:
     """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
 
-    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    The report recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
     epoch 8 would be refused. A value still equal to the last default follows the new one.
     """
     last = f"{key}-default"
@@ -203,8 +203,8 @@ def choose_augmentation() -> dict:
     from cinic.augment.ops import load_pipeline
 
     saved = app_state.saved_pipeline()
-    options = ["none", "seed"] + (["saved"] if saved else [])
-    labels = {"none": "none", "seed": "the report's pipeline",
+    options = ["none", "report"] + (["saved"] if saved else [])
+    labels = {"none": "none", "report": "the report's pipeline",
               "saved": "the pipeline saved on the Augmentation page"}
     left, right = st.columns(2)
     choice = left.selectbox("Augmentor images", options, format_func=labels.get, key="augment-choice",
@@ -212,9 +212,9 @@ def choose_augmentation() -> dict:
                                  "folder (never in your data folder). Compose a pipeline on the Augmentation page.")
     if choice == "none":
         return {"augment": [], "augment_name": "none", "augment_n": 0}
-    steps, saved_n = saved if choice == "saved" else (load_pipeline("seed"), 0)
+    steps, saved_n = saved if choice == "saved" else (load_pipeline("report"), 0)
     n = int(right.number_input("How many extra images", 1, 1_000_000, saved_n or 1000, key=f"augment-n-{choice}"))
-    name = "seed" if choice == "seed" else str(app_state.pipeline_path().name)
+    name = "report" if choice == "report" else str(app_state.pipeline_path().name)
     return {"augment": list(steps), "augment_name": name, "augment_n": n}
 
 
@@ -310,10 +310,11 @@ def load_settings(config: dict) -> None:
     state["flip" + k], state["batch"], state["seed"] = bool(config["flip"]), int(config["batch_size"]), int(config["seed"])
     if config.get("device") in device_choices():
         state["device"] = config["device"]
-    if config.get("augment_name") in ("none", "seed"):
-        state["augment-choice"] = config["augment_name"]
-        if config["augment_name"] == "seed":
-            state["augment-n-seed"] = int(config["augment_n"])
+    if config.get("augment_name") in ("none", "report", "seed"):  # "seed": the report's pipeline's old name
+        choice = "none" if config["augment_name"] == "none" else "report"
+        state["augment-choice"] = choice
+        if choice == "report":
+            state["augment-n-report"] = int(config["augment_n"])
     state["settings-loaded"] = True
 
 

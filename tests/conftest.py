@@ -60,7 +60,7 @@ def trained(tmp_path_factory, tiny_data):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("trained-cache")))
         torch.set_num_threads(1)
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=32, device="cpu")
+        config = make_config(str(tiny_data), preset="base", recipe="report", epochs=1, batch_size=32, device="cpu")
         run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("trained-runs"), name="base-1")
         assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
     torch.set_num_threads(threads)

@@ -41,7 +41,7 @@ def finished(tmp_path_factory, tiny_data) -> RunFolder:
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("fuzz-cache")))
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=64, device="cpu")
+        config = make_config(str(tiny_data), preset="base", recipe="report", epochs=1, batch_size=64, device="cpu")
         run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("fuzz-source"), name="done")
         assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
     run.write_notes("a note", ["fuzz"])
