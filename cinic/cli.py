@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cinic.commands import analysis, data, runs, training
+from cinic.commands import analysis, data, reproduce, runs, training
 from cinic.commands.common import EXIT_USAGE
 from cinic.errors import CinicError
 
@@ -63,6 +63,7 @@ COMMANDS = (
     ("sweep", training.cmd_sweep, training.sweep_arguments,
      "run a grid of trainings (a JSON or TOML spec) on Ray, each trial a run "
      "folder; rerun it to skip finished trials and resume the others"),
+    ("reproduce", reproduce.cmd_reproduce, reproduce.add_arguments, reproduce.HELP),
     ("explain", analysis.cmd_explain, analysis.explain_arguments,
      "what a run's model looks at in an image: a saliency map for a class"),
 )

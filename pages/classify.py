@@ -31,10 +31,10 @@ def enlarged(image_hwc: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(image_hwc, ZOOM, axis=0), ZOOM, axis=1)
 
 
-def classify(model, facts: dict, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
+def classify(classifier, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
     from cinic.analysis.evaluate import classify_pictures
 
-    return classify_pictures(model, arrays, facts["mean"], facts["std"], facts["classes"], k)
+    return classify_pictures(classifier, arrays, k)
 
 
 def show_prediction(title: str, original, model_input: np.ndarray, notes: list[str], top: list[dict],
@@ -55,7 +55,7 @@ def show_prediction(title: str, original, model_input: np.ndarray, notes: list[s
         right.altair_chart(charts.top_k_chart(top))
 
 
-def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+def uploaded_images(classifier, k: int) -> list[tuple[str, np.ndarray]]:
     """Classify the uploads; returns (name, 32x32 picture) of each, for the explanation below."""
     files = st.file_uploader(f"Images (PNG, JPEG, GIF, BMP, TIFF or WebP; {limits_in_words()})", type=UPLOAD_TYPES,
                              accept_multiple_files=True, key="classify-upload")
@@ -71,13 +71,13 @@ def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
         except ImageError as e:  # says what is wrong with the file and what to do
             st.error(str(e), icon=":material/error:")
     if opened:
-        tops = classify(model, facts, [o[2] for o in opened], k)
+        tops = classify(classifier, [o[2] for o in opened], k)
         for (name, image, array, notes), top in zip(opened, tops):
             show_prediction(name, display_image(image), array, notes, top)
     return [(name, array) for name, _, array, _ in opened]
 
 
-def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+def random_test_image(run: RunFolder, classifier, k: int) -> list[tuple[str, np.ndarray]]:
     """Classify a random test image on request; returns [(title, picture)] of it, for the explanation."""
     if st.button("Pick a random test image", icon=":material/casino:"):
         st.session_state["classify-random"] = random.randrange(1 << 30)
@@ -88,7 +88,7 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[
         test = app_ui.load_split_cached(data_root, "test")
         index = st.session_state["classify-random"] % len(test.labels)
         array = app_ui.pictures(test.images, [index])[0]
-        top = classify(model, facts, [array], k)[0]
+        top = classify(classifier, [array], k)[0]
         show_prediction(f"test image {display_name(test.files[index])}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
         return [(f"test image {display_name(test.files[index])}", array)]
@@ -103,8 +103,8 @@ def explain_section(summary: dict, shown: list[tuple[str, np.ndarray]]) -> None:
         return
     names = [name for name, _ in shown]
     picked = st.selectbox("Image", range(len(shown)), format_func=names.__getitem__, key="classify-explain-image")
-    who = explain_view.model_of(summary["name"], summary["path"])
-    explain_view.explain_picture(who, shown[picked][1], key="classify-explain")
+    model = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(model, shown[picked][1], key="classify-explain")
 
 
 # --- many images at once ------------------------------------------------------------------------
@@ -118,9 +118,9 @@ def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: st
     path; kept while the same images and checkpoint come back (`version`: the folder's mtime)."""
     from cinic.analysis.image_sets import classify_batch, from_members, load_batch
 
-    model, facts = app_ui.load_best(run_path, mtime)
+    classifier = app_ui.load_best(run_path, mtime)
     batch = from_members(payload, name) if kind == "folder-upload" else load_batch(payload, name)
-    return classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], k), batch.images
+    return classify_batch(classifier, batch, k), batch.images
 
 
 def batch_source() -> tuple | None:
@@ -222,14 +222,14 @@ with app_ui.page_body():
 
     run = RunFolder(summary["path"])
     try:
-        model, facts = app_ui.load_best(str(run.path))
+        classifier = app_ui.load_best(str(run.path))
     except CheckpointError as e:  # damaged, unsafe or of another model
         st.error(f"{e}", icon=":material/error:")
         st.stop()
-    st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
-               f"validation {facts.get('best_valid_acc') or 0:.1f}%")
-    k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
-    shown = uploaded_images(model, facts, k)
-    shown += random_test_image(run, model, facts, k)
+    st.caption(f"{classifier.spec.describe()} · best epoch {classifier.epoch} · "
+               f"validation {classifier.best_valid_acc or 0:.1f}%")
+    k = int(st.number_input("Classes to show", 1, len(classifier.classes), 3, key="classify-k"))
+    shown = uploaded_images(classifier, k)
+    shown += random_test_image(run, classifier, k)
     explain_section(summary, shown)
     batch_section(run, k)

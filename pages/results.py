@@ -29,8 +29,7 @@ def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float,
     """(predicted labels, probability of the prediction) for every test image, as numpy arrays."""
     from cinic.analysis.evaluate import predict_probs
 
-    model, facts = app_ui.load_best(run_path, mtime)
-    probs = predict_probs(model, _test.images, facts["mean"], facts["std"], "cpu")
+    probs = predict_probs(app_ui.load_best(run_path, mtime), _test.images)
     top, predicted = probs.max(dim=1)
     return predicted.numpy(), top.numpy()
 
@@ -152,8 +151,8 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
     test = app_ui.load_split_cached(data_root, "test")
     picture = app_ui.pictures(test.images, [candidates[picked][1]])[0]
     st.caption(f"True class: **{test.classes[int(test.labels[candidates[picked][1]])]}**")
-    who = explain_view.model_of(summary["name"], summary["path"])
-    explain_view.explain_picture(who, picture, key="results-explain")
+    model = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(model, picture, key="results-explain")
 
 
 # --- downloads ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def choose_spec(data_root: str) -> dict:
     presets = st.multiselect("Presets", list(PRESETS), ["base", "stepping"], key="sweep-presets")
     left, middle, right = st.columns(3)
     recipes = left.multiselect("Recipes", RECIPES, ["project"], key="sweep-recipes",
-                               help="project: ours; seed: the course report's (Adam 0.001, dropped late).")
+                               help="project: ours; report: the course report's (Adam 0.001, dropped late).")
     rates = middle.text_input("Learning rates (comma separated)", "", key="sweep-lrs",
                               placeholder="the recipe's own", help="e.g. 0.002, 0.004")
     seeds = int(right.number_input("Seeds per variant", 1, 50, 3, key="sweep-seeds",

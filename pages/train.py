@@ -202,7 +202,7 @@ def draw_setting(setting, where, values: dict):
 def follow_default(key: str, default) -> None:
     """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
 
-    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    The report recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
     epoch 8 would be refused. A value still equal to the last default follows the new one; one loaded
     from a run ("Use these settings") has no last default, so it stays.
     """
@@ -258,8 +258,8 @@ def choose_augmentation() -> dict:
     from cinic.augment.ops import load_pipeline
 
     saved, loaded = app_state.saved_pipeline(), st.session_state.get("augment-loaded")
-    options = ["none", "seed"] + (["saved"] if saved else []) + (["loaded"] if loaded else [])
-    labels = {"none": "none", "seed": "the report's pipeline",
+    options = ["none", "report"] + (["saved"] if saved else []) + (["loaded"] if loaded else [])
+    labels = {"none": "none", "report": "the report's pipeline",
               "saved": "the pipeline saved on the Augmentation page",
               "loaded": f"{loaded['augment_name']}, as the run used it" if loaded else ""}
     left, right = st.columns(2)
@@ -273,7 +273,7 @@ def choose_augmentation() -> dict:
     elif choice == "saved":
         (steps, default_n), name = saved, str(app_state.pipeline_path().name)
     else:
-        steps, name, default_n = load_pipeline("seed"), "seed", 0
+        steps, name, default_n = load_pipeline("report"), "report", 0
     n = int(right.number_input("How many extra images", 1, 1_000_000, default_n or 1000, key=f"augment-n-{choice}"))
     return {"augment": list(steps), "augment_name": name, "augment_n": n}
 
@@ -403,8 +403,9 @@ def load_augmentation(setting, config: dict) -> None:
     state = st.session_state
     if config["augment_name"] == "none" or not config["augment_n"]:
         state["augment-choice"] = "none"
-    elif config["augment_name"] == "seed" and config["augment"] == load_pipeline("seed"):
-        state["augment-choice"], state["augment-n-seed"] = "seed", int(config["augment_n"])
+    elif config["augment_name"] in ("report", "seed") and config["augment"] == load_pipeline("report"):
+        # "seed": the report's pipeline's old name
+        state["augment-choice"], state["augment-n-report"] = "report", int(config["augment_n"])
     else:
         state["augment-loaded"] = {k: config[k] for k in ("augment", "augment_name", "augment_n")}
         state["augment-choice"], state["augment-n-loaded"] = "loaded", int(config["augment_n"])

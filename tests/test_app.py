@@ -232,9 +232,9 @@ def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     assert button(at, "Start training").disabled
     at.text_input(key="lr_drops-project").set_value("3:0.0001").run()
     assert_clean(at)
-    at.radio(key="recipe").set_value("seed").run()
-    assert at.selectbox(key="schedule-seed").value == "step"
-    assert not any(" recipe trains " in c.value for c in at.caption)  # the seed recipe keeps the preset as it is
+    at.radio(key="recipe").set_value("report").run()
+    assert at.selectbox(key="schedule-report").value == "step"
+    assert not any(" recipe trains " in c.value for c in at.caption)  # the report recipe keeps the preset as it is
 
 
 @pytest.mark.slow

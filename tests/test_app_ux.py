@@ -17,18 +17,18 @@ from test_app import (PROJECT, assert_clean, button, demo_dir, finished_runs_roo
                       with_finished_run)
 
 
-# --- 2. the seed recipe's drop follows the epochs -----------------------------------------------------
-def test_the_seed_recipes_drop_follows_the_epochs_until_edited(with_demo):
+# --- 2. the report recipe's drop follows the epochs -----------------------------------------------------
+def test_the_report_recipes_drop_follows_the_epochs_until_edited(with_demo):
     at = open_app("Train")
-    at.radio(key="recipe").set_value("seed").run()
-    assert at.text_input(key="lr_drops-seed").value == "8:0.0005"
+    at.radio(key="recipe").set_value("report").run()
+    assert at.text_input(key="lr_drops-report").value == "8:0.0005"
     at.number_input(key="epochs").set_value(3).run()
     assert_clean(at)
-    assert at.text_input(key="lr_drops-seed").value == "2:0.0005"
+    assert at.text_input(key="lr_drops-report").value == "2:0.0005"
     assert not button(at, "Start training").disabled
-    at.text_input(key="lr_drops-seed").set_value("3:0.0001").run()  # by hand: it stays
+    at.text_input(key="lr_drops-report").set_value("3:0.0001").run()  # by hand: it stays
     at.number_input(key="epochs").set_value(5).run()
-    assert at.text_input(key="lr_drops-seed").value == "3:0.0001"
+    assert at.text_input(key="lr_drops-report").value == "3:0.0001"
     assert_clean(at)
 
 
@@ -202,7 +202,7 @@ def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run
     assert any(c.value.startswith("Settings: **base**, 1 epochs, project recipe (AdamW 0.004, onecycle), "
                                   "batch 32, Augmentor images: none, device cpu") for c in at.caption)
     at.selectbox(key="preset").set_value("best").run()
-    at.radio(key="recipe").set_value("seed").run()
+    at.radio(key="recipe").set_value("report").run()
     assert at.number_input(key="epochs").value == 10 and at.number_input(key="batch_size").value == 64
     button(at, "Use these settings").click().run()
     assert_clean(at)

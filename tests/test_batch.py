@@ -64,10 +64,10 @@ def test_a_zip_of_loose_images_gets_top_k_for_each_and_says_what_it_left_out(tra
                            and n.endswith(".png") and "broken" not in n)  # the common folder dropped
     assert result["skipped"] == ["holiday/notes.txt"]
     assert len(result["errors"]) == 1 and "broken.png" in result["errors"][0]
-    model, facts = load_model(trained)
+    classifier = load_model(trained)
     for p in result["predictions"]:
         picture, _ = to_model_input(open_image(entries["holiday/" + p["file"]]))
-        [expected] = classify_pictures(model, [picture], facts["mean"], facts["std"], facts["classes"], 2)
+        [expected] = classify_pictures(classifier, [picture], 2)
         assert [t["class"] for t in p["top"]] == [t["class"] for t in expected]
     assert any("resized from 300x200" in n for p in result["predictions"] for n in p["notes"])
     rows = predictions_csv(result).splitlines()
@@ -211,8 +211,7 @@ def test_an_uploaded_folder_is_read_like_a_zip(trained, tiny_data):
     members = [(f"my-photos/{name}", data) for name, data in _test_images(tiny_data).items()]
     batch = from_members(members, "the uploaded folder")
     assert batch.labelled and batch.files[0] == "cat/" + members[0][0].split("/")[-1]
-    model, facts = load_model(trained)
-    result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"])
+    result = classify_batch(load_model(trained), batch)
     assert result["evaluation"]["n"] == 6 and sum(map(sum, result["evaluation"]["confusion"])) == 6
     buffer = io.StringIO(predictions_csv(result))
     assert buffer.readline().strip() == "file,true,class 1,p 1,class 2,p 2,class 3,p 3"

@@ -32,9 +32,9 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
 
     assert cli.main(["export", str(sample_run.path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
     test = load_split(sample_root, "test")
-    model, facts = load_model(sample_run, "best", "cpu")
-    assert (facts["spec"].input_norm, facts["spec"].flip_tta) == ("contrast", True)  # kept by the checkpoint
-    ours = predict_probs(model, test.images, facts["mean"], facts["std"], "cpu").numpy()
+    classifier = load_model(sample_run, "best", "cpu")
+    assert (classifier.spec.input_norm, classifier.spec.flip_tta) == ("contrast", True)  # kept by the checkpoint
+    ours = predict_probs(classifier, test.images).numpy()
 
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     [images] = session.get_inputs()
@@ -52,9 +52,9 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     assert np.allclose(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), theirs, atol=1e-6)
     metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(metadata["classes"]) == list(test.classes)
-    assert json.loads(metadata["mean"]) == pytest.approx(facts["mean"])
+    assert json.loads(metadata["mean"]) == pytest.approx(classifier.mean)
     assert "uint8" in metadata["input"]
-    assert json.loads(metadata["spec"]) == facts["spec"].to_dict()
+    assert json.loads(metadata["spec"]) == classifier.spec.to_dict()
 
 
 def test_an_export_never_lands_in_the_run_folder(tmp_path, capsys):

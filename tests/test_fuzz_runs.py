@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def finished(train_finished, tiny_data) -> RunFolder:
     """One finished one-epoch run on the tiny data set, trained once for the session."""
-    run = train_finished(tiny_data, "done", recipe="seed", batch_size=64)
+    run = train_finished(tiny_data, "done", recipe="report", batch_size=64)
     run.write_notes("a note", ["fuzz"])
     return run
 

@@ -555,7 +555,7 @@ def test_export_round_trips_and_holds_no_pickle(trained, tmp_path, capsys):
     # The exported weights rebuild the same model.
     model = build_model(ModelSpec.from_dict(json.loads(meta["spec"])))
     model.load_state_dict(tensors)
-    reference, _ = load_model(trained)
+    reference = load_model(trained).network
     x = torch.randn(4, 3, 32, 32)
     model.eval()
     assert torch.equal(model(x), reference(x))

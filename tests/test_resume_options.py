@@ -18,7 +18,7 @@ def one_epoch(tiny_data, capsys) -> RunFolder:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     assert cli.main(["train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "64", "--device", "cpu",
-                     "--recipe", "seed", "--name", "r", "--no-progress"]) == 0
+                     "--recipe", "report", "--name", "r", "--no-progress"]) == 0
     capsys.readouterr()
     yield RunFolder.open("r")
     torch.set_num_threads(threads)

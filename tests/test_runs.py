@@ -72,10 +72,20 @@ def test_metrics_survive_a_torn_last_line_and_epochs_deduplicate():
 def test_checkpoint_round_trip_and_model_rebuild():
     run = RunFolder.create(_config("best"))
     checkpoints.save(run, _state("best"), "best")
-    model, facts = load_model(run)
-    assert facts["epoch"] == 1 and facts["spec"] == PRESETS["best"]
-    assert sum(p.numel() for p in model.parameters()) == sum(
+    classifier = load_model(run)
+    assert classifier.epoch == 1 and classifier.spec == PRESETS["best"] and classifier.run_path == run.path
+    assert not classifier.network.training
+    assert sum(p.numel() for p in classifier.network.parameters()) == sum(
         p.numel() for p in build_model(PRESETS["best"]).parameters())
+
+
+def test_a_checkpoint_without_class_names_is_damaged():
+    run = RunFolder.create(_config("base"))
+    state = _state("base")
+    state["classes"] = None
+    checkpoints.save(run, state, "best")
+    with pytest.raises(CheckpointError, match="damaged: its class names should be a list of names, not None"):
+        load_model(run)
 
 
 def test_a_checkpoint_of_another_model_is_explained():

@@ -262,7 +262,8 @@ def _load_best(run_path: str, mtime: float):
 
 
 def load_best(run_path: str, mtime: float | None = None):
-    """(model on the CPU, checkpoint facts) of a run's best checkpoint, cached per file version."""
+    """The Classifier of a run's best checkpoint, on the CPU, cached per file version and shared by
+    every session: no call changes it (cinic.model.classifier)."""
     from cinic.runs.folder import RunFolder
 
     if mtime is None:

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from cinic.data.dataset import (CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, display_name, is_litter, load_evaluation_set,
                         origin_of)
 from cinic.errors import CinicError
+from cinic.model.classifier import Classifier, as_images
 from cinic.data.images import MAX_BYTES, ImageError, open_image, to_model_input
 
 MAX_ENTRIES = 50_000          # entries of any kind in a zip's index
@@ -208,14 +208,12 @@ def _decode(items: Iterable[tuple[str, object]], source: str, labels: list[int] 
         reason = f"; {len(errors)} could not be read, the first: {errors[0]}" if errors else ""
         raise BatchError(f"{source} holds no image that can be classified{reason}. Give PNG or JPEG images, "
                          "loose or in class folders (cat/, dog/, ...)")
-    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
-    return Batch(images=images, files=files, source=source, notes=notes, errors=errors, skipped=skipped,
+    return Batch(images=as_images(pictures), files=files, source=source, notes=notes, errors=errors, skipped=skipped,
                  labels=torch.tensor(kept_labels, dtype=torch.int64) if labels is not None else None)
 
 
 # --- classifying -------------------------------------------------------------------------------------
-def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: int = 3,
-                   device="cpu") -> dict:
+def classify_batch(classifier: Classifier, batch: Batch, k: int = 3) -> dict:
     """Every image's top-k classes; for a labelled batch also the evaluation (the eval.json object).
 
     {"source", "labelled", "n", "predictions": [{"file", "top", "true"?, "notes"}], "evaluation",
@@ -223,15 +221,15 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
     """
     from cinic.analysis.evaluate import evaluate, predict_probs, top_k
 
-    probs = predict_probs(model, batch.images, mean, std, device)
+    probs = predict_probs(classifier, batch.images)
     predictions = []
     for i, (name, row) in enumerate(zip(batch.files, probs)):
-        entry = {"file": display_name(name), "top": top_k(row, classes, k),
+        entry = {"file": display_name(name), "top": top_k(row, classifier.classes, k),
                  "notes": batch.notes[i] if batch.notes else []}
         if batch.labelled:
             entry["true"] = CLASSES[int(batch.labels[i])]
         predictions.append(entry)
-    evaluation = evaluate(model, batch.as_dataset(), mean, std, device, split=Path(batch.source).name) \
+    evaluation = evaluate(classifier, batch.as_dataset(), split=Path(batch.source).name) \
         if batch.labelled else None
     return {"source": batch.source, "labelled": batch.labelled, "n": len(batch.files), "predictions": predictions,
             "evaluation": evaluation, "errors": batch.errors, "skipped": batch.skipped}

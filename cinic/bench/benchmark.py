@@ -41,6 +41,7 @@ from cinic.training.config import RECIPES, TrainConfig, make_config
 from cinic.data.dataset import CLASSES, DataSet
 from cinic.training.device import choose_device, describe_device, uses_bf16
 from cinic.errors import CinicError
+from cinic.model.classifier import Classifier
 from cinic.model.lenet import PRESET_ALIASES, get_preset
 from cinic.runs.folder import RunFolder
 from cinic.bench.report_pipeline import SEED_LR, SeedPipeline, build_seed, seed_epoch
@@ -356,23 +357,24 @@ def repeated_split(split: DataSet, n: int) -> DataSet:
                    classes=split.classes, source=split.source)
 
 
-def evaluation_model(model: torch.nn.Module) -> torch.nn.Module:
+def evaluation_model(model: torch.nn.Module, mean, std) -> Classifier:
     """The trained model as a checkpoint loads it: plain memory format, as the app evaluates it."""
-    return copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    return Classifier(copy.deepcopy(model).to(memory_format=torch.contiguous_format), mean, std, CLASSES)
 
 
-def time_evaluation(model, test: DataSet, mean, std, device, batch_sizes, threads: int) -> list[dict]:
+def time_evaluation(classifier: Classifier, test: DataSet, batch_sizes, threads: int) -> list[dict]:
     """cinic.analysis.evaluate.evaluate (confusion matrix and all) on `test`, per batch size, in the float32
     every reported result uses and, where the device has it, in bf16 for comparison."""
     from cinic.analysis.evaluate import evaluate
 
+    device = classifier.device
     precisions = [False, True] if uses_bf16(device, True) else [False]
     rows = []
     with torch_settings(threads, device.type == "cuda"):
         for batch_size in batch_sizes:
             for amp in precisions:
                 started = time.perf_counter()
-                result = evaluate(model, test, mean, std, device, batch_size=batch_size, amp=amp)
+                result = evaluate(classifier, test, batch_size=batch_size, amp=amp)
                 seconds = time.perf_counter() - started
                 rows.append({"images": result["n"], "batch_size": batch_size, "dtype": result["compute_dtype"],
                              "seconds": round(seconds, 4), "images_per_s": round(result["n"] / seconds, 1),
@@ -380,7 +382,7 @@ def time_evaluation(model, test: DataSet, mean, std, device, batch_sizes, thread
     return rows
 
 
-def time_predict_one(model, image_path: Path, mean, std, device, threads: int) -> dict:
+def time_predict_one(classifier: Classifier, image_path: Path, threads: int) -> dict:
     """One uploaded image as the app and `predict` handle it: open, convert, classify, top 3."""
     from cinic.analysis.evaluate import classify_pictures
     from cinic.data.images import open_image, to_model_input
@@ -388,10 +390,10 @@ def time_predict_one(model, image_path: Path, mean, std, device, threads: int) -
     def once() -> float:
         started = time.perf_counter()
         pixels, _notes = to_model_input(open_image(image_path))
-        classify_pictures(model, [pixels], mean, std, CLASSES, 3, device)
+        classify_pictures(classifier, [pixels], 3)
         return (time.perf_counter() - started) * 1000
 
-    with torch_settings(threads, device.type == "cuda"):
+    with torch_settings(threads, classifier.device.type == "cuda"):
         first = once()
         rest = [once() for _ in range(PREDICT_REPEATS)]
     return {"first_ms": round(first, 3), "median_ms": round(statistics.median(rest), 3)}
@@ -530,16 +532,13 @@ def prepare(args) -> BenchContext:
 
 def bench_everything(preset: str, ctx: BenchContext, eval_set: DataSet | None, args) -> dict:
     """Epoch timings of both pipelines, then evaluation, one prediction, knobs and accuracy as asked."""
-    device = ctx.device
     result, project = bench_preset(preset, ctx, args)
     trained = project.training.model
-    model = evaluation_model(getattr(trained, "_orig_mod", trained))
+    classifier = evaluation_model(getattr(trained, "_orig_mod", trained), ctx.mean, ctx.std)
     if eval_set is not None:
         log(f"{preset}: evaluate {len(eval_set.labels):,} images at batch sizes {args.eval_batch_sizes}")
-        result["evaluation"] = time_evaluation(model, eval_set, ctx.mean, ctx.std, device,
-                                               args.eval_batch_sizes, ctx.threads)
-    result["predict_one"] = time_predict_one(model, ctx.root / "test" / ctx.test.files[0],
-                                             ctx.mean, ctx.std, device, ctx.threads)
+        result["evaluation"] = time_evaluation(classifier, eval_set, args.eval_batch_sizes, ctx.threads)
+    result["predict_one"] = time_predict_one(classifier, ctx.root / "test" / ctx.test.files[0], ctx.threads)
     if args.knobs:
         result["knobs"] = bench_knobs(preset, ctx, args)
     if args.accuracy:

@@ -58,10 +58,9 @@ def cmd_predict(args) -> int:
     from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    device = choose_device(args.device)
-    model, facts = load_model(run, args.checkpoint, device)
+    classifier = load_model(run, args.checkpoint, choose_device(args.device))
     if len(args.images) == 1 and is_batch(Path(args.images[0])):
-        return predict_batch(args, model, facts, device)
+        return predict_batch(args, classifier)
     results, failed = [], 0
     for path in args.images:
         try:
@@ -70,8 +69,7 @@ def cmd_predict(args) -> int:
             results.append({"file": path, "error": str(e)})
             failed += 1
             continue
-        [top] = classify_pictures(model, [pixels], facts["mean"], facts["std"], facts["classes"], args.top_k,
-                                  device)
+        [top] = classify_pictures(classifier, [pixels], args.top_k)
         results.append({"file": path, "notes": notes, "top": top})
     if args.json:
         print_json(results)
@@ -94,11 +92,11 @@ def is_batch(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)))
 
 
-def predict_batch(args, model, facts, device) -> int:
+def predict_batch(args, classifier) -> int:
     from cinic.analysis.image_sets import classify_batch, load_batch
 
     batch = load_batch(args.images[0])
-    result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], args.top_k, device)
+    result = classify_batch(classifier, batch, args.top_k)
     if args.json:
         print_json(result)
     else:
@@ -212,10 +210,9 @@ def cmd_explain(args) -> int:
     from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
-    device = choose_device(args.device)
-    model, facts = load_model(run, args.checkpoint, device)
+    classifier = load_model(run, args.checkpoint, choose_device(args.device))
     picture, notes = to_model_input(open_image(args.image))
-    result = explain_picture(model, facts, picture, args.method, args.target, device)
+    result = explain_picture(classifier, picture, args.method, args.target)
     if args.out:
         title = f"{METHODS[args.method]}: {result['target']}"
         Image.fromarray(panel(picture, np.array(result["saliency"]), title)).save(args.out)

@@ -35,7 +35,7 @@ def train_arguments(p) -> None:
     add_setting_flags(p)
     p.add_argument("--lr-drop", action="append", metavar="EPOCH:LR",
                    help="step schedule: use LR from EPOCH on (repeatable), e.g. 8:0.0001")
-    p.add_argument("--augment", help="Augmentor pipeline: seed | none | FILE.json")
+    p.add_argument("--augment", help="Augmentor pipeline: report | none | FILE.json")
     p.add_argument("--augment-n", type=int, help="extra images to sample with --augment")
     p.add_argument("--run-dir", help="the run folder to create (default: a new one under the runs root)")
     p.add_argument("--name", help="the new run's name, its folder under the runs root "
@@ -152,7 +152,7 @@ def add_setting_flags(p) -> None:
 
 def augment_arguments(p) -> None:
     p.add_argument("--data", required=True)
-    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--pipeline", default="report", help="report | none | FILE.json")
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
@@ -179,7 +179,7 @@ def cmd_augment(args) -> int:
 
 def augment_preview_arguments(p) -> None:
     p.add_argument("--data", required=True)
-    p.add_argument("--pipeline", default="seed", help="seed | none | FILE.json")
+    p.add_argument("--pipeline", default="report", help="report | none | FILE.json")
     p.add_argument("--out", required=True)
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--versions", type=int, default=6)

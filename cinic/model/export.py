@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from cinic.atomic import replace_file
 from cinic.model.checkpoints import export_safetensors, load_model
@@ -29,22 +28,6 @@ ONNX_INPUT_TEXT = "uint8 RGB images N x 3 x 32 x 32, values 0..255 (normalised i
 
 class ExportError(CinicError):
     """An export that cannot be written where asked, or in the format asked."""
-
-
-class WithPreprocessing(nn.Module):
-    """The model with its input handling inside: uint8 images in, logits and probabilities out."""
-
-    def __init__(self, model: nn.Module, mean, std):
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The same arithmetic as cinic.training.loader.normalize, so both give the same floats.
-        x = (images.float() / 255.0 - self.mean) / self.std
-        logits = self.model(x)
-        return logits, logits.softmax(dim=1)
 
 
 def check_destination(run: RunFolder, out) -> Path:
@@ -65,20 +48,20 @@ def export_onnx(run: RunFolder, out, which: str = "best") -> Path:
     import onnx  # heavy, and only this export needs it
 
     out = check_destination(run, out)
-    model, facts = load_model(run, which, "cpu")
-    wrapped = WithPreprocessing(model, facts["mean"], facts["std"]).eval()
+    classifier = load_model(run, which, "cpu")
+    wrapped = classifier.with_preprocessing()
     example = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     program = torch.onnx.export(wrapped, (example,), dynamo=True, verbose=False,
                                 input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
                                 dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
     proto = program.model_proto
-    metadata = {"input": ONNX_INPUT_TEXT, "classes": json.dumps(list(facts["classes"])),
-                "mean": json.dumps(list(facts["mean"])), "std": json.dumps(list(facts["std"])),
-                "spec": json.dumps(facts["spec"].to_dict()), "epoch": str(facts["epoch"]),
+    metadata = {"input": ONNX_INPUT_TEXT, "classes": json.dumps(list(classifier.classes)),
+                "mean": json.dumps(list(classifier.mean)), "std": json.dumps(list(classifier.std)),
+                "spec": json.dumps(classifier.spec.to_dict()), "epoch": str(classifier.epoch),
                 "run": run.name, "checkpoint": which}
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    proto.doc_string = f"CINIC-10 Explorer run {run.name} ({facts['spec'].describe()}); input: {ONNX_INPUT_TEXT}"
+    proto.doc_string = f"CINIC-10 Explorer run {run.name} ({classifier.spec.describe()}); input: {ONNX_INPUT_TEXT}"
     onnx.checker.check_model(proto)
     replace_file(out, lambda handle: handle.write(proto.SerializeToString()))
     return out

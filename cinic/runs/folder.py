@@ -101,6 +101,10 @@ class RunFolder(RunRecords):
         """config.json; RunError naming the file when it is damaged or a field has the wrong type."""
         config = self._read_object(CONFIG)
         _check_config(config, self.path / CONFIG)
+        if config.get("recipe") == "seed":  # written before the report's recipe was called "report"
+            from cinic.training.config import recipe_name
+
+            config["recipe"] = recipe_name(config["recipe"])
         return config
 
     def data_root(self) -> str:

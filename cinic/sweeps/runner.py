@@ -441,9 +441,10 @@ def run_trial(run_path: str, threads: int = 1) -> dict:
 
 
 # --- the app's launcher ----------------------------------------------------------------------------
-def launch_sweep(spec: dict, root=None) -> Path:
+def launch_sweep(spec: dict, root=None, max_concurrent: int | None = None) -> Path:
     """Check `spec`, write it into its sweep folder and start `python -m cinic sweep` on it as its own
-    process (the app's Launch button); returns the sweep folder at once. Output goes to sweep.log."""
+    process (the app's Launch button), at most `max_concurrent` trials at once when given; returns the
+    sweep folder at once. Output goes to sweep.log."""
     import subprocess
     import sys
 
@@ -455,7 +456,8 @@ def launch_sweep(spec: dict, root=None) -> Path:
     prepare(checked, root)
     _write_state(folder, "queued", pid=None, pid_start=None, error=None)
     with open(folder / LOG, "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "cinic", "sweep", str(folder / SPEC), "--runs-root", str(root)],
+        limit = ["--max-concurrent", str(max_concurrent)] if max_concurrent else []
+        subprocess.Popen([sys.executable, "-m", "cinic", "sweep", str(folder / SPEC), "--runs-root", str(root), *limit],
                          cwd=paths.project_root(), stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     return folder
