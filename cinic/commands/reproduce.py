@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 def cmd_reproduce(args) -> int:
     from pathlib import Path
 
-    from cinic.cli import EXIT_FAILED, print_json
+    from cinic.commands.common import EXIT_FAILED, print_json
     from cinic.data import dataset
     from cinic.data.choice import data_in_use
     from cinic.errors import CinicError
