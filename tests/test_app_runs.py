@@ -9,7 +9,8 @@ import pytest
 
 from cinic import paths
 from cinic.runs.admin import annotate
-from cinic.runs.folder import RunFolder, list_runs, this_process
+from cinic.runs.folder import RunFolder, list_runs
+from cinic.runs.process import this_process
 from test_app import (assert_clean, button, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
                       with_demo, with_finished_run)
 

@@ -19,16 +19,8 @@ from made_images import header_only_png, image_bytes
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory) -> RunFolder:
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("batch-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("batch-runs"), name="r")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+def trained(train_finished, tiny_data) -> RunFolder:
+    return train_finished(tiny_data, "r")
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:

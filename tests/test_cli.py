@@ -341,7 +341,8 @@ def test_bench(tiny_data, capsys):
     code, out, _ = run(capsys, "bench", "--data", tiny_data, "--presets", "base", "--epochs", "1",
                        "--workers", "0", "--eval-images", "0", "--json")
     [result] = json.loads(out)["results"]
-    assert code == 0 and result["ratio"] > 0
+    assert code == 0 and result["ratio"] == pytest.approx(result["seed_s_per_epoch"] / result["project_s_per_epoch"],
+                                                          rel=1e-3)
 
 
 def test_bench_with_a_bad_option(capsys):

@@ -274,7 +274,7 @@ def launch_training(page, runs_root: Path) -> RunFolder:
     go_to(page, "Train")
     choose_option(page, "preset", "base")
     set_number(page, "epochs", 2)
-    set_number(page, "batch", 16)  # ~19 batches an epoch: the loss-per-10-batches curve gets points
+    set_number(page, "batch_size", 16)  # ~19 batches an epoch: the loss-per-10-batches curve gets points
     name = page.locator(".st-key-run-name input")
     name.fill(RUN_NAME)
     name.press("Enter")
@@ -466,12 +466,9 @@ def test_train_watch_results_and_classify_in_a_real_browser(page, server):
 
 
 # --- understanding the model: A vs B and a saliency view ----------------------------------------------
-def finished_runs(server, wanted: int = 2) -> list[RunFolder]:
+def finished_runs(server, train_finished, wanted: int = 2) -> list[RunFolder]:
     """At least `wanted` finished runs in the server's runs root: the flow above leaves one; the
     missing ones are trained here, in this process (2 epochs on the tiny demo set, seconds)."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
     def done():
         root = server["runs"]
         folders = sorted(p for p in root.iterdir() if (p / "status.json").is_file()) if root.is_dir() else []
@@ -480,11 +477,8 @@ def finished_runs(server, wanted: int = 2) -> list[RunFolder]:
     for preset in ("stepping", "base"):
         if len(done()) >= wanted:
             break
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("CINIC_CACHE", str(server["cache"]))
-            config = make_config(str(server["data"]), preset=preset, epochs=2, batch_size=16, device="cpu")
-            run = RunFolder.create(config.to_dict(), root=server["runs"], name=f"e2e-{preset}")
-            assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+        train_finished(server["data"], f"e2e-{preset}", server["runs"], server["cache"], preset=preset, epochs=2,
+                       batch_size=16)
     return done()
 
 
@@ -539,9 +533,9 @@ def results_saliency(page) -> None:
     screenshot(page, "22-results-saliency-and-layers")
 
 
-def test_a_vs_b_and_what_the_model_looks_at_in_a_real_browser(page, server):
+def test_a_vs_b_and_what_the_model_looks_at_in_a_real_browser(page, server, train_finished):
     (ARTIFACTS / "failure-explain.png").unlink(missing_ok=True)
-    assert len(finished_runs(server)) >= 2
+    assert len(finished_runs(server, train_finished)) >= 2
     page.goto(server["url"])
     page.get_by_test_id("stHeading").filter(has_text="CINIC-10 Explorer").wait_for()
     wait_until_idle(page)

@@ -163,21 +163,14 @@ def test_hide_sets_the_masked_pixels_to_the_image_mean_colour():
 
 # --- faithfulness on a trained model -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained_base(sample_root, tmp_path_factory):
+def trained_base(sample_root, train_finished):
     """base trained for three epochs on the real sample (about 45 % test accuracy)."""
+    from cinic.data.dataset import load_split
     from cinic.model import checkpoints
-    from cinic.training.config import make_config
-    from cinic.runs.folder import RunFolder
-    from cinic.training.loop import train_run
+    from cinic.training.config import TrainConfig
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cache")))
-        config = make_config(str(sample_root), preset="base", epochs=3, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("explain-runs"), name="base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-        from cinic.data.dataset import load_split
-
-        test = load_split(sample_root, "test")
+    run = train_finished(sample_root, "base", epochs=3, batch_size=TrainConfig.batch_size)
+    test = load_split(sample_root, "test")
     classifier = checkpoints.load_model(run, "best", "cpu")
     pictures = [test.images[i].permute(1, 2, 0).numpy() for i in range(0, 1017, 28)]  # 37 images, all classes
     return classifier, pictures
@@ -195,17 +188,8 @@ def test_hiding_the_most_salient_pixels_costs_more_than_hiding_the_least(trained
 
 # --- the command line ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def a_run(tmp_path_factory, tiny_data):
-    from cinic.training.config import make_config
-    from cinic.runs.folder import RunFolder
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cli-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=16, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("runs"), name="base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+def a_run(train_finished, tiny_data):
+    return train_finished(tiny_data, "base", batch_size=16)
 
 
 def test_explain_from_the_command_line(a_run, tiny_data, tmp_path, capsys):

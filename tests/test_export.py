@@ -12,18 +12,12 @@ from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
-def sample_run(sample_root, tmp_path_factory) -> RunFolder:
+def sample_run(sample_root, train_finished) -> RunFolder:
     """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample,
     with the project recipe's contrast-normalised input and flip TTA, which the graph must hold too."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
+    from cinic.training.config import TrainConfig
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("export-cache")))
-        config = make_config(str(sample_root), preset="best", epochs=1, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("export-runs"), name="best-1")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+    return train_finished(sample_root, "best-1", preset="best", batch_size=TrainConfig.batch_size)
 
 
 @pytest.mark.slow

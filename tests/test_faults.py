@@ -29,9 +29,10 @@ import torch
 from cinic import cli
 
 from cinic.data import dataset as data
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.launch import launch_training
 from cinic.model import checkpoints
-from cinic.runs import folder as runs
+from cinic.runs.process import process_start
 from cinic.training.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def one_thread(monkeypatch):
 
 
 def pid_alive(pid: int) -> bool:
-    return runs.process_start(pid) is not None
+    return process_start(pid) is not None
 
 
 @pytest.fixture
@@ -248,7 +249,7 @@ def writes_fail_for(name: str, when):
 
 @pytest.mark.parametrize("victim", ["last.pt", "metrics.jsonl"])
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny_data, capsys):
-    import cinic.runs.folder
+    import cinic.runs.records
 
     run = new_run(tiny_data, epochs=3, batch_size=32)
     with pytest.MonkeyPatch.context() as disk:  # full from epoch 2 on, until the context ends
@@ -256,7 +257,7 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny
             disk.setattr(os, "fsync", fsync_fails_for(
                 lambda p: p.name.startswith(".last.pt.") and run.has_checkpoint("last")))
         else:
-            disk.setattr(cinic.runs.folder, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
+            disk.setattr(cinic.runs.records, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
         code = cli.main(["train", "--run", str(run.path), "--no-progress"])
     err = capsys.readouterr().err
 

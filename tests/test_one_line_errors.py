@@ -137,10 +137,17 @@ def test_the_data_page_shows_a_symlink_loop_as_a_problem(tiny_data, tmp_path, mo
     from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
-    datasets.remember_data_root(looped(tiny_data, tmp_path))
+    root = looped(tiny_data, tmp_path)
+    datasets.remember_data_root(root)
+    links = sorted(str(p) for p in (root / "train" / "cat").iterdir() if p.is_symlink())
     for _ in range(2):  # once remembered, every visit
         at = open_page("pages/data.py")
         assert not at.exception, [e.value for e in at.exception]
+        [error] = [e.value for e in at.error]  # the loop is said, naming both links and what to do
+        assert error.startswith(f"{root} is not a usable CINIC-10 folder: 2 problems found")
+        for link in links:
+            assert f"cannot read {link}: Too many levels of symbolic links (a broken or looping link?); " \
+                   "fix or remove it." in error
 
 
 def test_file_names_that_are_not_utf8_are_shown(trained, tiny_data, tmp_path, monkeypatch):

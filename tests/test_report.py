@@ -18,17 +18,9 @@ from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
-def finished(tiny_data, tmp_path_factory) -> RunFolder:
+def finished(train_finished, tiny_data) -> RunFolder:
     """A 2-epoch run on the tiny demo set, evaluated (eval.json) as training leaves it."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("report-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=2, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("report-runs"), name="r")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+    return train_finished(tiny_data, "r", epochs=2)
 
 
 def _rows(text: str) -> list[list[str]]:

@@ -1,5 +1,5 @@
 """`train --resume RUN` with options: a moved data folder and more epochs are taken and recorded;
-every other option is refused in one line (cinic/runs/folder.py: change_for_resume, cinic/cli.py)."""
+every other option is refused in one line (cinic/runs/launch.py: change_for_resume, cinic/commands/training.py)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from cinic import cli, paths
 from cinic.model.lenet import PRESETS
 from cinic.runs.admin import (annotate, delete_run, filter_runs, known_tags, locate, never_started, rename_run,
                              set_tags, sort_runs)
-from cinic.runs.folder import RunError, RunFolder, list_runs, this_process
+from cinic.runs.folder import RunError, RunFolder, list_runs
+from cinic.runs.process import this_process
 
 
 def _run(name, preset="base", state="finished", root=None, **status):

@@ -13,7 +13,8 @@ import torch
 from cinic.model.lenet import PRESETS, build_model
 from cinic.model import checkpoints
 from cinic.model.checkpoints import CheckpointError, load_model
-from cinic.runs.folder import RunError, RunFolder, list_runs, this_process, write_atomically
+from cinic.runs.folder import RunError, RunFolder, list_runs, write_atomically
+from cinic.runs.process import this_process
 
 
 def _config(preset="base", **extra):
@@ -209,10 +210,10 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running():
 
 def test_resuming_a_run_that_is_training_is_refused(bystander, capsys):
     from cinic import cli
-    from cinic.runs import folder as runs
+    from cinic.runs.process import process_start
 
     run = RunFolder.create(_config())
-    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.write_status("running", pid=bystander.pid, pid_start=process_start(bystander.pid), epoch=1)
     assert run.status()["state"] == "running"  # provably a live process: taken as the training
     assert cli.main(["train", "--resume", str(run.path)]) == 2
     assert "is already running; stop it first" in capsys.readouterr().err
@@ -305,7 +306,7 @@ def test_a_figure_of_the_wrong_type_in_metrics_is_left_out():
 @pytest.mark.parametrize("content", [b"{x", b'{"state": ["finished"]}', b'{"state": "failed", "error": 5}'])
 def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys, content):
     from cinic import cli
-    from cinic.runs import folder as runs
+    from cinic.runs.launch import launch_training
 
     run = RunFolder.create(_config())
     (run.path / "status.json").write_bytes(content)
@@ -313,18 +314,19 @@ def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "status.json is damaged" in err and "delete" in err
     with pytest.raises(RunError, match="status.json is damaged"):
-        runs.launch_training(resume_run=run)
+        launch_training(resume_run=run)
 
 
 def test_the_app_cannot_resume_a_run_that_is_training(bystander):
     """launch_training (the Train page's Resume) refuses a live run: no second process, status untouched."""
-    from cinic.runs import folder as runs
+    from cinic.runs.launch import launch_training
+    from cinic.runs.process import process_start
 
     run = RunFolder.create(_config())
-    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.write_status("running", pid=bystander.pid, pid_start=process_start(bystander.pid), epoch=1)
     run.request_stop()
     with pytest.raises(RunError, match="is already running; stop it first"):
-        runs.launch_training(resume_run=run)
+        launch_training(resume_run=run)
     assert run.stop_requested() and run.status()["pid"] == bystander.pid  # the stop stands
 
 

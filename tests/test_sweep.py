@@ -117,6 +117,13 @@ def _wait_for_epoch(run: RunFolder, epoch: int, timeout: float = 300) -> dict:
     raise AssertionError(f"{run.name} never reached epoch {epoch}: {run.status()}")
 
 
+def _wait_for_state(run: RunFolder, state: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while run.status()["state"] != state:
+        assert time.time() < deadline, f"{run.name} never became {state}: {run.status()}"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_its_trial_from_the_last_checkpoint(sample_root, tmp_path):
     spec = write_spec(tmp_path / "k.json", sample_root, epochs=4, grid={"seed": [0]})
@@ -126,8 +133,7 @@ def test_a_killed_sweep_resumes_its_trial_from_the_last_checkpoint(sample_root, 
     _wait_for_epoch(run, 1)
     first.send_signal(signal.SIGKILL)  # the sweep dies at once; Ray's processes die with it
     first.wait(timeout=30)
-    time.sleep(3)
-    assert run.status()["state"] == "interrupted"
+    _wait_for_state(run, "interrupted")  # once Ray's trial process is gone too
     saved = len(run.epochs())
 
     again = subprocess.run([sys.executable, "-m", "cinic", "sweep", str(spec), "--runs-root", str(runs)],

@@ -97,7 +97,11 @@ def test_a_training_fills_its_run_folder(tiny_data):
     assert run.batches() and run.batches()[0]["step"] == 0
     assert run.has_checkpoint("last") and run.has_checkpoint("best")
     evaluation = run.evaluation()
-    assert evaluation["n"] == 60 and 0 <= evaluation["accuracy"] <= 100
+    # The test split's accuracy is the confusion matrix's diagonal, and the status says the same figure.
+    confusion = evaluation["confusion"]
+    assert evaluation["n"] == sum(map(sum, confusion)) == 60
+    assert evaluation["accuracy"] == pytest.approx(100 * sum(confusion[i][i] for i in range(10)) / 60)
+    assert run.status()["test_acc"] == evaluation["accuracy"]
     config = run.config()
     assert len(config["mean"]) == 3 and all(0 < s < 1 for s in config["std"])
 

@@ -38,8 +38,8 @@ from cinic import paths
 
 from cinic.analysis import stats
 from cinic.errors import CinicError
-from cinic.runs.folder import (LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, is_training_process,
-                        this_process, write_atomically)
+from cinic.runs.folder import LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, write_atomically
+from cinic.runs.process import is_training_process, this_process
 from cinic.sweeps.spec import SweepSpec, parse_spec, variant_of
 
 SWEEPS = "sweeps"

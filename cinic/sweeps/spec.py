@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from cinic.training.config import TrainConfig, make_config
+from cinic.training.config import SETTING, TrainConfig, make_config
 from cinic.errors import CinicError
 from cinic.runs.folder import check_run_name
 
@@ -53,12 +53,6 @@ MAX_TRIALS = 1000
 DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0.25}  # several LeNets share one GPU
 AUGMENT_THIRD = "third"  # augment_n: a third of the training split, as the report's 30,000 of 90,000
 VARIANT_NAME = re.compile(r"[A-Za-z0-9.-]{1,40}")
-
-# The JSON types each TrainConfig field takes, from its annotation, so that a
-# string where a number belongs is named before make_config compares it.
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,),
-          "dict": (dict,), "None": (type(None),)}
-
 
 class SweepSpecError(CinicError):
     """A sweep spec that cannot run: its message names the file and the field."""
@@ -238,7 +232,8 @@ def _grid(grid, fail) -> dict:
 
 
 def _check_type(field: str, value, fail, setting: str | None = None) -> None:
-    """A value of the JSON type its TrainConfig field takes (an int is a float, a bool is no number)."""
+    """A value of the JSON type the table of settings gives its field (an int is a float, a bool is no
+    number), so that a string where a number belongs is named before make_config compares it."""
     setting = setting or field.rpartition(".")[2]
     if setting == "augment_n" and isinstance(value, str):
         if value != AUGMENT_THIRD:
@@ -247,12 +242,10 @@ def _check_type(field: str, value, fail, setting: str | None = None) -> None:
         return
     if setting == "augment" and isinstance(value, str):  # a pipeline's name or file, loaded with the config
         return
-    annotation = next(f.type for f in fields(TrainConfig) if f.name == setting)
-    allowed = tuple(t for part in str(annotation).split("|") for t in _TYPES[part.strip()])
-    if isinstance(value, bool) and bool not in allowed:
-        fail(field, f"{value!r} is not of type {annotation}")
-    if not isinstance(value, allowed):
-        fail(field, f"{json.dumps(value)[:60]} is not of type {annotation}")
+    declared = SETTING[setting]
+    if not declared.is_of_type(value):
+        shown = repr(value) if isinstance(value, bool) else json.dumps(value)[:60]
+        fail(field, f"{shown} is not of type {declared.type}")
 
 
 def _resources(resources, fail) -> dict:

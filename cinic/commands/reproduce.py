@@ -1,5 +1,5 @@
 """`python -m cinic reproduce`: the reproduce study from the command line (its options and its handler,
-kept here so that cinic/cli.py only registers it)."""
+which cinic/cli.py registers)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 def cmd_reproduce(args) -> int:
     from pathlib import Path
 
-    from cinic.cli import EXIT_FAILED, print_json
+    from cinic.commands.common import EXIT_FAILED, print_json
     from cinic.data import dataset
     from cinic.data.choice import data_in_use
     from cinic.errors import CinicError
