@@ -30,6 +30,8 @@ def home() -> None:
         "exact normalisation, augmentation that never writes into your data, trainings that "
         "survive a closed tab, and evaluations you can click through.")
 
+    reproduce_card()
+
     data_col, device_col = st.columns(2)
     with data_col:
         st.subheader("Data set")
@@ -52,6 +54,16 @@ def home() -> None:
     for entry in app_ui.MENU:
         if entry.purpose:
             app_ui.link_to(entry.title, label=f"{entry.title}: {entry.purpose}")
+
+
+def reproduce_card() -> None:
+    """The app's headline first: the one job a student brings, one link away, one click to start there."""
+    with st.container(border=True):
+        st.subheader("Reproduce the report")
+        st.markdown("Run the course report's three LeNet-5 variants as it ran them, each over several seeds, and "
+                    "read your mean ± spread beside its table, its curves and its confusion matrix, with its six "
+                    "conclusions checked. The page says how long it will take before you start it.")
+        app_ui.link_to("Reproduce the report", label="Reproduce the report: plan it, start it, read it")
 
 
 def show_runs_table(summaries: list[dict]) -> None:

@@ -1,0 +1,231 @@
+"""Reproduce the report: its three variants as it ran them, over seeds, beside its table, its six conclusions checked.
+
+The study is a sweep of listed variants (cinic.study.reproduce builds its spec,
+plans it and starts it as its own process, like a sweep from the Sweeps page);
+this page picks its settings, shows what it will cost, starts and stops it, and
+draws what `study_result` reads from the trial runs, in a fragment that reruns
+while the study runs. The library is imported inside the functions that use it:
+it brings scipy and torch, and the menu must show before them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from ui import app_ui
+app_ui.page_start("Reproduce the report")  # first: the menu shows while the library (torch) loads
+
+from ui import charts, sweep_view
+
+from cinic.sweeps.runner import stop_sweep, sweep_folder, sweep_state, trial_rows
+
+POLL_SECONDS = 3.0
+LIVE = ("queued", "running")
+DEFAULT_SEEDS = 3
+NUMBER = "%.2f"
+
+
+# --- before it starts: the settings and what they cost ------------------------------------------------
+def choose_settings() -> tuple[int, bool, bool]:
+    left, middle, right = st.columns(3)
+    seeds = int(left.number_input("Seeds per variant", 1, 20, DEFAULT_SEEDS, key="reproduce-seeds",
+                                  help="Each variant is trained with seeds 0, 1, ...: the spread over seeds is "
+                                       "what makes a difference to the report's figure mean something."))
+    ours = middle.toggle("And ours", False, key="reproduce-ours",
+                         help="The same three variants again with the project's recipe, beside the report's: "
+                              "what the recipe buys.")
+    claims = right.toggle("Check the six conclusions", True, key="reproduce-claims",
+                          help="Adds the two extra arms the conclusions need: best without its late learning-rate "
+                               "drop (conclusion 4) and base with Xavier weights (conclusion 5).")
+    return seeds, ours, claims
+
+
+def study_name(data_root: Path, seeds: int, ours: bool, claims: bool) -> str:
+    """One study per data set and choice of settings: a sweep's name is bound to its spec, so other
+    settings get a study of their own, and the same settings again find (and resume) theirs."""
+    data = re.sub(r"[^A-Za-z0-9.]+", "-", Path(data_root).name).strip("-.")[:40] or "data"
+    extra = ([f"{seeds}seeds"] if seeds != DEFAULT_SEEDS else []) + (["ours"] if ours else []) + \
+        ([] if claims else ["noclaims"])
+    return "-".join(["reproduce", data, *extra])
+
+
+@st.cache_data(ttl=30, show_spinner="Timing each preset on this data and device (once)…")
+def cached_plan(spec_json: str) -> dict:
+    """The plan of a spec; cached briefly: the first one may time the presets, and trials finish meanwhile."""
+    from cinic.study.reproduce import plan
+
+    return plan(json.loads(spec_json))
+
+
+def show_plan(plan: dict) -> None:
+    estimate, left = plan.get("estimate_s"), plan["to_run"]
+    cost = f"about {charts.format_duration(estimate)}" if estimate is not None else "time not yet known"
+    if not left:
+        cost = "every one has finished"
+    elif left < plan["trainings"]:
+        cost += f" for the {left} still to run"
+    st.markdown(f"**{plan['trainings']} trainings**, {plan['concurrent']} at a time: **{cost}**.")
+    per_epoch = plan.get("s_per_epoch") or {}
+    if per_epoch:
+        st.caption("Measured seconds per epoch on this data and device: "
+                   + ", ".join(f"{preset} {s:.1f} s" for preset, s in per_epoch.items()))
+
+
+# --- starting, stopping, resuming --------------------------------------------------------------------
+def launch(spec: dict) -> None:
+    from cinic.study.reproduce import launch_study
+
+    with app_ui.errors_as_boxes("The study could not be started"):
+        folder = launch_study(spec)
+        st.toast(f"Started the study {folder.name}")
+        st.rerun()
+
+
+def actions(spec: dict, folder: Path, state: str, trials: list[dict]) -> None:
+    if state in LIVE:
+        if st.button("Stop the study", key="reproduce-stop", icon=":material/stop:"):
+            with app_ui.errors_as_boxes("The study could not be stopped"):
+                stop_sweep(folder)
+                st.toast("Asked every trial to stop after saving; Resume continues them.")
+    elif state == "never started":
+        if st.button("Start the study", key="reproduce-start", type="primary", icon=":material/play_arrow:"):
+            launch(spec)
+    elif any(t["state"] != "finished" for t in trials):
+        if st.button("Resume the study", key="reproduce-resume", type="primary", icon=":material/play_arrow:",
+                     help="Skips finished trials, resumes the others from their last checkpoint."):
+            launch(spec)
+    else:
+        st.caption("Every trial has finished: starting it again would retrain nothing.")
+
+
+# --- while and after it runs -------------------------------------------------------------------------
+def watch(spec: dict, folder: str) -> None:
+    """Progress per trial, then the result as far as the finished trials go; re-read on every rerun."""
+    folder = Path(folder)
+    state = sweep_state(folder)["state"]
+    trials = trial_rows(folder) if state != "never started" else []
+    if trials:
+        st.text(f"Study {folder.name}: {state}")  # a name as text, never as markdown
+        sweep_view.show_progress(trials)
+    actions(spec, folder, state, trials)
+    if not trials:
+        return
+    with st.expander("Trials", expanded=state in LIVE, icon=":material/list:"):
+        sweep_view.show_trials(trials, key="reproduce-trials")
+    if any(t["state"] == "finished" for t in trials):
+        show_result(spec["name"], state in LIVE)
+    else:
+        st.caption("The table, the curves, the matrices and the claims appear as trials finish.")
+    if state not in LIVE and st.session_state.get("reproduce-live"):
+        st.session_state["reproduce-live"] = False
+        st.rerun()  # the study ended: redraw once, which stops the polling
+
+
+def show_result(name: str, live: bool) -> None:
+    from cinic.study.reproduce import study_result
+
+    result = study_result(name)
+    st.subheader("The report's table beside yours")
+    data = result["data"]
+    shown = st.info if data.get("comparable_to_report") else st.warning
+    shown(charts.study_data_line(data), icon=":material/dataset:")
+    st.text(f"Data: {data.get('root')}")  # a path as text: it may hold * or _
+    if live:
+        st.caption("So far: n counts the seeds finished; the figures move as the others finish.")
+    st.dataframe(charts.study_table(result["variants"]), hide_index=True, key="reproduce-table", column_config={
+        **{c: st.column_config.NumberColumn(format=NUMBER) for c in (
+            "report test %", "report valid %", "test %", "± std", "valid %", "valid ± std")},
+        "difference": st.column_config.NumberColumn(format="%+.2f", help="Your test mean minus the report's."),
+        "what it changes": st.column_config.TextColumn(width="medium"),
+        "verdict": st.column_config.TextColumn(width="large")})
+    st.caption("± std: the sample standard deviation over the seeds; the interval is Student's t at 95 % over "
+               "them (wide with few seeds, as it should be).")
+    if result.get("curves"):
+        st.altair_chart(charts.study_curves_chart(result["curves"]))
+    show_confusion(result.get("confusion"))
+    show_claims(result.get("claims") or [])
+    if not live:
+        downloads(result)
+
+
+def show_confusion(confusion: dict | None) -> None:
+    if not confusion or not confusion.get("study") or not any(map(any, confusion["study"])):
+        return
+    st.subheader("Best's confusion matrix beside the report's")
+    left, right = st.columns(2)
+    classes = confusion["classes"]
+    left.altair_chart(charts.confusion_chart(confusion["study"], classes, normalize=True,
+                                             title="This study: best, summed over its seeds (% of each row)"))
+    right.altair_chart(charts.confusion_chart(confusion["report"], classes, normalize=True,
+                                              title="The report: best (% of each row)"))
+    st.caption("The report printed its matrix with rows = predicted class (it called confusion_matrix(predicted, "
+               "real)); it is transposed here to rows = true class, so its \"per class accuracy\" is the "
+               "precision column below.")
+    st.dataframe(charts.class_rates_table(confusion), hide_index=True, key="reproduce-classes",
+                 column_config={c: st.column_config.NumberColumn(format=NUMBER) for c in (
+                     "recall % (study)", "recall % (report)", "precision % (study)", "precision % (report)")})
+
+
+def show_claims(claims: list[dict]) -> None:
+    if not claims:
+        return
+    st.subheader("The report's six conclusions, checked")
+    st.dataframe(charts.claims_table(claims), hide_index=True, key="reproduce-claims-table", column_config={
+        "claim": st.column_config.TextColumn(width="medium"),
+        "evidence": st.column_config.TextColumn(width="large"),
+        "n to settle": st.column_config.NumberColumn(
+            help="Where inconclusive: the seeds per variant that would likely settle it.")})
+    st.caption("Accuracy differences: Welch's t test over the seeds; one pair of runs: McNemar on the test images. "
+               "\"inconclusive\": the seeds so far cannot tell.")
+
+
+def downloads(result: dict) -> None:
+    from cinic.study import writeup
+
+    st.subheader("Take it with you")
+    left, middle, right = st.columns(3)
+    left.download_button("The write-up (HTML)", writeup.writeup_html(result), f"{result['study']}.html",
+                         "text/html", icon=":material/description:", key="reproduce-html",
+                         help="One self-contained file: the table, curves, matrices and claims, and how it was made.")
+    middle.download_button("The table (Markdown)", writeup.table_markdown(result), f"{result['study']}.md",
+                           "text/markdown", icon=":material/table:", key="reproduce-md")
+    right.download_button("The table (CSV)", writeup.table_csv(result), f"{result['study']}.csv", "text/csv",
+                          icon=":material/table_view:", key="reproduce-csv")
+
+
+# --- the page ----------------------------------------------------------------------------------------
+def study_library_present() -> bool:
+    # Transitional: cinic/study comes from its own branch; once merged this check always passes.
+    import importlib.util
+
+    return importlib.util.find_spec("cinic.study") is not None
+
+
+with app_ui.page_body():
+    st.title("Reproduce the report")
+    st.caption("The course report's three LeNet-5 variants as it ran them (Adam 0.001 with its late drops: base 16 "
+               "epochs, stepping 10, best 5; batch 64; one third of the training split added in Augmentor images "
+               "drawn with its pipeline), each over several seeds, as one sweep. Then your mean ± spread beside "
+               "its table, its curves and its confusion matrix, and its six conclusions as claims with a verdict.")
+    data_root = app_ui.data_root_or_offer_demo("reproduce")
+    if data_root is None:
+        st.stop()
+    if not study_library_present():
+        st.info("The study library (cinic/study) is not in this copy of the project yet.", icon=":material/info:")
+        st.stop()
+    from cinic.study.reproduce import study_spec
+
+    seeds, ours, claims = choose_settings()
+    name = study_name(data_root, seeds, ours, claims)
+    spec = study_spec(str(data_root), seeds=seeds, name=name, claims=claims, ours=ours)
+    folder = sweep_folder(name)
+    live = sweep_state(folder)["state"] in LIVE
+    if not live:
+        show_plan(cached_plan(json.dumps(spec, sort_keys=True)))
+    st.session_state["reproduce-live"] = live
+    # Poll only while the study can still change; an ended one is drawn once.
+    st.fragment(watch, run_every=POLL_SECONDS if live else None)(spec, str(folder))
