@@ -44,8 +44,7 @@ def choose_spec(data_root: str) -> dict:
              "0 adds none."))
     left, middle, right = st.columns(3)
     recipes = left.multiselect("Recipes", RECIPES, ["project"], key="sweep-recipes",
-                               help=f"{RECIPES[0]}: ours; {RECIPES[1]}: the course report's (Adam 0.001, "
-                                    "dropped late).")
+                               help="project: ours; seed: the course report's (Adam 0.001, dropped late).")
     rates = middle.text_input("Learning rates (comma separated)", "", key="sweep-lrs",
                               placeholder="the recipe's own", help="e.g. 0.002, 0.004")
     seeds = int(right.number_input("Seeds per variant", 1, 50, 3, key="sweep-seeds",
