@@ -63,7 +63,9 @@ def reproduce_card() -> None:
         st.markdown("Run the course report's three LeNet-5 variants as it ran them, each over several seeds, and "
                     "read your mean ± spread beside its table, its curves and its confusion matrix, with its six "
                     "conclusions checked. The page says how long it will take before you start it.")
-        app_ui.link_to("Reproduce the report", label="Reproduce the report: plan it, start it, read it")
+        entry = app_ui.menu_entry("Reproduce the report")
+        if st.button("Reproduce the report", key="home-reproduce", type="primary", icon=entry.icon):
+            st.switch_page(entry.file)
 
 
 def show_runs_table(summaries: list[dict]) -> None:

@@ -24,11 +24,12 @@ def test_the_page_comes_right_after_home_in_the_menu(with_demo):
     assert [link.value for link in at.sidebar.get("page_link")][:2] == ["Home", TITLE]
 
 
-def test_homes_first_card_links_to_the_page(with_demo):
+def test_homes_first_card_takes_the_user_to_the_page(with_demo):
     at = open_app()
-    first = at.main.get("page_link")[0]
-    assert first.proto.page == "reproduce" and first.value.startswith(TITLE)
     assert at.subheader[0].value == TITLE  # the card comes before the data set, the device and the runs
+    button(at, TITLE).click().run()
+    assert_clean(at)
+    assert at.title[0].value == TITLE
 
 
 def test_without_a_data_set_the_page_offers_the_demo_set(demo_dir):
