@@ -20,6 +20,7 @@ from cinic import paths
 from cinic.data import choice as datasets
 from cinic.runs.admin import SORTS, filter_runs, known_tags, sort_runs
 from cinic.runs.folder import list_runs
+from cinic.sweeps.runner import list_sweeps
 
 
 def home() -> None:
@@ -63,6 +64,9 @@ def reproduce_card() -> None:
         st.markdown("Run the course report's three LeNet-5 variants as it ran them, each over several seeds, and "
                     "read your mean ± spread beside its table, its curves and its confusion matrix, with its six "
                     "conclusions checked. The page says how long it will take before you start it.")
+        studies = [s for s in list_sweeps() if s["name"].startswith("reproduce")]
+        if studies:  # names as text, never markdown
+            st.text(f"Latest study: {studies[0]['name']} ({studies[0]['state']}, {studies[0]['trials']} trials)")
         entry = app_ui.menu_entry("Reproduce the report")
         if st.button("Reproduce the report", key="home-reproduce", type="primary", icon=entry.icon):
             st.switch_page(entry.file)

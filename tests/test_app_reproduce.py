@@ -32,6 +32,17 @@ def test_homes_first_card_takes_the_user_to_the_page(with_demo):
     assert at.title[0].value == TITLE
 
 
+def test_the_card_names_the_latest_study_as_text(with_demo):
+    from cinic import paths
+    from cinic.sweeps.runner import prepare
+    from cinic.sweeps.spec import parse_spec
+
+    prepare(parse_spec({"name": "reproduce-demo", "data": str(with_demo), "epochs": 1,
+                        "grid": {"preset": ["base"], "seed": [0, 1]}}), paths.runs_root())
+    at = open_app()
+    assert [t.value for t in at.text] == ["Latest study: reproduce-demo (never started, 2 trials)"]
+
+
 def test_without_a_data_set_the_page_offers_the_demo_set(demo_dir):
     at = open_app(TITLE)
     assert any("No data set yet" in i.value for i in at.info)
