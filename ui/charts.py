@@ -550,8 +550,9 @@ def study_table(variants: Sequence[Mapping]) -> pd.DataFrame:
         return f"{ci[0]:.2f} .. {ci[1]:.2f}" if ci and None not in ci else "-"
 
     rows = [{"variant": v["label"], "what it changes": v.get("changes") or "",
-             "report test %": v["report"].get("test"), "report valid %": v["report"].get("valid"),
-             "report epochs": v["report"].get("epochs"), "test %": _round(v.get("test_mean")),
+             "report test %": (v.get("report") or {}).get("test"),
+             "report valid %": (v.get("report") or {}).get("valid"),
+             "report epochs": (v.get("report") or {}).get("epochs"), "test %": _round(v.get("test_mean")),
              "± std": _round(v.get("test_std")), "n": v.get("n"), "test 95% CI": interval(v.get("test_ci95")),
              "valid %": _round(v.get("valid_mean")), "valid ± std": _round(v.get("valid_std")),
              "difference": _round(v.get("diff_to_report")), "verdict": v.get("verdict") or ""}
