@@ -6,6 +6,7 @@ The tests that need the study library (cinic/study, built on its own branch) ski
 
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -65,11 +66,12 @@ def test_before_it_starts_the_page_says_how_many_trainings_and_how_long(with_dem
 
 @pytest.mark.slow
 def test_one_click_runs_a_tiny_study_to_its_table_data_line_and_claims(with_demo, monkeypatch):
-    """A real study, 2 seeds, on the tiny demo set (160 training images: each epoch takes a moment): Start, wait,
-    then the page shows what study_result read from the trial runs."""
+    """A real study, 2 seeds, on the tiny demo set (160 training images), its schedules shrunk by the library's
+    own epochs_scale to keep the test short: Start, wait, then the page shows what study_result read."""
     reproduce = pytest.importorskip("cinic.study.reproduce")
     from cinic.sweeps.runner import list_sweeps, sweep_folder, sweep_state
 
+    monkeypatch.setattr(reproduce, "study_spec", functools.partial(reproduce.study_spec, epochs_scale=0.2))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     at = open_app(TITLE)
     at.number_input(key="reproduce-seeds").set_value(2).run()
