@@ -31,14 +31,17 @@ NUMBER = "%.2f"
 
 # --- before it starts: the settings and what they cost ------------------------------------------------
 def choose_settings() -> tuple[int, bool, bool]:
+    """Seeds, "and ours", the claims' arms; fixed while the study they name runs (other settings are
+    another study: the running one would drop out of sight)."""
+    locked = bool(st.session_state.get("reproduce-live"))
     left, middle, right = st.columns(3)
-    seeds = int(left.number_input("Seeds per variant", 1, 20, DEFAULT_SEEDS, key="reproduce-seeds",
+    seeds = int(left.number_input("Seeds per variant", 1, 20, DEFAULT_SEEDS, key="reproduce-seeds", disabled=locked,
                                   help="Each variant is trained with seeds 0, 1, ...: the spread over seeds is "
                                        "what makes a difference to the report's figure mean something."))
-    ours = middle.toggle("And ours", False, key="reproduce-ours",
+    ours = middle.toggle("And ours", False, key="reproduce-ours", disabled=locked,
                          help="The same three variants again with the project's recipe, beside the report's: "
                               "what the recipe buys.")
-    claims = right.toggle("Check the six conclusions", True, key="reproduce-claims",
+    claims = right.toggle("Check the six conclusions", True, key="reproduce-claims", disabled=locked,
                           help="Adds the two extra arms the conclusions need: best without its late learning-rate "
                                "drop (conclusion 4) and base with Xavier weights (conclusion 5).")
     return seeds, ours, claims
@@ -136,20 +139,34 @@ def show_result(name: str, live: bool) -> None:
     st.text(f"Data: {data.get('root')}")  # a path as text: it may hold * or _
     if live:
         st.caption("So far: n counts the seeds finished; the figures move as the others finish.")
-    st.dataframe(charts.study_table(result["variants"]), hide_index=True, key="reproduce-table", column_config={
-        **{c: st.column_config.NumberColumn(format=NUMBER) for c in (
-            "report test %", "report valid %", "test %", "± std", "valid %", "valid ± std")},
-        "difference": st.column_config.NumberColumn(format="%+.2f", help="Your test mean minus the report's."),
-        "what it changes": st.column_config.TextColumn(width="medium"),
-        "verdict": st.column_config.TextColumn(width="large")})
+    show_table(result["variants"], key="reproduce-table")
     st.caption("± std: the sample standard deviation over the seeds; the interval is Student's t at 95 % over "
                "them (wide with few seeds, as it should be).")
+    if result.get("extra_arms"):
+        with st.expander("The extra arms the conclusions need", icon=":material/call_split:"):
+            show_table(result["extra_arms"], key="reproduce-extra")
     if result.get("curves"):
         st.altair_chart(charts.study_curves_chart(result["curves"]))
     show_confusion(result.get("confusion"))
     show_claims(result.get("claims") or [])
     if not live:
         downloads(result)
+
+
+# The test figures first, where a screen shows them; the rest scrolls.
+TABLE_ORDER = ["variant", "report test %", "test %", "± std", "n", "test 95% CI", "difference", "verdict",
+               "report valid %", "valid %", "valid ± std", "report epochs", "what it changes"]
+
+
+def show_table(variants: list[dict], key: str) -> None:
+    st.dataframe(charts.study_table(variants), hide_index=True, key=key, column_order=TABLE_ORDER, column_config={
+        **{c: st.column_config.NumberColumn(format=NUMBER, width="small") for c in (
+            "report test %", "report valid %", "test %", "± std", "valid %", "valid ± std")},
+        "n": st.column_config.NumberColumn(width="small", help="Seeds finished."),
+        "difference": st.column_config.NumberColumn(format="%+.2f", width="small",
+                                                    help="Your test mean minus the report's."),
+        "verdict": st.column_config.TextColumn(width="large"),
+        "what it changes": st.column_config.TextColumn(width="large")})
 
 
 def show_confusion(confusion: dict | None) -> None:
@@ -170,15 +187,22 @@ def show_confusion(confusion: dict | None) -> None:
                      "recall % (study)", "recall % (report)", "precision % (study)", "precision % (report)")})
 
 
+VERDICT_COLORS = {"supported": "green", "not supported": "red", "inconclusive": "gray"}
+
+
 def show_claims(claims: list[dict]) -> None:
     if not claims:
         return
     st.subheader("The report's six conclusions, checked")
-    st.dataframe(charts.claims_table(claims), hide_index=True, key="reproduce-claims-table", column_config={
-        "claim": st.column_config.TextColumn(width="medium"),
-        "evidence": st.column_config.TextColumn(width="large"),
-        "n to settle": st.column_config.NumberColumn(
-            help="Where inconclusive: the seeds per variant that would likely settle it.")})
+    for claim in claims:
+        said = charts.claim_summary(claim)
+        with st.container(border=True):
+            title, verdict = st.columns([5, 1])
+            title.markdown(f"**{said['title']}**")
+            verdict.badge(said["verdict"], color=VERDICT_COLORS.get(said["verdict"], "gray"))
+            if said["detail"]:
+                st.caption(said["detail"])
+            st.text(said["evidence"])  # class names and figures, as they are
     st.caption("Accuracy differences: Welch's t test over the seeds; one pair of runs: McNemar on the test images. "
                "\"inconclusive\": the seeds so far cannot tell.")
 
@@ -226,6 +250,8 @@ with app_ui.page_body():
     live = sweep_state(folder)["state"] in LIVE
     if not live:
         show_plan(cached_plan(json.dumps(spec, sort_keys=True)))
-    st.session_state["reproduce-live"] = live
+    if live != bool(st.session_state.get("reproduce-live")):
+        st.session_state["reproduce-live"] = live
+        st.rerun()  # once: the settings above lock (or unlock) with it
     # Poll only while the study can still change; an ended one is drawn once.
     st.fragment(watch, run_every=POLL_SECONDS if live else None)(spec, str(folder))

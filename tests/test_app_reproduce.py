@@ -7,6 +7,7 @@ The tests that need the study library (cinic/study, built on its own branch) ski
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 import pytest
@@ -91,9 +92,10 @@ def test_one_click_runs_a_tiny_study_to_its_table_data_line_and_claims(with_demo
     assert list(table["n"]) == [2] * len(result["variants"])
     assert list(table["test %"]) == pytest.approx([v["test_mean"] for v in result["variants"]], abs=0.006)
     assert any("is not the report's: compare the ranking and the gaps" in w.value for w in at.warning)
-    claims = frame_with(at, "claim")
-    assert list(claims["#"]) == [1, 2, 3, 4, 5, 6]
-    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    titles = [m.value for m in at.markdown if re.match(r"\*\*\d\. ", m.value)]
+    assert titles == [f"**{c['id']}. {c['claim']}**" for c in result["claims"]] and len(titles) == 6
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert [b.split("[")[1].rstrip("]") for b in badges] == [c["verdict"] for c in result["claims"]]
     assert charts_on(at), "the curves and the confusion matrices"
     assert {b.proto.label for b in at.get("download_button")} == {
         "The write-up (HTML)", "The table (Markdown)", "The table (CSV)"}

@@ -387,9 +387,11 @@ def test_the_study_curves_show_the_mean_its_spread_and_the_reports_points():
     assert list(zip(report["variant"], report["epoch"], report["valid %"])) == [
         ("base · report recipe", 1, 39.36), ("base · report recipe", 3, 50.5),
         ("best · report recipe", 1, 59.15), ("best · report recipe", 2, 62.62)]
-    assert spec["layer"][2]["mark"]["shape"] == "diamond"
-    assert spec["layer"][2]["encoding"]["shape"]["field"] == "source" and set(report["source"]) == {"the report"}
-    assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] == [c["label"] for c in STUDY_CURVES]
+    shape = spec["layer"][2]["encoding"]["shape"]
+    assert shape["field"] == "source" and shape["scale"]["range"] == ["diamond"]  # without it: circles
+    assert set(report["source"]) == {"the report"}
+    color = spec["layer"][1]["encoding"]["color"]["scale"]
+    assert color == {"domain": [c["label"] for c in STUDY_CURVES], "range": charts.RUN_PALETTE[:3]}
     assert spec["layer"][1]["encoding"]["x"]["axis"]["values"] == [1, 2, 3]
     assert spec["autosize"] == {"type": "fit-x", "contains": "padding"} and spec["height"] == 320
 
@@ -410,17 +412,21 @@ def test_the_confusion_chart_takes_a_title_and_the_class_rates_table_pairs_study
     assert pd.isna(table.iloc[2]["recall % (study)"])
 
 
-def test_the_claims_table_gives_verdict_p_value_and_evidence_on_one_line_each():
-    claims = [{"id": 1, "claim": "smaller filters raise accuracy", "verdict": "supported", "p_value": 0.0004,
-               "test": "Welch's t", "evidence": {"mean_diff": 1.234, "ci95": [0.5, 2.0], "n": 3},
-               "n_to_settle": None},
-              {"id": 4, "claim": "lowering the learning rate late helps", "verdict": "inconclusive",
-               "p_value": 0.31, "test": "Welch's t", "evidence": {"pairs": [["cat", "dog"]]}, "n_to_settle": 12},
-              {"id": 6, "claim": "the bigger model needs fewer epochs", "verdict": "not supported",
-               "p_value": None, "test": "", "evidence": {}, "n_to_settle": None}]
-    table = charts.claims_table(claims)
-    assert list(table["#"]) == [1, 4, 6] and list(table["verdict"]) == ["supported", "inconclusive",
-                                                                        "not supported"]
-    assert list(table["p-value"]) == ["< 0.001", "0.310", "-"]
-    assert table.iloc[0]["evidence"] == "mean diff: 1.23; ci95: 0.50 .. 2.00; n: 3"
-    assert table.iloc[1]["evidence"] == 'pairs: [["cat", "dog"]]' and table.iloc[1]["n to settle"] == 12
+def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_line():
+    supported = charts.claim_summary({
+        "id": 1, "claim": "Smaller filters raise accuracy.", "verdict": "supported", "p_value": 0.0004,
+        "test": "Welch's t test over seeds", "evidence": {"mean_a": 34.443, "ci95": [-3.0084, 5.2284], "n_a": 3},
+        "n_to_settle": None})
+    assert supported == {"title": "1. Smaller filters raise accuracy.", "verdict": "supported",
+                         "detail": "Welch's t test over seeds · p < 0.001",
+                         "evidence": "mean a: 34.44; ci95: -3.01 .. 5.23; n a: 3"}
+    pairs = charts.claim_summary({
+        "id": 3, "claim": "Most mistakes fall between similar classes.", "verdict": "inconclusive", "p_value": 0.31,
+        "test": "top pairs", "n_to_settle": 12,
+        "evidence": {"study_top": [{"pair": ["deer", "horse"], "count": 12, "share": 12.2449}],
+                     "shared": [["automobile", "truck"]], "epochs": {"base": 7, "best": 2}}})
+    assert pairs["detail"] == "top pairs · p = 0.310 · about 12 seeds per variant would settle it"
+    assert pairs["evidence"] == ("study top: (pair deer/horse, count 12, share 12.24); shared: automobile/truck; "
+                                 "epochs: base 7, best 2")
+    assert charts.claim_summary({"id": 6, "claim": "c", "verdict": "not supported", "p_value": None,
+                                 "test": "", "evidence": {}})["detail"] == ""

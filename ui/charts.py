@@ -583,7 +583,8 @@ def study_curves_chart(curves: Sequence[Mapping]) -> alt.LayerChart:
     last = max([int(e) for e in means["epoch"]] + [int(e) for e in report["epoch"]] + [1])
     x = alt.X("epoch:Q", axis=epoch_axis(1, last), scale=alt.Scale(domain=[1, last]))
     y_scale = alt.Scale(zero=False)
-    color = alt.Color("variant:N", sort=labels, scale=alt.Scale(domain=labels),
+    palette = [RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(labels))]
+    color = alt.Color("variant:N", sort=labels, scale=alt.Scale(domain=labels, range=palette),
                       legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
     band = alt.Chart(means).mark_area(opacity=0.18).encode(
         x=x, y=alt.Y("low:Q", scale=y_scale, title="validation accuracy %"), y2="high:Q", color=color)
@@ -594,7 +595,9 @@ def study_curves_chart(curves: Sequence[Mapping]) -> alt.LayerChart:
     marks = alt.Chart(report).mark_point(shape="diamond", size=110, filled=True, stroke="black",
                                          strokeWidth=1).encode(
         x=x, y=alt.Y("valid %:Q", scale=y_scale), color=color,
-        shape=alt.Shape("source:N", title=None, legend=alt.Legend(orient="bottom")),
+        # The shape by a field (for its legend entry) needs its own one-shape scale, or Vega draws circles.
+        shape=alt.Shape("source:N", title=None, scale=alt.Scale(range=["diamond"]),
+                        legend=alt.Legend(orient="bottom")),
         tooltip=["variant:N", "epoch:Q", alt.Tooltip("valid %:Q", title="the report's valid %", format=".2f")])
     return fit_width(alt.layer(band, lines, marks, title="Validation accuracy by epoch: mean over seeds "
                                                           "(band: ± one std), the report's figures as diamonds",
@@ -619,22 +622,29 @@ def format_p(p) -> str:
 
 
 def evidence_text(evidence: Mapping) -> str:
-    """"mean best − stepping: 9.12; ci95: 7.50 .. 10.74": a claim's evidence on one line."""
-    def value(v):
+    """"diff: 1.11; ci95: -3.01 .. 5.23; epochs: base 7, best 2": a claim's evidence on one line."""
+    def value(v) -> str:
         if isinstance(v, float):
             return f"{v:.2f}"
-        if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) for x in v):
-            return " .. ".join(value(x) for x in v) if len(v) == 2 else ", ".join(value(x) for x in v)
-        if isinstance(v, (list, tuple, dict)):
-            return json.dumps(v)
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k.replace('_', ' ')} {value(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            if v and all(isinstance(x, str) for x in v):
+                return "/".join(v)  # a pair of classes: cat/dog
+            if len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+                return f"{value(v[0])} .. {value(v[1])}"  # an interval
+            return ", ".join(f"({value(x)})" if isinstance(x, Mapping) else value(x) for x in v)
         return str(v)
 
     return "; ".join(f"{k.replace('_', ' ')}: {value(v)}" for k, v in (evidence or {}).items())
 
 
-def claims_table(claims: Sequence[Mapping]) -> pd.DataFrame:
-    """The report's six conclusions, each with this study's verdict, its test and its evidence."""
-    rows = [{"#": c["id"], "claim": c["claim"], "verdict": c["verdict"], "p-value": format_p(c.get("p_value")),
-             "test": c.get("test") or "", "evidence": evidence_text(c.get("evidence") or {}),
-             "n to settle": c.get("n_to_settle")} for c in claims]
-    return pd.DataFrame(rows, columns=["#", "claim", "verdict", "p-value", "test", "evidence", "n to settle"])
+def claim_summary(claim: Mapping) -> dict:
+    """What the page writes for one of the report's conclusions: its title, verdict, test line and evidence."""
+    detail = claim.get("test") or ""
+    if claim.get("p_value") is not None:
+        detail += f" · p = {format_p(claim['p_value'])}".replace("p = <", "p <")
+    if claim.get("n_to_settle"):
+        detail += f" · about {claim['n_to_settle']} seeds per variant would settle it"
+    return {"title": f"{claim['id']}. {claim['claim']}", "verdict": claim["verdict"], "detail": detail,
+            "evidence": evidence_text(claim.get("evidence") or {})}
