@@ -392,6 +392,9 @@ def test_the_study_curves_show_the_mean_its_spread_and_the_reports_points():
     assert set(report["source"]) == {"the report"}
     color = spec["layer"][1]["encoding"]["color"]["scale"]
     assert color == {"domain": [c["label"] for c in STUDY_CURVES], "range": charts.RUN_PALETTE[:3]}
+    # The legend's swatches at full strength, not the band's faint fill; the same in every layer (no conflict).
+    legends = [layer["encoding"]["color"]["legend"] for layer in spec["layer"]]
+    assert legends[0]["symbolOpacity"] == 1 and legends.count(legends[0]) == 3
     assert spec["layer"][1]["encoding"]["x"]["axis"]["values"] == [1, 2, 3]
     assert spec["autosize"] == {"type": "fit-x", "contains": "padding"} and spec["height"] == 320
 
@@ -415,11 +418,12 @@ def test_the_confusion_chart_takes_a_title_and_the_class_rates_table_pairs_study
 def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_line():
     supported = charts.claim_summary({
         "id": 1, "claim": "Smaller filters raise accuracy.", "verdict": "supported", "p_value": 0.0004,
-        "test": "Welch's t test over seeds", "evidence": {"mean_a": 34.443, "ci95": [-3.0084, 5.2284], "n_a": 3},
+        "test": "Welch's t test over seeds",
+        "evidence": {"mean_a": 34.443, "ci95": [-3.0084, 5.2284], "n_a": 3, "p_value": 0.0004},
         "n_to_settle": None})
     assert supported == {"title": "1. Smaller filters raise accuracy.", "verdict": "supported",
                          "detail": "Welch's t test over seeds · p < 0.001",
-                         "evidence": "mean a: 34.44; ci95: -3.01 .. 5.23; n a: 3"}
+                         "evidence": "mean a: 34.44; ci95: -3.01 .. 5.23; n a: 3; p value: < 0.001"}
     pairs = charts.claim_summary({
         "id": 3, "claim": "Most mistakes fall between similar classes.", "verdict": "inconclusive", "p_value": 0.31,
         "test": "top pairs", "n_to_settle": 12,

@@ -585,7 +585,7 @@ def study_curves_chart(curves: Sequence[Mapping]) -> alt.LayerChart:
     y_scale = alt.Scale(zero=False)
     palette = [RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(labels))]
     color = alt.Color("variant:N", sort=labels, scale=alt.Scale(domain=labels, range=palette),
-                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, symbolOpacity=1))
     band = alt.Chart(means).mark_area(opacity=0.18).encode(
         x=x, y=alt.Y("low:Q", scale=y_scale, title="validation accuracy %"), y2="high:Q", color=color)
     lines = alt.Chart(means).mark_line(point=True).encode(
@@ -636,7 +636,8 @@ def evidence_text(evidence: Mapping) -> str:
             return ", ".join(f"({value(x)})" if isinstance(x, Mapping) else value(x) for x in v)
         return str(v)
 
-    return "; ".join(f"{k.replace('_', ' ')}: {value(v)}" for k, v in (evidence or {}).items())
+    return "; ".join(f"{k.replace('_', ' ')}: {format_p(v) if k == 'p_value' else value(v)}"
+                     for k, v in (evidence or {}).items())
 
 
 def claim_summary(claim: Mapping) -> dict:
