@@ -66,10 +66,11 @@ def cached_plan(spec_json: str) -> dict:
 
 def show_plan(plan: dict) -> None:
     estimate, left = plan.get("estimate_s"), plan["to_run"]
-    cost = f"about {charts.format_duration(estimate)}" if estimate is not None else "time not yet known"
     if not left:
-        cost = "every one has finished"
-    elif left < plan["trainings"]:
+        st.markdown(f"**{plan['trainings']} trainings**: every one has finished.")
+        return
+    cost = f"about {charts.format_duration(estimate)}" if estimate is not None else "time not yet known"
+    if left < plan["trainings"]:
         cost += f" for the {left} still to run"
     st.markdown(f"**{plan['trainings']} trainings**, {plan['concurrent']} at a time: **{cost}**.")
     per_epoch = plan.get("s_per_epoch") or {}
