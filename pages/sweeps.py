@@ -63,9 +63,10 @@ def report_augmentation(n: int) -> dict:
     """The settings that add `n` Augmentor images made with the report's pipeline (none for 0)."""
     if not n:
         return {}
-    from cinic.augment.ops import load_pipeline
+    from cinic.augment.ops import SEED_PIPELINE, validate_pipeline
 
-    return {"augment": load_pipeline("seed"), "augment_name": "seed", "augment_n": n}
+    # Named "report" as the reproduce study names it: "seed" is for random seeds only.
+    return {"augment": validate_pipeline(SEED_PIPELINE), "augment_name": "report", "augment_n": n}
 
 
 def parse_rates(text: str) -> list[float]:

@@ -96,7 +96,7 @@ def test_a_sweep_of_listed_variants_shows_each_trials_own_epochs(with_demo):
 
 def test_the_form_adds_augmentor_images_made_with_the_reports_pipeline(with_demo, monkeypatch):
     import cinic.sweeps.runner
-    from cinic.augment.ops import load_pipeline
+    from cinic.augment.ops import SEED_PIPELINE, validate_pipeline
 
     launched = []
     monkeypatch.setattr(cinic.sweeps.runner, "launch_sweep", lambda spec: launched.append(spec) or sweep_folder("x"))
@@ -105,9 +105,9 @@ def test_the_form_adds_augmentor_images_made_with_the_reports_pipeline(with_demo
     at.number_input(key="sweep-augment-n").set_value(50).run()
     button(at, "Launch the sweep").click().run()
     [spec] = launched
-    assert (spec["augment_n"], spec["augment"]) == (50, load_pipeline("seed"))
+    assert (spec["augment_n"], spec["augment"]) == (50, validate_pipeline(SEED_PIPELINE))
     configs = [t.config for t in parse_spec(spec).trials]
-    assert {(c["augment_n"], c["augment_name"]) for c in configs} == {(50, "seed")}
+    assert {(c["augment_n"], c["augment_name"]) for c in configs} == {(50, "report")}
     at.number_input(key="sweep-augment-n").set_value(0).run()
     button(at, "Launch the sweep").click().run()
     assert "augment_n" not in launched[1]  # 0: none added, each recipe's own
