@@ -136,7 +136,7 @@ with app_ui.page_body():
     sweeps = list_sweeps()
     if data_root is not None:
         with st.expander("New sweep", expanded=not sweeps, icon=":material/add:"):
-            st.caption(f"Data: {datasets.describe_data_root(data_root)}")
+            st.text(f"Data: {datasets.describe_data_root(data_root)}")  # a path as text: it may hold * or _
             with app_ui.errors_as_boxes("These settings cannot be used"):
                 spec = choose_spec(str(data_root))
                 grid = spec["grid"]

@@ -111,3 +111,15 @@ def test_the_form_adds_augmentor_images_made_with_the_reports_pipeline(with_demo
     at.number_input(key="sweep-augment-n").set_value(0).run()
     button(at, "Launch the sweep").click().run()
     assert "augment_n" not in launched[1]  # 0: none added, each recipe's own
+
+
+def test_a_data_folder_named_like_markdown_reads_as_it_is(demo_dir, tiny_data, tmp_path):
+    import shutil
+
+    from cinic.data import choice as datasets
+
+    odd = tmp_path / "my_*starred*_data"
+    shutil.copytree(tiny_data, odd)
+    datasets.remember_data_root(odd)
+    at = open_app("Sweeps")
+    assert f"Data: {odd.resolve()}" in [t.value for t in at.text]
