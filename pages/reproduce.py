@@ -2,9 +2,9 @@
 
 The study is a sweep of listed variants (cinic.study.reproduce builds its spec,
 plans it and starts it as its own process, like a sweep from the Sweeps page);
-this page picks its settings, shows what it will cost, starts and stops it, and
-draws what `study_result` reads from the trial runs, in a fragment that reruns
-while the study runs. The library is imported inside the functions that use it:
+this page picks the settings of a new one, shows what it will cost and starts it;
+below, any study so far (the URL's ?study= names it) with Stop or Resume, and what
+`study_result` reads from its trial runs, in a fragment that reruns while it runs. The library is imported inside the functions that use it:
 it brings scipy and torch, and the menu must show before them.
 """
 
@@ -21,7 +21,7 @@ app_ui.page_start("Reproduce the report")  # first: the menu shows while the lib
 
 from ui import charts, sweep_view
 
-from cinic.sweeps.runner import stop_sweep, sweep_folder, sweep_state, trial_rows
+from cinic.sweeps.runner import list_sweeps, stop_sweep, sweep_folder, sweep_state, trial_rows
 
 POLL_SECONDS = 3.0
 LIVE = ("queued", "running")
@@ -31,20 +31,31 @@ NUMBER = "%.2f"
 
 # --- before it starts: the settings and what they cost ------------------------------------------------
 def choose_settings() -> tuple[int, bool, bool]:
-    """Seeds, "and ours", the claims' arms; fixed while the study they name runs (other settings are
-    another study: the running one would drop out of sight)."""
-    locked = bool(st.session_state.get("reproduce-live"))
     left, middle, right = st.columns(3)
-    seeds = int(left.number_input("Seeds per variant", 1, 20, DEFAULT_SEEDS, key="reproduce-seeds", disabled=locked,
+    seeds = int(left.number_input("Seeds per variant", 1, 20, DEFAULT_SEEDS, key="reproduce-seeds",
                                   help="Each variant is trained with seeds 0, 1, ...: the spread over seeds is "
                                        "what makes a difference to the report's figure mean something."))
-    ours = middle.toggle("And ours", False, key="reproduce-ours", disabled=locked,
+    ours = middle.toggle("And ours", False, key="reproduce-ours",
                          help="The same three variants again with the project's recipe, beside the report's: "
                               "what the recipe buys.")
-    claims = right.toggle("Check the six conclusions", True, key="reproduce-claims", disabled=locked,
+    claims = right.toggle("Check the six conclusions", True, key="reproduce-claims",
                           help="Adds the two extra arms the conclusions need: best without its late learning-rate "
                                "drop (conclusion 4) and base with Xavier weights (conclusion 5).")
     return seeds, ours, claims
+
+
+def new_study(data_root: Path) -> None:
+    """The settings of a study, what it will cost, and Start; settings already run are that study, below."""
+    from cinic.study.reproduce import study_spec
+
+    seeds, ours, claims = choose_settings()
+    name = study_name(data_root, seeds, ours, claims)
+    spec = study_spec(str(data_root), seeds=seeds, name=name, claims=claims, ours=ours)
+    show_plan(cached_plan(json.dumps(spec, sort_keys=True)))
+    if sweep_folder(name).is_dir():
+        st.text(f"These settings on this data are the study {name}: pick it below.")
+    elif st.button("Start the study", key="reproduce-start", type="primary", icon=":material/play_arrow:"):
+        launch(spec)
 
 
 def study_name(data_root: Path, seeds: int, ours: bool, claims: bool) -> str:
@@ -85,43 +96,41 @@ def launch(spec: dict) -> None:
 
     with app_ui.errors_as_boxes("The study could not be started"):
         folder = launch_study(spec)
+        st.query_params["study"] = folder.name
         st.toast(f"Started the study {folder.name}")
         st.rerun()
 
 
-def actions(spec: dict, folder: Path, state: str, trials: list[dict]) -> None:
+def actions(folder: Path, state: str, trials: list[dict]) -> None:
     if state in LIVE:
         if st.button("Stop the study", key="reproduce-stop", icon=":material/stop:"):
             with app_ui.errors_as_boxes("The study could not be stopped"):
                 stop_sweep(folder)
                 st.toast("Asked every trial to stop after saving; Resume continues them.")
-    elif state == "never started":
-        if st.button("Start the study", key="reproduce-start", type="primary", icon=":material/play_arrow:"):
-            launch(spec)
     elif any(t["state"] != "finished" for t in trials):
-        if st.button("Resume the study", key="reproduce-resume", type="primary", icon=":material/play_arrow:",
+        verb = "Start" if state == "never started" else "Resume"  # made (by the CLI, say) but never run
+        if st.button(f"{verb} the study", key="reproduce-resume", type="primary", icon=":material/play_arrow:",
                      help="Skips finished trials, resumes the others from their last checkpoint."):
-            launch(spec)
+            from cinic.sweeps.runner import spec_dict
+
+            launch(spec_dict(folder))  # the spec it was started with: a second launch resumes it
     else:
         st.caption("Every trial has finished: starting it again would retrain nothing.")
 
 
 # --- while and after it runs -------------------------------------------------------------------------
-def watch(spec: dict, folder: str) -> None:
+def watch(folder: str) -> None:
     """Progress per trial, then the result as far as the finished trials go; re-read on every rerun."""
     folder = Path(folder)
     state = sweep_state(folder)["state"]
-    trials = trial_rows(folder) if state != "never started" else []
-    if trials:
-        st.text(f"Study {folder.name}: {state}")  # a name as text, never as markdown
-        sweep_view.show_progress(trials)
-    actions(spec, folder, state, trials)
-    if not trials:
-        return
+    trials = trial_rows(folder)
+    st.text(f"Study {folder.name}: {state}")  # a name as text, never as markdown
+    sweep_view.show_progress(trials)
+    actions(folder, state, trials)
     with st.expander("Trials", expanded=state in LIVE, icon=":material/list:"):
         sweep_view.show_trials(trials, key="reproduce-trials")
     if any(t["state"] == "finished" for t in trials):
-        show_result(spec["name"], state in LIVE)
+        show_result(folder.name, state in LIVE)
     else:
         st.caption("The table, the curves, the matrices and the claims appear as trials finish.")
     if state not in LIVE and st.session_state.get("reproduce-live"):
@@ -223,6 +232,11 @@ def downloads(result: dict) -> None:
 
 
 # --- the page ----------------------------------------------------------------------------------------
+def list_studies() -> list[dict]:
+    """The sweeps that are studies, newest first: this page names them reproduce-..., the CLI reproduce."""
+    return [s for s in list_sweeps() if s["name"].startswith("reproduce")]
+
+
 def study_library_present() -> bool:
     # Transitional: cinic/study comes from its own branch; once merged this check always passes.
     import importlib.util
@@ -242,17 +256,20 @@ with app_ui.page_body():
     if not study_library_present():
         st.info("The study library (cinic/study) is not in this copy of the project yet.", icon=":material/info:")
         st.stop()
-    from cinic.study.reproduce import study_spec
-
-    seeds, ours, claims = choose_settings()
-    name = study_name(data_root, seeds, ours, claims)
-    spec = study_spec(str(data_root), seeds=seeds, name=name, claims=claims, ours=ours)
-    folder = sweep_folder(name)
-    live = sweep_state(folder)["state"] in LIVE
-    if not live:
-        show_plan(cached_plan(json.dumps(spec, sort_keys=True)))
-    if live != bool(st.session_state.get("reproduce-live")):
-        st.session_state["reproduce-live"] = live
-        st.rerun()  # once: the settings above lock (or unlock) with it
+    with st.expander("New study", expanded=not list_studies(), icon=":material/add:"):
+        new_study(data_root)
+    st.subheader("Studies")
+    studies = list_studies()
+    if not studies:
+        st.caption("No study yet.")
+        st.stop()
+    names = [s["name"] for s in studies]
+    wanted = st.query_params.get("study")
+    picked = st.selectbox("Study", names, names.index(wanted) if wanted in names else 0, key="reproduce-picked",
+                          # no state here: drawn once, it would go stale while the study runs (shown below)
+                          format_func=lambda n: next(f"{n} ({s['trials']} trials)" for s in studies if s["name"] == n))
+    st.query_params["study"] = picked
+    live = next(s for s in studies if s["name"] == picked)["state"] in LIVE
+    st.session_state["reproduce-live"] = live
     # Poll only while the study can still change; an ended one is drawn once.
-    st.fragment(watch, run_every=POLL_SECONDS if live else None)(spec, str(folder))
+    st.fragment(watch, run_every=POLL_SECONDS if live else None)(str(sweep_folder(picked)))

@@ -65,6 +65,24 @@ def test_before_it_starts_the_page_says_how_many_trainings_and_how_long(with_dem
     assert button(at, "Start the study")
 
 
+def test_a_study_made_before_shows_on_a_fresh_visit_and_its_settings_point_to_it(with_demo):
+    """A closed tab, another tab, the CLI: the study is found again from its folder, not from this session."""
+    reproduce = pytest.importorskip("cinic.study.reproduce")
+    from cinic import paths
+    from cinic.sweeps.runner import prepare
+    from cinic.sweeps.spec import parse_spec
+
+    name = f"reproduce-{with_demo.name}"  # the page's name for the default settings on this data
+    spec = parse_spec(reproduce.study_spec(str(with_demo), name=name))
+    prepare(spec, paths.runs_root())
+    at = open_app(TITLE)
+    assert at.selectbox(key="reproduce-picked").value == name
+    assert f"Study {name}: never started" in [t.value for t in at.text]
+    assert f"These settings on this data are the study {name}: pick it below." in [t.value for t in at.text]
+    assert [b.key for b in at.button if b.label == "Start the study"] == ["reproduce-resume"]  # its own, once
+    assert at.query_params["study"] in (name, [name])
+
+
 @pytest.mark.slow
 def test_one_click_runs_a_tiny_study_to_its_table_data_line_and_claims(with_demo, monkeypatch):
     """A real study, 2 seeds, on the tiny demo set (160 training images), its schedules shrunk by the library's
