@@ -171,7 +171,8 @@ TABLE_ORDER = ["variant", "report test %", "test %", "± std", "n", "test 95% CI
 def show_table(variants: list[dict], key: str) -> None:
     st.dataframe(charts.study_table(variants), hide_index=True, key=key, column_order=TABLE_ORDER, column_config={
         **{c: st.column_config.NumberColumn(format=NUMBER, width="small") for c in (
-            "report test %", "report valid %", "test %", "± std", "valid %", "valid ± std")},
+            "test %", "± std", "valid %", "valid ± std")},
+        **{c: st.column_config.NumberColumn(format=NUMBER) for c in ("report test %", "report valid %")},
         "n": st.column_config.NumberColumn(width="small", help="Seeds finished."),
         "difference": st.column_config.NumberColumn(format="%+.2f", width="small",
                                                     help="Your test mean minus the report's."),
