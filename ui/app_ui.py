@@ -33,6 +33,8 @@ class MenuEntry(NamedTuple):
 # The one list of the app's pages, in menu order. A new page is a file in pages/ and a line here.
 MENU = [
     MenuEntry("app.py", "Home", ":material/home:"),
+    # No purpose line: Home opens with a card of its own for it.
+    MenuEntry("pages/reproduce.py", "Reproduce the report", ":material/science:"),
     MenuEntry("pages/data.py", "Data", ":material/dataset:",
               "choose CINIC-10 or the demo set, check it, see samples and statistics"),
     MenuEntry("pages/augmentation.py", "Augmentation", ":material/auto_fix_high:",
