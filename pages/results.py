@@ -258,7 +258,7 @@ def confirm_delete(run: RunFolder) -> None:
     if yes.button("Yes, delete it", key="delete-yes", type="primary"):
         with app_ui.errors_as_boxes("The run could not be deleted"):
             delete_run(locate(run.name))
-            st.query_params.pop("run", None)
+            app_ui.follow_run(None)
             show_run(None, f"Deleted {run.name}.")
     if no.button("Keep it", key="delete-no"):
         show_run(run.name)
@@ -269,7 +269,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
     for key in ("results-run", "confirm-delete"):
         st.session_state.pop(key, None)  # the picker forgets the old name; the confirmation is done
     if name is not None:
-        st.query_params["run"] = name
+        app_ui.follow_run(name)
     if message:
         st.session_state["results-message"] = message
     st.rerun()

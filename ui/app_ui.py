@@ -205,17 +205,41 @@ def run_label(summary: dict) -> str:
 
 
 def pick_run(summaries: list[dict], key: str, label: str = "Run") -> dict | None:
-    """A selectbox over run summaries; remembers the pick in the URL so a reload keeps it."""
+    """A selectbox over run summaries (newest first). It opens on the run this tab follows (the one it
+    last picked or started), else on the newest finished run; the pick is followed from then on."""
     if not summaries:
         return None
     by_name = {s["name"]: s for s in summaries}
     names = list(by_name)
-    wanted = st.query_params.get("run")
-    index = names.index(wanted) if wanted in names else 0
+    wanted = followed_run(names) or next((s["name"] for s in summaries if s.get("state") == "finished"), names[0])
     # Names, not summaries, as options: a run's label changes while it trains, its name does not.
-    picked = st.selectbox(label, names, index=index, format_func=lambda name: run_label(by_name[name]), key=key)
-    st.query_params["run"] = picked
+    picked = st.selectbox(label, names, index=names.index(wanted), format_func=lambda name: run_label(by_name[name]),
+                          key=key)
+    follow_run(picked)
     return by_name[picked]
+
+
+FOLLOWED = "followed-run"  # session state: the run this tab follows across pages
+
+
+def follow_run(name: str | None) -> None:
+    """Make `name` the run this tab follows: in its URL (a reload or a bookmark keeps it) and in its
+    session (the menu's links carry no URL parameters). Each tab is its own session, so two tabs
+    follow their own runs. None forgets it (a deleted run)."""
+    if name is None:
+        st.query_params.pop("run", None)
+        st.session_state.pop(FOLLOWED, None)
+        return
+    st.query_params["run"] = name
+    st.session_state[FOLLOWED] = name
+
+
+def followed_run(names: list[str]) -> str | None:
+    """The run this tab follows, if it is among `names`: the URL's first, else the session's."""
+    for wanted in (st.query_params.get("run"), st.session_state.get(FOLLOWED)):
+        if wanted in names:
+            return wanted
+    return None
 
 
 def age(unix_time: float | None) -> str:

@@ -356,11 +356,10 @@ def list_runs(root: Path | None = None) -> list[dict]:
         raise RunError(f"the runs root {root} is a file, not a folder: give the folder that holds run folders")
     if not root.is_dir():
         return []
-    summaries = []
-    for path in sorted(root.iterdir(), reverse=True):
-        if path.is_dir() and (path / CONFIG).exists():
-            summaries.append(summarize_run(RunFolder(path)))
-    return summaries
+    summaries = [summarize_run(RunFolder(path)) for path in root.iterdir()
+                 if path.is_dir() and (path / CONFIG).exists()]
+    # By when each run was made, not by name: a run named by hand ("tab2-base") sorts anywhere by name.
+    return sorted(summaries, key=lambda s: (-s["created"], s["name"]))
 
 
 def summarize_run(run: RunFolder) -> dict:
@@ -390,7 +389,14 @@ def summarize_run(run: RunFolder) -> dict:
         }
     except (RunError, OSError) as e:
         return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e),
-                "preset": "?", "epoch": 0}
+                "preset": "?", "epoch": 0, "created": _folder_time(run)}
+
+
+def _folder_time(run: RunFolder) -> float:
+    try:
+        return run.path.stat().st_mtime
+    except OSError:  # removed while being listed
+        return 0.0
 
 
 def _notes_summary(run: RunFolder) -> dict:

@@ -1,0 +1,56 @@
+"""Everyday use, round three (issue 21): runs in the order people expect, labels that say what was
+trained, each tab following its own run, one state per sweep, a first start that just works."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from cinic import cli, paths
+from cinic.runs.folder import RunFolder, list_runs
+from test_app import (assert_clean, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
+                      with_demo, with_finished_run)
+
+
+def _fake(name, preset="base", state="finished", test_acc=None, created=0.0):
+    run = RunFolder.create({"preset": preset, "epochs": 1}, root=paths.runs_root(), name=name)
+    run.write_status(state, test_acc=test_acc, created=created, device="cpu")
+    return run
+
+
+@pytest.fixture
+def three_runs(with_finished_run, tmp_path, monkeypatch) -> list[str]:
+    """Copies of the module's finished run named against their age ("a-newest" is the newest finished),
+    and a queued run newer still: names sort one way, creation times the other."""
+    runs = tmp_path / "runs"
+    for name, created in (("z-oldest", 1000.0), ("a-newest", 3000.0), ("m-middle", 2000.0)):
+        shutil.copytree(with_finished_run.path, runs / name)
+        RunFolder(runs / name).write_status("finished", created=created)
+    monkeypatch.setenv("CINIC_RUNS", str(runs))
+    _fake("0-queued", state="queued", created=4000.0)
+    return ["0-queued", "a-newest", "m-middle", "z-oldest"]
+
+
+# --- 1. newest first by creation time, everywhere ------------------------------------------------------
+def test_runs_are_listed_newest_first_by_creation_time_not_by_name(with_demo, capsys):
+    _fake("zz-old", created=1.0)
+    _fake("tab2-base", created=2.0)
+    _fake("20260101-120000-base", created=3.0)
+    newest_first = ["20260101-120000-base", "tab2-base", "zz-old"]
+    assert [s["name"] for s in list_runs()] == newest_first
+    assert cli.main(["runs"]) == 0
+    printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert printed == newest_first
+
+
+def test_results_and_classify_open_the_newest_finished_run_then_the_one_picked(three_runs):
+    at = open_app("Results")
+    assert [o.split(" (")[0] for o in at.selectbox(key="results-run").options] == three_runs
+    assert at.selectbox(key="results-run").value == "a-newest"
+    go_to(at, "Classify")
+    assert at.selectbox(key="classify-run").value == "a-newest"
+    at.selectbox(key="classify-run").set_value("m-middle").run()
+    go_to(at, "Results")  # the menu's link carries no URL: the tab remembers its pick
+    assert at.selectbox(key="results-run").value == "m-middle"
+    assert_clean(at)
