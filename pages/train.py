@@ -223,21 +223,20 @@ def launch(config, name: str | None) -> None:
     with app_ui.errors_as_boxes("The training could not be started"):
         run = launch_training(config.to_dict(), name=name)
         st.session_state.pop("run-name", None)  # the next run gets a name of its own
-        st.query_params["run"] = run.name
+        app_ui.follow_run(run.name)  # this tab watches its own run, whatever another tab starts
         st.toast(f"Started {run.name}")
         st.rerun()
 
 
 def watched_run(summaries: list[dict]) -> dict | None:
-    """The run in the URL while it trains, else the one training now, else the URL's, else the newest
-    that trained (one cancelled while still queued has nothing to show)."""
-    wanted = next((s for s in summaries if s["name"] == st.query_params.get("run")), None)
+    """The run this tab follows (it started or picked it: the URL says which), whatever its state; else
+    the one training now; else the newest that trained (one cancelled while still queued has nothing
+    to show). Another tab's run never replaces this tab's own."""
+    wanted = app_ui.followed_run([s["name"] for s in summaries])
+    if wanted is not None:
+        return next(s for s in summaries if s["name"] == wanted)
     live = [s for s in summaries if s.get("state") in LIVE_STATES]
-    if wanted is not None and wanted in live:
-        return wanted
-    if live:
-        return live[0]
-    return wanted or next((s for s in summaries if not never_started(s)), None)
+    return live[0] if live else next((s for s in summaries if not never_started(s)), None)
 
 
 def watch(run_path: str) -> None:

@@ -54,3 +54,23 @@ def test_results_and_classify_open_the_newest_finished_run_then_the_one_picked(t
     go_to(at, "Results")  # the menu's link carries no URL: the tab remembers its pick
     assert at.selectbox(key="results-run").value == "m-middle"
     assert_clean(at)
+
+
+# --- 5. each tab follows its own run -----------------------------------------------------------------
+def test_each_tab_follows_the_run_its_url_names_not_the_newest_training(with_demo):
+    from streamlit.testing.v1 import AppTest
+
+    from cinic.runs.folder import this_process
+    from test_app import APP, TIMEOUT
+
+    _fake("tab1-run", state="finished", test_acc=30.0, created=1.0)   # tab 1 started it; it has ended
+    other = _fake("tab2-run", state="running", created=2.0)           # tab 2's, training now
+    other.write_status("running", **this_process())
+    tab1 = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    tab1.query_params["run"] = "tab1-run"
+    tab1.run()
+    go_to(tab1, "Train")
+    assert any(m.value.startswith("**tab1-run**") for m in tab1.markdown)
+    assert not any(m.value.startswith("**tab2-run**") for m in tab1.markdown)
+    tab2 = open_app("Train")  # a tab that follows no run yet watches the one training
+    assert any(m.value.startswith("**tab2-run**") for m in tab2.markdown)
