@@ -226,7 +226,7 @@ with app_ui.page_body():
     except CheckpointError as e:  # damaged, unsafe or of another model
         st.error(f"{e}", icon=":material/error:")
         st.stop()
-    st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
+    st.caption(f"{summary.get('label', '?')} · {facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
                f"validation {facts.get('best_valid_acc') or 0:.1f}%")
     k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
     shown = uploaded_images(model, facts, k)

@@ -219,11 +219,13 @@ with app_ui.page_body():
         "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
         "parameters": st.column_config.NumberColumn(format="localized")})
     st.markdown("\n".join(f"- **{variant}**: {changed}" for variant, changed
-                          in dict(zip(table["variant"], table["what changed"])).items() if changed))
+                          in dict(zip(table["variant"].str.split(" · ").str[0], table["what changed"])).items()
+                          if changed))  # a preset's change is the same under either recipe: said once
 
     key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
                        key="compare-curve")
-    epochs = {name: RunFolder(by_name[name]["path"]).epochs() for name in picked}
+    named = {name: app_ui.chart_name(by_name[name]) for name in picked}  # "run · base · report recipe"
+    epochs = {named[name]: RunFolder(by_name[name]["path"]).epochs() for name in picked}
     st.altair_chart(charts.mark_best_epochs(charts.overlay_chart(epochs, key), epochs))
 
     per_class = {}
@@ -231,10 +233,10 @@ with app_ui.page_body():
         with app_ui.errors_as_boxes(f"Run {name}"):  # a damaged eval.json spoils one run, not the page
             evaluation = RunFolder(by_name[name]["path"]).evaluation()
             if evaluation and evaluation.get("per_class"):
-                per_class[name] = evaluation["per_class"]
+                per_class[named[name]] = evaluation["per_class"]
     if per_class:
         st.altair_chart(charts.per_class_compare_chart(per_class))
-        missing = [name for name in picked if name not in per_class]
+        missing = [name for name in picked if named[name] not in per_class]
         if missing:
             st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
     else:

@@ -18,7 +18,7 @@ from ui import explain_view
 from ui import charts
 from cinic.data.dataset import display_name
 from cinic.runs.admin import delete_run, known_tags, locate, rename_run, set_tags
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs, run_label
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -304,7 +304,7 @@ with app_ui.page_body():
     headline(summary, evaluation)
     augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
     augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
-    st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
+    st.caption(f"{run_label(config)} · {summary.get('model')} · {augmentation} · data {data_root}")
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
     manage_section(run, summary, summaries)

@@ -19,10 +19,11 @@ from cinic import app_state
 from ui import charts
 
 from cinic.data import choice as datasets
-from cinic.training.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
+from cinic.training.config import OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
+from cinic.runs.folder import (LIVE_STATES, RunError, RunFolder, launch_training, list_runs, optimizer_label,
+                               recipe_label, run_label, stop_run)
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -32,8 +33,10 @@ RESUMABLE = ("interrupted", "cancelled", "failed")
 def choose_model() -> tuple[str | None, ModelSpec | None]:
     """(preset name or None for custom, spec); the spec is None when the composed one is invalid."""
     mode = st.radio("Model", ["Preset", "Compose a variant"], horizontal=True, key="model-mode")
-    preset = st.selectbox("Preset", list(PRESETS), key="preset",
-                          format_func=lambda p: f"{p}: {PRESET_NOTES.get(p, '')}",
+    # The recipe changes what a preset trains (the project recipe's input norm, TTA, init): named with it.
+    recipe = recipe_label(st.session_state.get("recipe", RECIPES[0]))
+    preset = st.selectbox("Preset (with the recipe picked beside)", list(PRESETS), key="preset",
+                          format_func=lambda p: f"{p} · {recipe}: {PRESET_NOTES.get(p, '')}",
                           help="Start from one of the report's models or a one-change variant of the base.")
     if mode == "Preset":
         return preset, PRESETS[preset]
@@ -111,7 +114,7 @@ def show_summary(spec: ModelSpec) -> int:
 # --- the recipe -------------------------------------------------------------------
 def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     """Widgets for the training settings; returns a validated TrainConfig or None (error shown)."""
-    recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
+    recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", format_func=recipe_label, help=(
         "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
         "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
         "seed: the course report's Adam at 0.001 dropped late, nothing else."))
@@ -120,7 +123,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
     left, middle, right = st.columns(3)
     optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k,
-                               format_func=OPTIMIZER_NAMES.get)
+                               format_func=lambda name: optimizer_label(name, d["weight_decay"]))
     lr = middle.number_input("Learning rate", 1e-6, 10.0, float(d["lr"]), format="%.5f", key="lr" + k)
     schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
     drops_text = ""
@@ -156,8 +159,8 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
             warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
             batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
         trained = ModelSpec.from_dict(config.model)
-        if trained != spec:  # the recipe's model fields: say what will really be trained
-            st.caption(f"The {recipe} recipe trains {preset} as: {trained.describe()}")
+        # What will really be trained: the recipe may change the preset's model fields.
+        st.markdown(f"Trains **{run_label(config.to_dict())}**: {trained.describe()}")
         st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
@@ -279,8 +282,8 @@ def settings_of(run: RunFolder) -> None:
     if not all(name in c for name in FORM_SETTINGS):
         return  # not a config the form can show (written by hand or by an older version)
     drops = ", ".join(f"{e}:{v:g}" for e, v in c["lr_drops"] or [])
-    st.caption(f"Settings: **{c['preset'] or 'a composed model'}**, {c['epochs']} epochs, {c['recipe']} recipe "
-               f"({OPTIMIZER_NAMES.get(c['optimizer'], c['optimizer'])} {c['lr']:g}, {c['schedule']}"
+    st.caption(f"Settings: **{run_label(c)}**, {c['epochs']} epochs "
+               f"({optimizer_label(c['optimizer'], c['weight_decay'])} {c['lr']:g}, {c['schedule']}"
                f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
                f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
                f"device {c['device']}")

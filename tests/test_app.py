@@ -232,7 +232,7 @@ def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
 def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     at = open_app("Train")
     assert charts_on(at), "the learning-rate plot is missing"
-    trained = [c.value for c in at.caption if c.value.startswith("The project recipe trains base as: ")]
+    trained = [m.value for m in at.markdown if m.value.startswith("Trains **base · project recipe**: ")]
     assert trained and "contrast-normalised input" in trained[0] and "xavier init" in trained[0], trained
     at.selectbox(key="sched-project").set_value("step").run()
     at.text_input(key="drops-project").set_value("3:0.0001, 99:0.1").run()
@@ -242,7 +242,8 @@ def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     assert_clean(at)
     at.radio(key="recipe").set_value("seed").run()
     assert at.selectbox(key="sched-seed").value == "step"
-    assert not any(" recipe trains " in c.value for c in at.caption)  # the seed recipe keeps the preset as it is
+    # the report's recipe keeps the preset as it is
+    assert any(m.value == f"Trains **base · report recipe**: {PRESETS['base'].describe()}" for m in at.markdown)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pytest
 
 from cinic import cli, paths
 from cinic.runs.folder import RunFolder, list_runs
+from cinic.training.config import RECIPES
 from test_app import (assert_clean, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
                       with_demo, with_finished_run)
 
@@ -74,3 +75,43 @@ def test_each_tab_follows_the_run_its_url_names_not_the_newest_training(with_dem
     assert not any(m.value.startswith("**tab2-run**") for m in tab1.markdown)
     tab2 = open_app("Train")  # a tab that follows no run yet watches the one training
     assert any(m.value.startswith("**tab2-run**") for m in tab2.markdown)
+
+
+# --- 3. the recipe named beside the preset and in every run label ------------------------------------
+def test_the_recipe_is_named_beside_the_preset_and_the_reports_optimiser_is_adam(with_demo):
+    at = open_app("Train")
+    assert at.selectbox(key="preset").format_func("base").startswith("base · project recipe")
+    assert any(m.value.startswith("Trains **base · project recipe**") for m in at.markdown)
+    report = RECIPES[1]  # "seed", or "report" once renamed: both read "report recipe"
+    at.radio(key="recipe").set_value(report).run()
+    assert_clean(at)
+    assert at.radio(key="recipe").format_func(report) == "report recipe"
+    assert at.selectbox(key="preset").format_func("base").startswith("base · report recipe")
+    assert any(m.value.startswith("Trains **base · report recipe**") for m in at.markdown)
+    assert at.selectbox(key=f"opt-{report}").format_func("adam") == "Adam"  # no weight decay: the report's Adam
+
+
+def test_every_run_label_names_the_recipe(with_finished_run):
+    from cinic.runs.folder import run_label
+
+    assert run_label({"preset": "base", "recipe": "seed"}) == "base · report recipe"
+    assert run_label({"preset": "base", "recipe": "report"}) == "base · report recipe"
+    assert run_label({"preset": None, "recipe": "project"}) == "custom · project recipe"
+    label = "finished-base · base · project recipe"
+    at = open_app("Results")
+    assert at.selectbox(key="results-run").format_func("finished-base").startswith(label)
+    assert at.caption[0].value.startswith("base · project recipe")
+    go_to(at, "Compare")
+    assert list(at.dataframe[0].value["variant"])[0] == "base · project recipe"
+    assert any(label.encode() in chart.proto.SerializeToString() for chart in at.get("vega_lite_chart"))  # legends
+    go_to(at, "Classify")
+    assert any(c.value.startswith("base · project recipe") for c in at.caption)
+    assert_clean(at)
+
+
+def test_sweep_labels_name_the_recipe():
+    from cinic.sweeps.spec import variant_labels
+
+    assert variant_labels([{"preset": "base", "recipe": "seed", "lr": 0.1}, {"preset": "best", "recipe": "project"}]) \
+        == ["base · report recipe, lr=0.1", "best · project recipe"]
+    assert variant_labels([{"recipe": "report"}]) == ["report recipe"]

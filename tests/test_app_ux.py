@@ -199,7 +199,7 @@ def test_classify_states_its_limits_and_squeezes_or_crops_non_square_pictures(wi
 # --- 3. the watched run's settings beside its progress, and "use these settings" --------------------------
 def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run):
     at = open_app("Train")  # a fresh session: the form shows its defaults
-    assert any(c.value.startswith("Settings: **base**, 1 epochs, project recipe (AdamW 0.004, onecycle), "
+    assert any(c.value.startswith("Settings: **base · project recipe**, 1 epochs (AdamW 0.004, onecycle), "
                                   "batch 32, Augmentor images: none, device cpu") for c in at.caption)
     at.selectbox(key="preset").set_value("best").run()
     at.radio(key="recipe").set_value("seed").run()

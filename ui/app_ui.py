@@ -198,10 +198,16 @@ STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_
 
 
 def run_label(summary: dict) -> str:
-    """"20250101-120000-base (finished, test 61.2%)" for pickers (plain text: no icons in options)."""
+    """"20250101-120000-base · base · report recipe (finished, test 61.2%)" for pickers (plain text: no
+    icons in options): the name, what it trained, how it stands."""
     state = summary.get("state") or "?"
     extra = f", test {summary['test_acc']:.1f}%" if summary.get("test_acc") is not None else ""
-    return f"{summary['name']} ({state}{extra})"
+    return f"{chart_name(summary)} ({state}{extra})"
+
+
+def chart_name(summary: dict) -> str:
+    """"20250101-120000-base · base · report recipe": a run in a chart's legend or a caption."""
+    return f"{summary['name']} · {summary['label']}" if summary.get("label") else summary["name"]
 
 
 def pick_run(summaries: list[dict], key: str, label: str = "Run") -> dict | None:

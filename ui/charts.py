@@ -352,7 +352,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
     for s in summaries:
         preset = s.get("preset") or "custom"
         rows.append({
-            "run": s["name"], "variant": preset,
+            "run": s["name"], "variant": s.get("label") or preset,
             "what changed": notes.get(preset) or s.get("model") or "",
             "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
@@ -360,7 +360,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "state": s.get("state"),
         })
     for preset, figures in (reference or {}).items():
-        rows.append({"run": f"report: {preset}", "variant": preset, "what changed": notes.get(preset, ""),
+        rows.append({"run": f"report: {preset}", "variant": f"{preset} · report recipe", "what changed": notes.get(preset, ""),
                      "test %": figures["test_acc"], "valid %": figures["best_valid_acc"],
                      "epochs": figures["epoch"], "augmentation": "report's ×30,000", "state": "reference"})
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)

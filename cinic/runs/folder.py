@@ -348,6 +348,32 @@ class RunFolder:
             return ""
 
 
+# --- what a run trained, in words ---------------------------------------------------------
+# The same preset trains another model under each recipe (the project recipe adds contrast-normalised
+# input, flip TTA and Xavier weights), so a run is named by both. The report's recipe was keyed "seed"
+# before it was keyed "report": both read the same.
+RECIPE_LABELS = {"report": "report recipe", "seed": "report recipe", "project": "project recipe"}
+
+
+def recipe_label(recipe) -> str:
+    """"report recipe" or "project recipe" (an unknown key reads as itself)."""
+    return RECIPE_LABELS.get(recipe, f"{recipe} recipe" if recipe else "recipe unknown")
+
+
+def run_label(config: dict) -> str:
+    """"base · report recipe": what a run trained, from its config.json (or a summary of it)."""
+    return f"{config.get('preset') or 'custom'} · {recipe_label(config.get('recipe'))}"
+
+
+def optimizer_label(optimizer: str, weight_decay: float | None) -> str:
+    """The optimiser in words: "adam" runs AdamW, which without weight decay is Adam (the report's)."""
+    from cinic.training.config import OPTIMIZER_NAMES
+
+    if optimizer == "adam" and not weight_decay:
+        return "Adam"
+    return OPTIMIZER_NAMES.get(optimizer, optimizer)
+
+
 # --- listing -------------------------------------------------------------------
 def list_runs(root: Path | None = None) -> list[dict]:
     """A summary of every run under `root`, newest first; damaged folders are listed as such."""
@@ -372,6 +398,8 @@ def summarize_run(run: RunFolder) -> dict:
             "name": run.name,
             "path": str(run.path),
             "preset": _text(config.get("preset")) or "custom",
+            "recipe": _text(config.get("recipe")),
+            "label": run_label(config),
             "model": _describe(config.get("model")),
             "params": _whole(status.get("params")),
             "state": status["state"],
