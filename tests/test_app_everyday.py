@@ -115,3 +115,37 @@ def test_sweep_labels_name_the_recipe():
     assert variant_labels([{"preset": "base", "recipe": "seed", "lr": 0.1}, {"preset": "best", "recipe": "project"}]) \
         == ["base · report recipe, lr=0.1", "best · project recipe"]
     assert variant_labels([{"recipe": "report"}]) == ["report recipe"]
+
+
+# --- 2. Compare picks a group in one choice --------------------------------------------------------------
+def _sweep(name: str, data, presets=("base", "stepping", "best"), seeds=(0, 1)) -> list[str]:
+    from cinic.sweeps.runner import prepare
+    from cinic.sweeps.spec import parse_spec
+
+    spec = parse_spec({"name": name, "data": str(data), "epochs": 1,
+                       "grid": {"preset": list(presets), "seed": list(seeds)}})
+    prepare(spec, paths.runs_root())
+    for i, trial in enumerate(spec.trials):
+        RunFolder(paths.runs_root() / trial.name).write_status("finished", epoch=1, test_acc=30.0 + i,
+                                                               best_valid_acc=29.0 + i)
+    return [t.name for t in spec.trials]
+
+
+def test_compare_opens_on_the_newest_sweep_whole_and_picks_another_group_in_one_choice(with_demo):
+    import time
+
+    for i in range(3):
+        _fake(f"alone-{i}", test_acc=20.0 + i, created=time.time() - 100 + i)
+    RunFolder.open("alone-0").update_config(data=str(with_demo))
+    trials = _sweep("six", with_demo)  # made now: newer than the runs above
+    at = open_app("Compare")
+    assert_clean(at)
+    assert at.selectbox(key="compare-group").value == "sweep:six"
+    assert list(at.dataframe[0].value["run"])[:6] == trials  # all six, not the four finished first
+    assert at.dataframe[0].value.shape[0] == 6 + 3  # the six, then the report's three rows
+    labels = at.selectbox(key="compare-group").options
+    assert labels[0] == "sweep six: its 6 runs"
+    assert "the 2 newest runs on an unknown data set (not in a sweep)" in labels  # alone-1, alone-2 name none
+    at.selectbox(key="compare-group").set_value("data:None").run()
+    assert list(at.dataframe[0].value["run"])[:2] == ["alone-2", "alone-1"]
+    assert_clean(at)

@@ -400,6 +400,7 @@ def summarize_run(run: RunFolder) -> dict:
             "preset": _text(config.get("preset")) or "custom",
             "recipe": _text(config.get("recipe")),
             "label": run_label(config),
+            "data": _text(config.get("data")),
             "model": _describe(config.get("model")),
             "params": _whole(status.get("params")),
             "state": status["state"],

@@ -64,7 +64,8 @@ def sweep_folder(name: str, root=None) -> Path:
 
 
 def list_sweeps(root=None) -> list[dict]:
-    """Every sweep under the runs root, newest first: name, path, state, trials, created."""
+    """Every sweep under the runs root, newest first: name, path, state, trials (how many), runs (their
+    names), created."""
     found = []
     base = sweeps_root(root)
     if not base.is_dir():
@@ -73,7 +74,7 @@ def list_sweeps(root=None) -> list[dict]:
         if (folder / TRIALS).is_file():
             state = sweep_state(folder)
             found.append({"name": folder.name, "path": str(folder), "state": state["state"],
-                          "trials": len(_trials_of(folder)),
+                          "trials": len(_trials_of(folder)), "runs": [t["name"] for t in _trials_of(folder)],
                           "created": _number_or(state.get("created"), folder.stat().st_mtime)})
     return sorted(found, key=lambda s: s["created"], reverse=True)
 
