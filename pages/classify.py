@@ -194,7 +194,8 @@ def labelled_summary(evaluation: dict, images) -> None:
     right.altair_chart(charts.per_class_chart(present))
     wrong = evaluation.get("misclassified", [])[:BATCH_GALLERY]
     if wrong:
-        st.markdown("**Mistakes, worst first** (true → predicted)")
+        st.markdown("**Mistakes, worst first**")
+        st.caption(f"Ranked {charts.MISTAKES_RANKED}")
         st.image(app_ui.pictures(images, [m["index"] for m in wrong], zoom=3), width=96,
                  caption=[charts.mistake_caption(m) for m in wrong])
 

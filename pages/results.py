@@ -334,8 +334,7 @@ with app_ui.page_body():
         right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
                       "the file name says which.")
     st.subheader("Misclassified, worst first")
-    st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
-               "true class → predicted class, and the probability of the prediction.")
+    st.caption(f"Ranked {charts.MISTAKES_RANKED}")
     candidates = cell  # the images to explain: the mistakes first, then the cell's
     with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
         candidates = misclassified_gallery(evaluation, data_root) + cell

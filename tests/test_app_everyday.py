@@ -149,3 +149,16 @@ def test_compare_opens_on_the_newest_sweep_whole_and_picks_another_group_in_one_
     at.selectbox(key="compare-group").set_value("data:None").run()
     assert list(at.dataframe[0].value["run"])[:2] == ["alone-2", "alone-1"]
     assert_clean(at)
+
+
+# --- 4. "worst first" shows the figure it is ranked by --------------------------------------------------
+def test_the_worst_mistakes_show_the_figure_they_are_ranked_by(with_finished_run):
+    import re
+
+    at = open_app("Results")
+    captions = [c for image in at.get("image") for c in image.captions if " → " in c]
+    assert len(captions) >= 5, captions
+    figures = [float(re.search(r"([\d.]+)%$", c).group(1)) for c in captions]
+    assert figures == sorted(figures), captions  # lowest probability of the true class first: worst first
+    assert all(c.startswith(f"{c.split(' → ')[0]} → ") and f"p({c.split(' → ')[0]})" in c for c in captions)
+    assert any("lowest probability given to the true class" in c.value for c in at.caption)

@@ -202,7 +202,7 @@ def test_augmentation_label_says_none_rather_than_none_x0():
 def test_mistakes_get_a_short_caption_and_a_detail_table():
     mistakes = [{"index": 3, "file": "cat/n0212_1.png", "true": "cat", "pred": "dog", "p_pred": 0.7123,
                  "p_true": 0.1, "loss": 2.3}]
-    assert charts.mistake_caption(mistakes[0]) == "cat → dog 71%"
+    assert charts.mistake_caption(mistakes[0]) == "cat → dog, p(cat) 10.0%"
     row = charts.mistakes_table(mistakes).to_dict("records")[0]
     assert row == {"#": 1, "true": "cat", "predicted": "dog", "p(predicted) %": pytest.approx(71.23),
                    "p(true) %": pytest.approx(10.0), "loss": 2.3, "file": "cat/n0212_1.png"}

@@ -297,9 +297,15 @@ def top_k_chart(predictions: Sequence[Mapping]) -> alt.Chart:
     ))
 
 
+# Mistakes are ranked by loss, which is the true class's probability, lowest first: the figure shown.
+MISTAKES_RANKED = ("worst first: the lowest probability given to the true class (the highest loss). "
+                   "Under each: true class → predicted class, and that probability.")
+
+
 def mistake_caption(mistake: Mapping) -> str:
-    """A short caption under a misclassified image: "cat → dog 71%" (true → predicted, its probability)."""
-    return f"{mistake['true']} → {mistake['pred']} {mistake['p_pred']:.0%}"
+    """A short caption under a misclassified image: "cat → dog, p(cat) 2.1%" (true → predicted, and the
+    true class's probability, which the list is ranked by)."""
+    return f"{mistake['true']} → {mistake['pred']}, p({mistake['true']}) {mistake['p_true']:.1%}"
 
 
 def mistakes_table(mistakes: Sequence[Mapping]) -> pd.DataFrame:
