@@ -162,3 +162,18 @@ def test_the_worst_mistakes_show_the_figure_they_are_ranked_by(with_finished_run
     assert figures == sorted(figures), captions  # lowest probability of the true class first: worst first
     assert all(c.startswith(f"{c.split(' → ')[0]} → ") and f"p({c.split(' → ')[0]})" in c for c in captions)
     assert any("lowest probability given to the true class" in c.value for c in at.caption)
+
+
+# --- 6. one state per sweep -------------------------------------------------------------------------
+def test_a_sweep_whose_trials_all_finished_reads_finished_while_its_process_winds_down(with_demo):
+    from cinic.runs.folder import this_process
+    from cinic.sweeps.runner import _write_state, list_sweeps, summarize_sweep, sweep_folder
+
+    _sweep("done", with_demo, presets=("base",), seeds=(0, 1, 2))
+    _write_state(sweep_folder("done"), "running", **this_process())  # its process still shuts Ray down
+    assert list_sweeps()[0]["state"] == summarize_sweep(sweep_folder("done"))["state"] == "finished"
+    at = open_app("Sweeps")
+    assert_clean(at)
+    assert at.selectbox(key="sweep-picked").options == ["done (finished, 3 trials)"]
+    assert any(m.value == "**done**: finished" for m in at.markdown)
+    assert not [b for b in at.button if b.label == "Stop the sweep"]
