@@ -177,3 +177,23 @@ def test_a_sweep_whose_trials_all_finished_reads_finished_while_its_process_wind
     assert at.selectbox(key="sweep-picked").options == ["done (finished, 3 trials)"]
     assert any(m.value == "**done**: finished" for m in at.markdown)
     assert not [b for b in at.button if b.label == "Stop the sweep"]
+
+
+# --- 7. the first start comes up ready on the demo set ----------------------------------------------------
+def test_run_sh_app_makes_the_demo_set_when_there_is_none_and_says_so(demo_dir, capsys):
+    import shlex
+
+    from cinic.data import choice
+    from test_app import PROJECT
+
+    assert choice.data_in_use() is None  # no data set chosen, no CINIC-10, no demo set yet
+    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines()
+                if x.strip().startswith('"$PY" -c') and "cinic.data" in x)
+    exec(shlex.split(line.strip())[-1], {})  # what ./run.sh app runs before the server starts
+    said = capsys.readouterr().out
+    assert (demo_dir / "train").is_dir() and choice.data_in_use() == demo_dir
+    assert "making the embedded demo data set" in said and f"the embedded demo data set ({demo_dir.resolve()})" in said
+    assert "choose CINIC-10 on the app's Data page" in said
+    at = open_app()  # ready: no offer to make a data set, the demo set named
+    assert not [b for b in at.button if b.label == "Use the demo data set"]
+    assert any("embedded demo data set" in m.value for m in at.markdown)

@@ -96,7 +96,7 @@ def test_the_optimiser_is_named_adamw_and_the_log_wraps_long_lines(with_finished
 
 
 def test_run_sh_names_the_data_set_the_app_uses(with_demo):
-    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "print('data set:'" in x)
+    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "ready_for_first_start" in x)
     code = shlex.split(line.strip())[-1]  # "$PY" -c "CODE"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
                          env=os.environ.copy(), timeout=120)
