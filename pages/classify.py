@@ -177,7 +177,11 @@ def show_batch(run: RunFolder, result: dict, images) -> None:
         st.image(app_ui.pictures(images, shown, zoom=3), width=96,
                  caption=[f"{result['predictions'][i]['top'][0]['class']} "
                           f"{result['predictions'][i]['top'][0]['prob']:.0%}" for i in shown])
-    st.dataframe(predictions_frame(result), hide_index=True, key="batch-table")
+    rows = predictions_frame(result)
+    # One decimal in every probability column: 69.0 showed as "69" beside 53.6.
+    st.dataframe(rows, hide_index=True, key="batch-table", column_config={
+        column: st.column_config.NumberColumn(format="%.1f") for column in (rows[0] if rows else {})
+        if column.startswith("p ")})
     st.download_button("Predictions (CSV)", predictions_csv(result), file_name=f"{run.name}-predictions.csv",
                        mime="text/csv", icon=":material/table:", key="batch-csv", on_click="ignore")
 
@@ -186,7 +190,7 @@ def labelled_summary(evaluation: dict, images) -> None:
     present = {name: acc for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"])
                if sum(row)}
     cols = st.columns(3)
-    cols[0].metric("Accuracy", f"{evaluation['accuracy']:.2f}%")
+    cols[0].metric("Accuracy", charts.percent(evaluation['accuracy']))
     cols[1].metric("Images", f"{evaluation['n']:,}")
     cols[2].metric("Right", f"{evaluation['correct']:,}")
     left, right = st.columns([3, 2], gap="large")

@@ -64,9 +64,9 @@ def pair_or_offer(a: dict, b: dict):
 
 def ab_headline(result: dict) -> None:
     cols = st.columns(7)
-    cols[0].metric("Accuracy A", f"{result['accuracy_a']:.2f}%")
-    cols[1].metric("Accuracy B", f"{result['accuracy_b']:.2f}%",
-                   delta=f"{result['accuracy_b'] - result['accuracy_a']:+.2f} points")
+    cols[0].metric("Accuracy A", charts.percent(result["accuracy_a"]))
+    cols[1].metric("Accuracy B", charts.percent(result["accuracy_b"]),
+                   delta=charts.points(result["accuracy_a"], result["accuracy_b"]))
     cols[2].metric("B fixed", result["fixed"], help="A wrong, B right")
     cols[3].metric("B broke", result["broken"], help="A right, B wrong")
     cols[4].metric("Both right", result["both_right"])
@@ -238,6 +238,7 @@ with app_ui.page_body():
     # state column off the page. It is said once per variant under the table instead.
     st.dataframe(table, hide_index=True, width="stretch", height="content",  # every run in sight, not scrolled
                  column_order=[c for c in table.columns if c != "what changed"], column_config={
+        "run": st.column_config.TextColumn(width="large"),  # a sweep trial's name is long
         "test %": percent, "valid %": percent,
         "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
         "parameters": st.column_config.NumberColumn(format="localized")})

@@ -46,9 +46,9 @@ def evaluate_now(run: RunFolder) -> None:
 
 def headline(summary: dict, evaluation: dict | None) -> None:
     cols = st.columns(4)
-    cols[0].metric("Test accuracy", f"{evaluation['accuracy']:.2f}%" if evaluation else "n/a")
+    cols[0].metric("Test accuracy", charts.percent(evaluation["accuracy"]) if evaluation else "n/a")
     cols[1].metric("Best validation accuracy",
-                   f"{summary['best_valid_acc']:.2f}%" if summary.get("best_valid_acc") is not None else "n/a")
+                   charts.percent(summary["best_valid_acc"]) if summary.get("best_valid_acc") is not None else "n/a")
     cols[2].metric("Epochs", f"{summary.get('epoch', 0)} of {summary.get('epochs') or '?'}")
     cols[3].metric("Parameters", f"{summary['params']:,}" if summary.get("params") else "n/a")
 

@@ -324,10 +324,10 @@ def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
     and the way to its Results."""
     best = charts.best_epoch(epochs)
     valid = next((e["valid_acc"] for e in epochs if e["epoch"] == best), None)
-    parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
+    parts = [f"test accuracy {charts.percent(status['test_acc'])}" if status.get("test_acc") is not None
              else "not evaluated"]
     if best is not None:
-        parts.append(f"best at epoch {best} (validation {valid:.2f}%), whose checkpoint was tested")
+        parts.append(f"best at epoch {best} (validation {charts.percent(valid)}), whose checkpoint was tested")
     if epochs:
         parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
     st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")

@@ -47,7 +47,7 @@ def test_runs_are_listed_newest_first_by_creation_time_not_by_name(with_demo, ca
 
 def test_results_and_classify_open_the_newest_finished_run_then_the_one_picked(three_runs):
     at = open_app("Results")
-    assert [o.split(" (")[0] for o in at.selectbox(key="results-run").options] == three_runs
+    assert [o.split(" · ")[0] for o in at.selectbox(key="results-run").options] == three_runs
     assert at.selectbox(key="results-run").value == "a-newest"
     go_to(at, "Classify")
     assert at.selectbox(key="classify-run").value == "a-newest"
@@ -197,3 +197,72 @@ def test_run_sh_app_makes_the_demo_set_when_there_is_none_and_says_so(demo_dir, 
     at = open_app()  # ready: no offer to make a data set, the demo set named
     assert not [b for b in at.button if b.label == "Use the demo data set"]
     assert any("embedded demo data set" in m.value for m in at.markdown)
+
+
+# --- 8. numbers and words ---------------------------------------------------------------------------
+def test_one_formatter_for_accuracies_and_their_differences():
+    from ui import charts
+
+    assert charts.percent(42.08506) == charts.percent(42.085) == "42.09%"  # status.json's and metrics.jsonl's
+    assert charts.points(33.434, 34.9051) == "+1.48 points"  # the shown 34.91% - 33.43%, not 1.47
+    assert charts.points(50.0, 49.5) == "-0.50 points"
+
+
+def test_the_report_pipeline_asks_first_and_sets_n_to_a_third_of_the_training_split(with_demo):
+    from cinic.augment.ops import SEED_PIPELINE
+    from test_app import button
+
+    train_images = sum(1 for f in (with_demo / "train").rglob("*.png"))
+    at = open_app("Augmentation")
+    button(at, "Remove all steps").click().run()
+    button(at, "Yes, remove them").click().run()
+    button(at, "Start from the report's pipeline").click().run()
+    assert at.code[0].value == "(no augmentation)"  # nothing replaced before the answer
+    assert any(f"with {train_images // 3:,} (a third of the training split" in w.value for w in at.warning)
+    button(at, "Yes, replace them").click().run()
+    assert len(at.code[0].value.splitlines()) == len(SEED_PIPELINE)
+    assert at.number_input(key="aug-n").value == train_images // 3
+    assert_clean(at)
+
+
+def test_classify_shows_every_probability_with_one_decimal(with_finished_run, tiny_data, tmp_path):
+    import json
+
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    for picture in sorted((tiny_data / "test" / "cat").iterdir())[:3]:
+        (folder / picture.name).write_bytes(picture.read_bytes())
+    at = open_app("Classify")
+    at.radio(key="batch-from").set_value("path").run()
+    at.text_input(key="batch-path").set_value(str(folder)).run()
+    assert_clean(at)
+    table = at.dataframe[-1]
+    formats = {name: config.get("type_config", {}).get("format")
+               for name, config in json.loads(table.proto.columns).items()}
+    assert [c for c in table.value.columns if c.startswith("p ")] == ["p 1 %", "p 2 %", "p 3 %"]
+    assert all(formats.get(c) == "%.1f" for c in ("p 1 %", "p 2 %", "p 3 %")), formats
+
+
+def _three_epochs(best: int = 2) -> list[dict]:
+    return [{"epoch": e, "train_loss": 2.0 - e / 10, "train_acc": 30.0 + e, "valid_loss": 2.0 - e / 10,
+             "valid_acc": 40.0 if e == best else 30.0 + e} for e in (1, 2, 3)]
+
+
+def test_epoch_charts_label_every_epoch_and_share_one_legend():
+    from ui import charts
+
+    epochs = _three_epochs()
+    marked = [charts.mark_best_epoch(charts.epoch_metric_chart(epochs, "acc"), epochs).to_dict(),
+              charts.mark_best_epochs(charts.overlay_chart({"a": epochs, "b": epochs}), {"a": epochs, "b": epochs}).to_dict()]
+    for chart in marked:  # a tick per epoch: given as a list of values, the browser labelled only 1 and 3
+        axis = chart["layer"][0]["encoding"]["x"]["axis"]
+        assert axis["tickCount"] == 2 and axis["tickMinStep"] == 1 and "values" not in axis
+    legends = [layer["encoding"]["color"].get("legend") for layer in marked[1]["layer"]]
+    assert None not in legends and len({str(legend) for legend in legends}) == 1  # no "disable" to conflict with
+
+
+def test_a_one_point_loss_chart_reads_whole_batches_and_three_decimals():
+    from ui import charts
+
+    x = charts.batch_loss_chart([{"step": 0, "loss": 2.31275, "epoch": 1}]).to_dict()["encoding"]
+    assert x["x"]["axis"]["format"] == "d" and x["y"]["axis"]["format"] == ".3~f"

@@ -32,14 +32,14 @@ def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
     assert len(chart.data) > 3 * 10 and chart.data["epochs"].iloc[-1] == 3
     first_epoch = chart.data[chart.data["epochs"] <= 1]["lr"]
     assert first_epoch.iloc[0] < 0.01 * config.lr and first_epoch.max() > 0.5 * config.lr  # climbs within it
-    assert spec["encoding"]["x"]["axis"]["values"] == [0, 1, 2, 3]
+    assert spec["encoding"]["x"]["axis"]["tickCount"] == 3  # a tick per epoch
 
 
 def test_epoch_axes_show_whole_epochs_only():
     one = [EPOCHS[0]]
     for chart in (charts.epoch_metric_chart(one, "acc"), charts.overlay_chart({"a": one})):
         axis = spec_of(chart)["encoding"]["x"]["axis"]
-        assert axis["format"] == "d" and axis["values"] == [1]
+        assert axis["format"] == "d" and axis["tickCount"] == 1
 
 
 def test_batch_loss_chart_takes_the_batch_records():
