@@ -13,6 +13,7 @@ from ui import app_ui
 app_ui.page_start("Augmentation")  # first: the menu shows while the library (torch) loads
 
 from cinic import app_state
+from cinic.data import choice as datasets
 from cinic.augment.sample import preview_grid
 from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, format_pipeline, report_image_count, validate_pipeline
 
@@ -138,7 +139,6 @@ def remove_all() -> None:
 
 def first_image():
     """One training image of the data set in use (1 x 32 x 32 x 3), for the previews of each step."""
-    from cinic.data import choice as datasets
     from cinic.data.images import open_image, to_model_input
 
     root = datasets.data_in_use()
@@ -173,8 +173,6 @@ with app_ui.page_body():
     start_pipeline()
     reset, clear = st.columns(2)
     with reset:
-        from cinic.data import choice as datasets
-
         start_from_the_report(datasets.data_in_use())
     with clear:
         remove_all()
