@@ -177,7 +177,11 @@ def show_batch(run: RunFolder, result: dict, images) -> None:
         st.image(app_ui.pictures(images, shown, zoom=3), width=96,
                  caption=[f"{result['predictions'][i]['top'][0]['class']} "
                           f"{result['predictions'][i]['top'][0]['prob']:.0%}" for i in shown])
-    st.dataframe(predictions_frame(result), hide_index=True, key="batch-table")
+    rows = predictions_frame(result)
+    # One decimal in every probability column: 69.0 showed as "69" beside 53.6.
+    st.dataframe(rows, hide_index=True, key="batch-table", column_config={
+        column: st.column_config.NumberColumn(format="%.1f") for column in (rows[0] if rows else {})
+        if column.startswith("p ")})
     st.download_button("Predictions (CSV)", predictions_csv(result), file_name=f"{run.name}-predictions.csv",
                        mime="text/csv", icon=":material/table:", key="batch-csv", on_click="ignore")
 
@@ -186,7 +190,7 @@ def labelled_summary(evaluation: dict, images) -> None:
     present = {name: acc for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"])
                if sum(row)}
     cols = st.columns(3)
-    cols[0].metric("Accuracy", f"{evaluation['accuracy']:.2f}%")
+    cols[0].metric("Accuracy", charts.percent(evaluation['accuracy']))
     cols[1].metric("Images", f"{evaluation['n']:,}")
     cols[2].metric("Right", f"{evaluation['correct']:,}")
     left, right = st.columns([3, 2], gap="large")
@@ -194,7 +198,8 @@ def labelled_summary(evaluation: dict, images) -> None:
     right.altair_chart(charts.per_class_chart(present))
     wrong = evaluation.get("misclassified", [])[:BATCH_GALLERY]
     if wrong:
-        st.markdown("**Mistakes, worst first** (true → predicted)")
+        st.markdown("**Mistakes, worst first**")
+        st.caption(f"Ranked {charts.MISTAKES_RANKED}")
         st.image(app_ui.pictures(images, [m["index"] for m in wrong], zoom=3), width=96,
                  caption=[charts.mistake_caption(m) for m in wrong])
 
@@ -226,7 +231,7 @@ with app_ui.page_body():
     except CheckpointError as e:  # damaged, unsafe or of another model
         st.error(f"{e}", icon=":material/error:")
         st.stop()
-    st.caption(f"{classifier.spec.describe()} · best epoch {classifier.epoch} · "
+    st.caption(f"{summary.get('label', '?')} · {classifier.spec.describe()} · best epoch {classifier.epoch} · "
                f"validation {classifier.best_valid_acc or 0:.1f}%")
     k = int(st.number_input("Classes to show", 1, len(classifier.classes), 3, key="classify-k"))
     shown = uploaded_images(classifier, k)

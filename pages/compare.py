@@ -64,9 +64,9 @@ def pair_or_offer(a: dict, b: dict):
 
 def ab_headline(result: dict) -> None:
     cols = st.columns(7)
-    cols[0].metric("Accuracy A", f"{result['accuracy_a']:.2f}%")
-    cols[1].metric("Accuracy B", f"{result['accuracy_b']:.2f}%",
-                   delta=f"{result['accuracy_b'] - result['accuracy_a']:+.2f} points")
+    cols[0].metric("Accuracy A", charts.percent(result["accuracy_a"]))
+    cols[1].metric("Accuracy B", charts.percent(result["accuracy_b"]),
+                   delta=charts.points(result["accuracy_a"], result["accuracy_b"]))
     cols[2].metric("B fixed", result["fixed"], help="A wrong, B right")
     cols[3].metric("B broke", result["broken"], help="A right, B wrong")
     cols[4].metric("Both right", result["both_right"])
@@ -188,6 +188,31 @@ def by_variant(picked: list[str]) -> None:
             st.altair_chart(charts.sweep_chart(sweep["trials"], sweep["variants"]))
 
 
+def choose_runs(summaries: list[dict]) -> list[str]:
+    """A whole group in one choice (a sweep's runs, or the newest runs on one data set; the newest group
+    first), then runs added or removed one by one. The table below lists them, one row each."""
+    from cinic.runs.admin import comparison_groups
+    from cinic.sweeps.runner import list_sweeps
+
+    names = [s["name"] for s in summaries]
+    groups = {g["key"]: g for g in comparison_groups(summaries, list_sweeps())}
+    st.selectbox("Runs to compare", list(groups), format_func=lambda key: groups[key]["label"], key="compare-group",
+                 on_change=take_group, args=(groups,), help="Picks every run of the group; add or remove runs below.")
+    picked = st.session_state.get("compare-runs")
+    if picked is None:  # the first visit: the newest group
+        picked = groups[st.session_state["compare-group"]]["names"]
+    st.session_state["compare-runs"] = [name for name in picked if name in names]  # a run deleted since: gone
+    chosen = st.session_state["compare-runs"]
+    with st.expander(f"{len(chosen)} runs picked: add or remove one by one", icon=":material/checklist:"):
+        st.multiselect("Runs", names, key="compare-runs", placeholder="pick runs")
+    return st.session_state["compare-runs"]
+
+
+def take_group(groups: dict) -> None:
+    """The group picked above replaces the runs picked (a callback: it runs before the widgets)."""
+    st.session_state["compare-runs"] = groups[st.session_state["compare-group"]]["names"]
+
+
 with app_ui.page_body():
     st.title("Compare")
     summaries = [s for s in list_runs() if s.get("state") != "damaged"]
@@ -198,9 +223,7 @@ with app_ui.page_body():
         st.stop()
 
     by_name = {s["name"]: s for s in summaries}
-    finished = [s["name"] for s in summaries if s.get("test_acc") is not None]
-    picked = st.multiselect("Runs", list(by_name), default=finished[:4] or list(by_name)[:2],
-                            format_func=lambda name: app_ui.run_label(by_name[name]), key="compare-runs")
+    picked = choose_runs(summaries)
     if not picked:
         st.caption("Pick at least one run.")
         st.stop()
@@ -213,17 +236,20 @@ with app_ui.page_body():
     table = charts.compare_table(chosen, PRESET_NOTES, REPORT_RESULTS if reference else None)
     # "What changed" is a sentence per variant: cut to a column it was unreadable, and it pushed the
     # state column off the page. It is said once per variant under the table instead.
-    st.dataframe(table, hide_index=True, width="stretch",
+    st.dataframe(table, hide_index=True, width="stretch", height="content",  # every run in sight, not scrolled
                  column_order=[c for c in table.columns if c != "what changed"], column_config={
+        "run": st.column_config.TextColumn(width="large"),  # a sweep trial's name is long
         "test %": percent, "valid %": percent,
         "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
         "parameters": st.column_config.NumberColumn(format="localized")})
     st.markdown("\n".join(f"- **{variant}**: {changed}" for variant, changed
-                          in dict(zip(table["variant"], table["what changed"])).items() if changed))
+                          in dict(zip(table["variant"].str.split(" · ").str[0], table["what changed"])).items()
+                          if changed))  # a preset's change is the same under either recipe: said once
 
     key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
                        key="compare-curve")
-    epochs = {name: RunFolder(by_name[name]["path"]).epochs() for name in picked}
+    named = {name: app_ui.chart_name(by_name[name]) for name in picked}  # "run · base · report recipe"
+    epochs = {named[name]: RunFolder(by_name[name]["path"]).epochs() for name in picked}
     st.altair_chart(charts.mark_best_epochs(charts.overlay_chart(epochs, key), epochs))
 
     per_class = {}
@@ -231,10 +257,10 @@ with app_ui.page_body():
         with app_ui.errors_as_boxes(f"Run {name}"):  # a damaged eval.json spoils one run, not the page
             evaluation = RunFolder(by_name[name]["path"]).evaluation()
             if evaluation and evaluation.get("per_class"):
-                per_class[name] = evaluation["per_class"]
+                per_class[named[name]] = evaluation["per_class"]
     if per_class:
         st.altair_chart(charts.per_class_compare_chart(per_class))
-        missing = [name for name in picked if name not in per_class]
+        missing = [name for name in picked if named[name] not in per_class]
         if missing:
             st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
     else:

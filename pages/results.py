@@ -18,7 +18,7 @@ from ui import explain_view
 from ui import charts
 from cinic.data.dataset import display_name
 from cinic.runs.admin import delete_run, known_tags, locate, rename_run, set_tags
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs, run_label
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -45,9 +45,9 @@ def evaluate_now(run: RunFolder) -> None:
 
 def headline(summary: dict, evaluation: dict | None) -> None:
     cols = st.columns(4)
-    cols[0].metric("Test accuracy", f"{evaluation['accuracy']:.2f}%" if evaluation else "n/a")
+    cols[0].metric("Test accuracy", charts.percent(evaluation["accuracy"]) if evaluation else "n/a")
     cols[1].metric("Best validation accuracy",
-                   f"{summary['best_valid_acc']:.2f}%" if summary.get("best_valid_acc") is not None else "n/a")
+                   charts.percent(summary["best_valid_acc"]) if summary.get("best_valid_acc") is not None else "n/a")
     cols[2].metric("Epochs", f"{summary.get('epoch', 0)} of {summary.get('epochs') or '?'}")
     cols[3].metric("Parameters", f"{summary['params']:,}" if summary.get("params") else "n/a")
 
@@ -257,7 +257,7 @@ def confirm_delete(run: RunFolder) -> None:
     if yes.button("Yes, delete it", key="delete-yes", type="primary"):
         with app_ui.errors_as_boxes("The run could not be deleted"):
             delete_run(locate(run.name))
-            st.query_params.pop("run", None)
+            app_ui.follow_run(None)
             show_run(None, f"Deleted {run.name}.")
     if no.button("Keep it", key="delete-no"):
         show_run(run.name)
@@ -268,7 +268,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
     for key in ("results-run", "confirm-delete"):
         st.session_state.pop(key, None)  # the picker forgets the old name; the confirmation is done
     if name is not None:
-        st.query_params["run"] = name
+        app_ui.follow_run(name)
     if message:
         st.session_state["results-message"] = message
     st.rerun()
@@ -303,7 +303,7 @@ with app_ui.page_body():
     headline(summary, evaluation)
     augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
     augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
-    st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
+    st.caption(f"{run_label(config)} · {summary.get('model')} · {augmentation} · data {data_root}")
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
     manage_section(run, summary, summaries)
@@ -333,8 +333,7 @@ with app_ui.page_body():
         right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
                       "the file name says which.")
     st.subheader("Misclassified, worst first")
-    st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
-               "true class → predicted class, and the probability of the prediction.")
+    st.caption(f"Ranked {charts.MISTAKES_RANKED}")
     candidates = cell  # the images to explain: the mistakes first, then the cell's
     with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
         candidates = misclassified_gallery(evaluation, data_root) + cell

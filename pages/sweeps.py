@@ -106,9 +106,8 @@ def watch(folder: str) -> None:
         st.altair_chart(charts.sweep_chart(trials, summary["variants"]))
         st.caption("Each dot is one seed's test accuracy; the tick is the variant's mean and the bar its 95% "
                    "confidence interval (Student t over the seeds: wide with few seeds, as it should be).")
-    if state not in LIVE and st.session_state.get("sweep-live"):
-        st.session_state["sweep-live"] = False
-        st.rerun()  # the sweep ended: redraw once, which stops the polling
+    if state != st.session_state.get("sweep-drawn-state"):
+        st.rerun(scope="app")  # the picker above shows the old state: redraw it (an ended sweep stops polling)
 
 
 def actions(folder: str, state: str, trials: list[dict]) -> None:
@@ -155,7 +154,8 @@ with app_ui.page_body():
     picked = st.selectbox("Sweep", names, names.index(wanted) if wanted in names else 0, key="sweep-picked",
                           format_func=lambda n: next(f"{n} ({s['state']}, {s['trials']} trials)"
                                                      for s in sweeps if s["name"] == n))
-    live = next(s for s in sweeps if s["name"] == picked)["state"] in LIVE
-    st.session_state["sweep-live"] = live
+    # The state the picker shows: the fragment below redraws the page when the sweep's state moves on.
+    st.session_state["sweep-drawn-state"] = next(s for s in sweeps if s["name"] == picked)["state"]
+    live = st.session_state["sweep-drawn-state"] in LIVE
     # Poll only while the sweep can still change; an ended one is drawn once.
     st.fragment(watch, run_every=POLL_SECONDS if live else None)(str(sweep_folder(picked)))

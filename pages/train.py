@@ -19,10 +19,11 @@ from cinic import app_state
 from ui import charts
 
 from cinic.data import choice as datasets
-from cinic.training.config import OPTIMIZER_NAMES, SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
+from cinic.training.config import SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.folder import (LIVE_STATES, RunError, RunFolder, list_runs, optimizer_label, recipe_label,
+                               run_label)
 from cinic.runs.launch import launch_training, stop_run
 
 POLL_SECONDS = 2.0
@@ -33,8 +34,10 @@ RESUMABLE = ("interrupted", "cancelled", "failed")
 def choose_model() -> tuple[str | None, ModelSpec | None]:
     """(preset name or None for custom, spec); the spec is None when the composed one is invalid."""
     mode = st.radio("Model", ["Preset", "Compose a variant"], horizontal=True, key="model-mode")
-    preset = st.selectbox("Preset", list(PRESETS), key="preset",
-                          format_func=lambda p: f"{p}: {PRESET_NOTES.get(p, '')}",
+    # The recipe changes what a preset trains (the project recipe's input norm, TTA, init): named with it.
+    recipe = recipe_label(st.session_state.get("recipe", SETTING["recipe"].default))
+    preset = st.selectbox("Preset (with the recipe picked beside)", list(PRESETS), key="preset",
+                          format_func=lambda p: f"{p} · {recipe}: {PRESET_NOTES.get(p, '')}",
                           help="Start from one of the report's models or a one-change variant of the base.")
     if mode == "Preset":
         return preset, PRESETS[preset]
@@ -149,8 +152,8 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
     with app_ui.errors_as_boxes("These settings cannot be used"):
         config = make_config(data_root, preset=preset, model=None if preset else spec.to_dict(), **values)
         trained = ModelSpec.from_dict(config.model)
-        if trained != spec:  # the recipe's model fields: say what will really be trained
-            st.caption(f"The {config.recipe} recipe trains {preset} as: {trained.describe()}")
+        # What will really be trained: the recipe may change the preset's model fields.
+        st.markdown(f"Trains **{run_label(config.to_dict())}**: {trained.describe()}")
         st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
@@ -186,10 +189,11 @@ def draw_setting(setting, where, values: dict):
         return where.selectbox(label, device_choices(), key=key, help=setting.help)
     follow_default(key, form_default(setting, values))
     if w.kind == "radio":
-        return where.radio(label, setting.choices, key=key, help=setting.help, horizontal=True)
+        return where.radio(label, setting.choices, key=key, help=setting.help, horizontal=True,
+                           format_func=in_words(setting, values))
     if w.kind == "select":
         return where.selectbox(label, setting.choices, key=key, help=setting.help,
-                               format_func=(lambda v: w.words.get(v, v)) if w.words else str)
+                               format_func=in_words(setting, values))
     if w.kind == "checkbox":
         return where.checkbox(label, key=key, help=setting.help)
     number = setting.number_type
@@ -197,6 +201,16 @@ def draw_setting(setting, where, values: dict):
     value = where.number_input(label, number(w.low), number(high), step=number(w.step) if w.step else None,
                                format=w.format, key=key, help=setting.help, placeholder="default")
     return None if value is None else number(value)
+
+
+def in_words(setting, values: dict):
+    """How a choice of `setting` reads where it is picked: a recipe as "report recipe", the optimiser as
+    Adam where the recipe's weight decay is 0 (AdamW without it is Adam, the report's), else the table's words."""
+    if setting.name == "recipe":
+        return recipe_label
+    if setting.name == "optimizer":
+        return lambda v: optimizer_label(v, form_default(SETTING["weight_decay"], values))
+    return (lambda v: setting.widget.words.get(v, v)) if setting.widget.words else str
 
 
 def follow_default(key: str, default) -> None:
@@ -283,21 +297,20 @@ def launch(config, name: str | None) -> None:
     with app_ui.errors_as_boxes("The training could not be started"):
         run = launch_training(config.to_dict(), name=name)
         st.session_state.pop("run-name", None)  # the next run gets a name of its own
-        st.query_params["run"] = run.name
+        app_ui.follow_run(run.name)  # this tab watches its own run, whatever another tab starts
         st.toast(f"Started {run.name}")
         st.rerun()
 
 
 def watched_run(summaries: list[dict]) -> dict | None:
-    """The run in the URL while it trains, else the one training now, else the URL's, else the newest
-    that trained (one cancelled while still queued has nothing to show)."""
-    wanted = next((s for s in summaries if s["name"] == st.query_params.get("run")), None)
+    """The run this tab follows (it started or picked it: the URL says which), whatever its state; else
+    the one training now; else the newest that trained (one cancelled while still queued has nothing
+    to show). Another tab's run never replaces this tab's own."""
+    wanted = app_ui.followed_run([s["name"] for s in summaries])
+    if wanted is not None:
+        return next(s for s in summaries if s["name"] == wanted)
     live = [s for s in summaries if s.get("state") in LIVE_STATES]
-    if wanted is not None and wanted in live:
-        return wanted
-    if live:
-        return live[0]
-    return wanted or next((s for s in summaries if not never_started(s)), None)
+    return live[0] if live else next((s for s in summaries if not never_started(s)), None)
 
 
 def watch(run_path: str) -> None:
@@ -340,8 +353,8 @@ def settings_of(run: RunFolder) -> None:
     if not all(s.name in c for s in SETTINGS if s.widget):
         return  # not a config the form can show (written by hand or by an older version)
     drops = drops_text(c["lr_drops"])
-    st.caption(f"Settings: **{c['preset'] or 'a composed model'}**, {c['epochs']} epochs, {c['recipe']} recipe "
-               f"({OPTIMIZER_NAMES.get(c['optimizer'], c['optimizer'])} {c['lr']:g}, {c['schedule']}"
+    st.caption(f"Settings: **{run_label(c)}**, {c['epochs']} epochs "
+               f"({optimizer_label(c['optimizer'], c['weight_decay'])} {c['lr']:g}, {c['schedule']}"
                f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
                f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
                f"device {c['device']}")
@@ -421,10 +434,10 @@ def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
     and the way to its Results."""
     best = charts.best_epoch(epochs)
     valid = next((e["valid_acc"] for e in epochs if e["epoch"] == best), None)
-    parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
+    parts = [f"test accuracy {charts.percent(status['test_acc'])}" if status.get("test_acc") is not None
              else "not evaluated"]
     if best is not None:
-        parts.append(f"best at epoch {best} (validation {valid:.2f}%), whose checkpoint was tested")
+        parts.append(f"best at epoch {best} (validation {charts.percent(valid)}), whose checkpoint was tested")
     if epochs:
         parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
     st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")

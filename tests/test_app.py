@@ -225,7 +225,7 @@ def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
 def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     at = open_app("Train")
     assert charts_on(at), "the learning-rate plot is missing"
-    trained = [c.value for c in at.caption if c.value.startswith("The project recipe trains base as: ")]
+    trained = [m.value for m in at.markdown if m.value.startswith("Trains **base · project recipe**: ")]
     assert trained and "contrast-normalised input" in trained[0] and "xavier init" in trained[0], trained
     at.selectbox(key="schedule-project").set_value("step").run()
     at.text_input(key="lr_drops-project").set_value("3:0.0001, 99:0.1").run()
@@ -235,7 +235,8 @@ def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     assert_clean(at)
     at.radio(key="recipe").set_value("report").run()
     assert at.selectbox(key="schedule-report").value == "step"
-    assert not any(" recipe trains " in c.value for c in at.caption)  # the report recipe keeps the preset as it is
+    # the report's recipe keeps the preset as it is
+    assert any(m.value == f"Trains **base · report recipe**: {PRESETS['base'].describe()}" for m in at.markdown)
 
 
 @pytest.mark.slow

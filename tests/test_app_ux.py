@@ -96,7 +96,7 @@ def test_the_optimiser_is_named_adamw_and_the_log_wraps_long_lines(with_finished
 
 
 def test_run_sh_names_the_data_set_the_app_uses(with_demo):
-    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "print('data set:'" in x)
+    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "ready_for_first_start" in x)
     code = shlex.split(line.strip())[-1]  # "$PY" -c "CODE"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
                          env=os.environ.copy(), timeout=120)
@@ -199,7 +199,7 @@ def test_classify_states_its_limits_and_squeezes_or_crops_non_square_pictures(wi
 # --- 3. the watched run's settings beside its progress, and "use these settings" --------------------------
 def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run):
     at = open_app("Train")  # a fresh session: the form shows its defaults
-    assert any(c.value.startswith("Settings: **base**, 1 epochs, project recipe (AdamW 0.004, onecycle), "
+    assert any(c.value.startswith("Settings: **base · project recipe**, 1 epochs (AdamW 0.004, onecycle), "
                                   "batch 32, Augmentor images: none, device cpu") for c in at.caption)
     at.selectbox(key="preset").set_value("best").run()
     at.radio(key="recipe").set_value("report").run()

@@ -32,14 +32,14 @@ def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
     assert len(chart.data) > 3 * 10 and chart.data["epochs"].iloc[-1] == 3
     first_epoch = chart.data[chart.data["epochs"] <= 1]["lr"]
     assert first_epoch.iloc[0] < 0.01 * config.lr and first_epoch.max() > 0.5 * config.lr  # climbs within it
-    assert spec["encoding"]["x"]["axis"]["values"] == [0, 1, 2, 3]
+    assert spec["encoding"]["x"]["axis"]["tickCount"] == 3  # a tick per epoch
 
 
 def test_epoch_axes_show_whole_epochs_only():
     one = [EPOCHS[0]]
     for chart in (charts.epoch_metric_chart(one, "acc"), charts.overlay_chart({"a": one})):
         axis = spec_of(chart)["encoding"]["x"]["axis"]
-        assert axis["format"] == "d" and axis["values"] == [1]
+        assert axis["format"] == "d" and axis["tickCount"] == 1
 
 
 def test_batch_loss_chart_takes_the_batch_records():
@@ -202,7 +202,7 @@ def test_augmentation_label_says_none_rather_than_none_x0():
 def test_mistakes_get_a_short_caption_and_a_detail_table():
     mistakes = [{"index": 3, "file": "cat/n0212_1.png", "true": "cat", "pred": "dog", "p_pred": 0.7123,
                  "p_true": 0.1, "loss": 2.3}]
-    assert charts.mistake_caption(mistakes[0]) == "cat → dog 71%"
+    assert charts.mistake_caption(mistakes[0]) == "cat → dog, p(cat) 10.0%"
     row = charts.mistakes_table(mistakes).to_dict("records")[0]
     assert row == {"#": 1, "true": "cat", "predicted": "dog", "p(predicted) %": pytest.approx(71.23),
                    "p(true) %": pytest.approx(10.0), "loss": 2.3, "file": "cat/n0212_1.png"}

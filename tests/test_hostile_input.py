@@ -330,7 +330,7 @@ ACCEPTED_FILES = {
     "anim.gif": (animated_gif, "used the first of 3 frames; converted from palette (P) to RGB; "
                                "resized from 40x40 to 32x32"),
     "sixteen.png": (sixteen_bit_png, "converted from 16-bit grayscale (I;16) to 8-bit RGB"),
-    "cmyk.jpg": (cmyk_jpeg, "converted from CMYK (CMYK) to RGB; resized from 50x50 to 32x32"),
+    "cmyk.jpg": (cmyk_jpeg, "converted from CMYK to RGB; resized from 50x50 to 32x32"),
     "palette.png": (palette_png, "converted from palette (P) to RGB"),
 }
 

@@ -163,7 +163,7 @@ def test_high_depth_grayscale_modes(mode, values, expected):
     assert img.mode == mode
     array, notes = to_model_input(img)
     assert sorted(set(array[0, :, 1].tolist())) == sorted(expected)
-    assert notes and notes[0].startswith(f"converted from {images._mode_name(mode)} ({mode})")
+    assert notes and notes[0].startswith(f"converted from {images._mode_words(mode)} to")
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
@@ -174,7 +174,7 @@ def test_cmyk_files_become_rgb(fmt):
     array, notes = to_model_input(img)
     red, green, blue = array[16, 16].astype(int)
     assert red > 200 and green < 60 and blue < 60
-    assert notes == ["converted from CMYK (CMYK) to RGB"]
+    assert notes == ["converted from CMYK to RGB"]
 
 
 def test_palette_png_with_transparency_is_composited_on_white():
@@ -199,7 +199,7 @@ def test_rgba_is_composited_on_white():
     assert array[10, 5].tolist() == [0, 0, 255]
     assert array[10, 20].tolist() == [255, 255, 255]
     assert all(abs(v - 127) <= 1 for v in array[0, 0].tolist())
-    assert notes == ["converted from RGBA (RGBA) to RGB, transparent parts made white"]
+    assert notes == ["converted from RGBA to RGB, transparent parts made white"]
 
 
 @pytest.mark.parametrize("mode, note", [

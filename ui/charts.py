@@ -12,6 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import altair as alt
 import pandas as pd
@@ -46,11 +47,30 @@ def class_axis() -> alt.Axis:
     return alt.Axis(labelAngle=-45, labelOverlap=False)
 
 
+# --- figures in words ------------------------------------------------------------
+def rounded(value: float, digits: int = 2) -> Decimal:
+    """`value` rounded half up to `digits`, from its value at 3 decimals: metrics.jsonl keeps 3 decimals
+    and status.json the whole value, so one accuracy read from either reads the same (42.085 was 42.08
+    on one page and 42.09 on another)."""
+    return Decimal(f"{value:.3f}").quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def percent(value: float, digits: int = 2) -> str:
+    """An accuracy as every page shows it: "42.09%"."""
+    return f"{rounded(value, digits)}%"
+
+
+def points(a: float, b: float, digits: int = 2) -> str:
+    """b - a as the difference of the figures shown ("34.91%" and "33.43%" differ by "+1.48 points")."""
+    return f"{rounded(b, digits) - rounded(a, digits):+} points"
+
+
 # --- training curves -----------------------------------------------------------
 def epoch_axis(first: int, last: int) -> alt.Axis:
-    """An axis of whole epochs only (one epoch read "1.000000"), each labelled up to 20 of them."""
-    values = list(range(first, last + 1)) if last - first <= 20 else None
-    return alt.Axis(tickMinStep=1, format="d", **({"values": values} if values else {}))
+    """An axis of whole epochs (one epoch read "1.000000"), each labelled up to 20 of them. Asked by
+    tick count: the same axis given its values as a list of whole numbers labelled 3 epochs "1" and
+    "3" only in the browser."""
+    return alt.Axis(tickMinStep=1, format="d", tickCount=min(max(last - first, 1), 20))
 
 
 def lr_schedule_chart(points: Sequence[tuple[float, float]]) -> alt.Chart:
@@ -72,8 +92,9 @@ def batch_loss_chart(batches: Sequence[Mapping]) -> alt.Chart:
         [{"step": b["step"], "loss": b["loss"], "epoch": b.get("epoch")} for b in batches],
         columns=["step", "loss", "epoch"])
     return fit_width(alt.Chart(frame, height=220, title="Training loss (every 10 batches)").mark_line().encode(
-        x=alt.X("step:Q", title="batch"),
-        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+        # Whole batches, and a loss to 3 decimals: one point alone read "0.000000" and "2.312750".
+        x=alt.X("step:Q", title="batch", axis=alt.Axis(format="d", tickMinStep=1)),
+        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
         tooltip=["epoch:Q", "step:Q", alt.Tooltip("loss:Q", format=".3f")],
     ))
 
@@ -99,12 +120,11 @@ def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
     ))
 
 
-def run_color(runs: Sequence[str], legend: bool = True) -> alt.Color:
+def run_color(runs: Sequence[str]) -> alt.Color:
     """Each run its own colour of RUN_PALETTE (after ten they repeat)."""
     runs = list(runs)
     scale = alt.Scale(domain=runs, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(runs))])
-    return alt.Color("run:N", scale=scale, sort=runs,
-                     legend=alt.Legend(orient="bottom", columns=1, labelLimit=400) if legend else None)
+    return alt.Color("run:N", scale=scale, sort=runs, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
 
 
 def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> pd.DataFrame:
@@ -298,9 +318,15 @@ def top_k_chart(predictions: Sequence[Mapping]) -> alt.Chart:
     ))
 
 
+# Mistakes are ranked by loss, which is the true class's probability, lowest first: the figure shown.
+MISTAKES_RANKED = ("worst first: the lowest probability given to the true class (the highest loss). "
+                   "Under each: true class → predicted class, and that probability.")
+
+
 def mistake_caption(mistake: Mapping) -> str:
-    """A short caption under a misclassified image: "cat → dog 71%" (true → predicted, its probability)."""
-    return f"{mistake['true']} → {mistake['pred']} {mistake['p_pred']:.0%}"
+    """A short caption under a misclassified image: "cat → dog, p(cat) 2.1%" (true → predicted, and the
+    true class's probability, which the list is ranked by)."""
+    return f"{mistake['true']} → {mistake['pred']}, p({mistake['true']}) {mistake['p_true']:.1%}"
 
 
 def mistakes_table(mistakes: Sequence[Mapping]) -> pd.DataFrame:
@@ -353,7 +379,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
     for s in summaries:
         preset = s.get("preset") or "custom"
         rows.append({
-            "run": s["name"], "variant": preset,
+            "run": s["name"], "variant": s.get("label") or preset,
             "what changed": notes.get(preset) or s.get("model") or "",
             "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
@@ -361,7 +387,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "state": s.get("state"),
         })
     for preset, figures in (reference or {}).items():
-        rows.append({"run": f"report: {preset}", "variant": preset, "what changed": notes.get(preset, ""),
+        rows.append({"run": f"report: {preset}", "variant": f"{preset} · report recipe", "what changed": notes.get(preset, ""),
                      "test %": figures["test_acc"], "valid %": figures["best_valid_acc"],
                      "epochs": figures["epoch"], "augmentation": "report's ×30,000", "state": "reference"})
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
@@ -425,7 +451,8 @@ def mark_best_epochs(chart: alt.Chart, epochs_by_run: Mapping[str, Sequence[Mapp
     if not rows:
         return chart
     frame = pd.DataFrame(rows)
-    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run, legend=False)))
+    # The same legend as the curves': a layer without one ("disable") made Vega-Lite warn of a conflict.
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run)))
 
 
 def _best_marks(base: alt.Chart, color) -> tuple[alt.Chart, alt.Chart]:

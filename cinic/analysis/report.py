@@ -152,7 +152,7 @@ def mistakes_html(evaluation: Mapping, test) -> str:
     figures = "".join(
         f"<figure><img src='{png_data_uri(test.images[m['index']])}' alt='{html.escape(m['file'])}' "
         f"width='{32 * IMAGE_ZOOM}' height='{32 * IMAGE_ZOOM}'><figcaption>{html.escape(m['true'])} → "
-        f"{html.escape(m['pred'])} {m['p_pred']:.0%}</figcaption></figure>" for m in usable)
+        f"{html.escape(m['pred'])}, p({html.escape(m['true'])}) {m['p_true']:.1%}</figcaption></figure>" for m in usable)
     gone = len(wrong) - len(usable)
     note = f"<p class='note'>{gone} of them are no longer where the evaluation saw them.</p>" if gone else ""
     return f"<div class='gallery'>{figures}</div>{note}"
@@ -241,8 +241,9 @@ def html_report(run: RunFolder, test=None) -> str:
                   confusion_svg(evaluation), per_class_svg(evaluation),
                   "<h3>Per class</h3>" + _table(per_class_rows(evaluation)),
                   "<h3>Most confused pairs</h3>" + _table(evaluation.get("most_confused", [])),
-                  "<h2>Misclassified, worst first</h2><p>Under each: true class → predicted class, and the "
-                  "probability of the prediction.</p>" + mistakes_html(evaluation, test)]
+                  "<h2>Misclassified, worst first</h2><p>Ranked by the probability given to the true class, "
+                  "lowest first (the highest loss). Under each: true class → predicted class, and that "
+                  "probability.</p>" + mistakes_html(evaluation, test)]
     else:
         parts.append("<h2>Test evaluation</h2><p>Not evaluated yet.</p>")
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")

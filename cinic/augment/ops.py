@@ -396,6 +396,17 @@ SEED_PIPELINE: tuple[dict, ...] = (
 )
 
 
+def report_image_count(data_root) -> int:
+    """How many Augmentor images the report's recipe adds to a data set: a third of its training split
+    (30,000 to CINIC-10's 90,000), counted from the files of <data_root>/train/<class>/."""
+    from cinic.data.dataset import is_litter
+
+    train = Path(data_root) / "train"
+    count = sum(1 for folder in (train.iterdir() if train.is_dir() else ()) if folder.is_dir()
+                for entry in os.scandir(folder) if entry.is_file() and not is_litter(entry.name))
+    return count // 3
+
+
 def build_operations(steps: Sequence[Mapping]) -> list[tuple[str, Operations.Operation]]:
     """(operation name, real Augmentor operation) for each step, after validating them."""
     return [(step["op"], OPERATIONS[step["op"]].build(step)) for step in validate_pipeline(steps)]

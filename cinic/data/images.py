@@ -217,8 +217,10 @@ def open_image(src: ImageSource, name: str | None = None) -> Image.Image:
     return img
 
 
-def _mode_name(mode: str) -> str:
-    return _MODE_NAMES.get(mode, mode)
+def _mode_words(mode: str) -> str:
+    """"palette (P)", or "RGBA" alone where the mode has no other name ("RGBA (RGBA)" said it twice)."""
+    name = _MODE_NAMES.get(mode, mode)
+    return name if name == mode else f"{name} ({mode})"
 
 
 def _scale_to_uint8(img: Image.Image) -> Image.Image:
@@ -250,15 +252,15 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I", "F") or mode.startswith("I;16"):
-        notes.append(f"converted from {_mode_name(mode)} ({mode}) to 8-bit RGB")
+        notes.append(f"converted from {_mode_words(mode)} to 8-bit RGB")
         return _scale_to_uint8(img).convert("RGB")
     has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
         mode == "P" and "transparency" in img.info
     )
     if has_alpha:
-        notes.append(f"converted from {_mode_name(mode)} ({mode}) to RGB, transparent parts made white")
+        notes.append(f"converted from {_mode_words(mode)} to RGB, transparent parts made white")
         return _composite_on_white(img)
-    notes.append(f"converted from {_mode_name(mode)} ({mode}) to RGB")
+    notes.append(f"converted from {_mode_words(mode)} to RGB")
     try:
         return img.convert("RGB")
     except ValueError as err:  # a mode Pillow cannot map to RGB, e.g. some LAB TIFFs

@@ -201,6 +201,32 @@ class RunFolder(RunRecords):
             return ""
 
 
+# --- what a run trained, in words ---------------------------------------------------------
+# The same preset trains another model under each recipe (the project recipe adds contrast-normalised
+# input, flip TTA and Xavier weights), so a run is named by both. The report's recipe was keyed "seed"
+# before it was keyed "report": both read the same.
+RECIPE_LABELS = {"report": "report recipe", "seed": "report recipe", "project": "project recipe"}
+
+
+def recipe_label(recipe) -> str:
+    """"report recipe" or "project recipe" (an unknown key reads as itself)."""
+    return RECIPE_LABELS.get(recipe, f"{recipe} recipe" if recipe else "recipe unknown")
+
+
+def run_label(config: dict) -> str:
+    """"base · report recipe": what a run trained, from its config.json (or a summary of it)."""
+    return f"{config.get('preset') or 'custom'} · {recipe_label(config.get('recipe'))}"
+
+
+def optimizer_label(optimizer: str, weight_decay: float | None) -> str:
+    """The optimiser in words: "adam" runs AdamW, which without weight decay is Adam (the report's)."""
+    from cinic.training.config import OPTIMIZER_NAMES
+
+    if optimizer == "adam" and not weight_decay:
+        return "Adam"
+    return OPTIMIZER_NAMES.get(optimizer, optimizer)
+
+
 # --- listing -------------------------------------------------------------------
 def list_runs(root: Path | None = None) -> list[dict]:
     """A summary of every run under `root`, newest first; damaged folders are listed as such."""
@@ -209,11 +235,10 @@ def list_runs(root: Path | None = None) -> list[dict]:
         raise RunError(f"the runs root {root} is a file, not a folder: give the folder that holds run folders")
     if not root.is_dir():
         return []
-    summaries = []
-    for path in sorted(root.iterdir(), reverse=True):
-        if path.is_dir() and (path / CONFIG).exists():
-            summaries.append(summarize_run(RunFolder(path)))
-    return summaries
+    summaries = [summarize_run(RunFolder(path)) for path in root.iterdir()
+                 if path.is_dir() and (path / CONFIG).exists()]
+    # By when each run was made, not by name: a run named by hand ("tab2-base") sorts anywhere by name.
+    return sorted(summaries, key=lambda s: (-s["created"], s["name"]))
 
 
 def summarize_run(run: RunFolder) -> dict:
@@ -226,6 +251,9 @@ def summarize_run(run: RunFolder) -> dict:
             "name": run.name,
             "path": str(run.path),
             "preset": _text(config.get("preset")) or "custom",
+            "recipe": _text(config.get("recipe")),
+            "label": run_label(config),
+            "data": _text(config.get("data")),
             "model": _describe(config.get("model")),
             "params": _whole(status.get("params")),
             "state": status["state"],
@@ -243,7 +271,14 @@ def summarize_run(run: RunFolder) -> dict:
         }
     except (RunError, OSError) as e:
         return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e),
-                "preset": "?", "epoch": 0}
+                "preset": "?", "epoch": 0, "created": _folder_time(run)}
+
+
+def _folder_time(run: RunFolder) -> float:
+    try:
+        return run.path.stat().st_mtime
+    except OSError:  # removed while being listed
+        return 0.0
 
 
 def _notes_summary(run: RunFolder) -> dict:

@@ -64,16 +64,17 @@ def sweep_folder(name: str, root=None) -> Path:
 
 
 def list_sweeps(root=None) -> list[dict]:
-    """Every sweep under the runs root, newest first: name, path, state, trials, created."""
+    """Every sweep under the runs root, newest first: name, path, state, trials (how many), runs (their
+    names), created."""
     found = []
     base = sweeps_root(root)
     if not base.is_dir():
         return []
     for folder in base.iterdir():
         if (folder / TRIALS).is_file():
-            state = sweep_state(folder)
-            found.append({"name": folder.name, "path": str(folder), "state": state["state"],
-                          "trials": len(_trials_of(folder)),
+            state, trials = sweep_state(folder), trial_rows(folder, root)
+            found.append({"name": folder.name, "path": str(folder), "state": shown_state(state["state"], trials),
+                          "trials": len(trials), "runs": [t["name"] for t in trials],
                           "created": _number_or(state.get("created"), folder.stat().st_mtime)})
     return sorted(found, key=lambda s: s["created"], reverse=True)
 
@@ -119,6 +120,15 @@ def sweep_state(folder: Path) -> dict:
     launching = state.get("pid") is None and recent
     if state["state"] in ("queued", "running") and not launching and not is_training_process(state):
         state.update(state="interrupted", error=state.get("error") or "the sweep's process ended (killed?)")
+    return state
+
+
+def shown_state(state: str, trials: list[dict]) -> str:
+    """The sweep's state as every view shows it. Its process outlives its last trial by seconds (Ray
+    shuts down, the summary is written): once no trial is queued or running, the trials say how it
+    ended, so no view says "running" (nor offers Stop) beside 6 of 6 finished trials."""
+    if state in ("queued", "running") and trials and not any(t["state"] in LIVE_STATES for t in trials):
+        return "finished" if all(t["state"] == "finished" for t in trials) else "stopped"
     return state
 
 
@@ -205,7 +215,7 @@ def summarize_sweep(folder, root=None) -> dict:
     """{"sweep", "path", "state", "trials", "variants"}: what `sweep --json` prints and summary.json holds."""
     folder = Path(folder)
     trials = trial_rows(folder, root)
-    return {"sweep": folder.name, "path": str(folder), "state": sweep_state(folder)["state"],
+    return {"sweep": folder.name, "path": str(folder), "state": shown_state(sweep_state(folder)["state"], trials),
             "trials": trials, "variants": variants(trials)}
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from cinic.training.config import SETTING, TrainConfig, make_config
 from cinic.errors import CinicError
-from cinic.runs.folder import check_run_name
+from cinic.runs.folder import check_run_name, run_label
 
 SPEC_KEYS = ("name", "data", "grid", "variants", "seeds", "resources")  # the keys that are not TrainConfig settings
 SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "data")
@@ -374,8 +374,9 @@ def _describe(settings: dict) -> str:
 
 
 def variant_labels(settings_list: Sequence[Mapping]) -> list[str]:
-    """A label per settings dict: "preset=base, lr=0.004"; no axes at all read "all trials"; an
-    explicit variant reads as its name ("base-report", "base-report, lr=0.004" beside a grid).
+    """A label per settings dict: "preset=base, lr=0.004", with a recipe axis "base · report recipe,
+    lr=0.004" (cinic.runs.folder.run_label); no axes at all read "all trials"; an explicit variant reads
+    as its name ("base-report", "base-report, lr=0.004" beside a grid).
 
     A model axis reads as the spec fields in which its models differ, e.g.
     "model: conv 6 k5, 16 k5 · init xavier", not as a line of JSON whose
@@ -392,7 +393,13 @@ def variant_labels(settings_list: Sequence[Mapping]) -> list[str]:
             return "model: " + (" · ".join(_model_field(f, value.get(f)) for f in differing) or "one spec")
         return f"{axis}={value}"
 
-    return [", ".join(text(k, v) for k, v in s.items()) or "all trials" for s in settings_list]
+    def label(settings: Mapping) -> str:
+        parts = [text(k, v) for k, v in settings.items() if k not in ("preset", "recipe") or "recipe" not in settings]
+        if "recipe" in settings:  # as every run is labelled: "base · report recipe"
+            parts.insert(0, run_label(settings) if "preset" in settings else run_label(settings).split(" · ")[1])
+        return ", ".join(parts) or "all trials"
+
+    return [label(s) for s in settings_list]
 
 
 def _model_field(field: str, value) -> str:
