@@ -20,6 +20,7 @@ from cinic.data.fetch import CINIC10_URL
 from cinic.bench.full_scale import PER_SPLIT
 from cinic.model.lenet import PRESET_ALIASES, PRESETS
 from cinic.runs.admin import SORTS
+from cinic.outputs import PICTURE_FORMATS
 from cinic.runs.folder import CHECKPOINTS
 
 EXIT_USAGE, EXIT_FAILED = 2, 1
@@ -414,24 +415,32 @@ def cmd_augment(args) -> int:
 
 
 def cmd_augment_preview(args) -> int:
-    from PIL import Image
-
     from cinic.data import dataset as data
-    from cinic.augment.sample import PREVIEW_IMAGES, preview_destination, preview_grid
+    from cinic.augment.sample import PREVIEW_IMAGES, preview_grid
     from cinic.augment.ops import load_pipeline
+    from cinic.outputs import output_file
 
     import torch
 
     if not 1 <= args.images <= PREVIEW_IMAGES:
         raise CinicError(f"--images must be 1..{PREVIEW_IMAGES}, got {args.images}")
-    out = preview_destination(args.out)
+    out = output_file(args.out, PICTURE_FORMATS, inputs=[args.data], example="preview.png")
     steps = load_pipeline(args.pipeline)
     train = data.load_split(data.resolve_data(args.data), "train", progress=tqdm_progress("decoding train"))
     pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(args.seed))[:args.images]
     grid = preview_grid(steps, train.images[pick], versions=args.versions, seed=args.seed)
-    Image.fromarray(grid).save(out)
+    save_picture(grid, out)
     print(f"preview of {args.images} images x {args.versions} versions written to {args.out}")
     return 0
+
+
+def save_picture(pixels, out: Path) -> None:
+    """An H x W x 3 uint8 picture into the file output_file checked, whole, in the format its suffix names."""
+    from PIL import Image
+
+    from cinic.outputs import write_output
+
+    write_output(out, lambda handle: Image.fromarray(pixels).save(handle, format=PICTURE_FORMATS[out.suffix.lower()]))
 
 
 def cmd_bench(args) -> int:
@@ -486,22 +495,23 @@ def cmd_diff(args) -> int:
 
 def cmd_explain(args) -> int:
     import numpy as np
-    from PIL import Image
 
     from cinic.model.checkpoints import load_model
     from cinic.training.device import choose_device
     from cinic.analysis.explain import METHODS, explain_picture, panel
     from cinic.data.images import open_image, to_model_input
+    from cinic.outputs import output_file
     from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
+    out = args.out and output_file(args.out, PICTURE_FORMATS, inputs=[args.image, run.path], example="overlay.png")
     device = choose_device(args.device)
     model, facts = load_model(run, args.checkpoint, device)
     picture, notes = to_model_input(open_image(args.image))
     result = explain_picture(model, facts, picture, args.method, args.target, device)
-    if args.out:
+    if out:
         title = f"{METHODS[args.method]}: {result['target']}"
-        Image.fromarray(panel(picture, np.array(result["saliency"]), title)).save(args.out)
+        save_picture(panel(picture, np.array(result["saliency"]), title), out)
     if args.json:
         print_json({k: result[k] for k in ("predicted", "target", "method", "saliency")})
         return 0

@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cinic.atomic import replace_file
 from cinic.errors import CinicError
 from cinic.data.dataset import display_name
 from cinic.runs.folder import RunError, RunFolder, summarize_run
@@ -255,8 +254,8 @@ def html_report(run: RunFolder, test=None) -> str:
 def write_report(run: RunFolder, out) -> Path:
     """The report written whole into `out` (never inside the run folder)."""
     from cinic.model.export import check_destination
+    from cinic.outputs import write_output
 
-    out = check_destination(run, out)
+    out = check_destination(run, out, (".html", ".htm"), example="report.html")
     text = html_report(run)
-    replace_file(out, lambda handle: handle.write(text.encode("utf-8")))
-    return out
+    return write_output(out, lambda handle: handle.write(text.encode("utf-8")))
