@@ -74,8 +74,14 @@ def _kind(path: Path) -> str | None:
         return None
     except OSError as e:  # a link loop, a permission problem: nothing to write through
         raise OutputError(f"{path} cannot be written ({e.strerror or e}): give a new file name") from None
+    return kind_of(mode)
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this st_mode is, in words ("a regular file", "a FIFO (named pipe)", ...)."""
     kinds = ((stat.S_ISREG, "a regular file"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISDIR, "a folder"))
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 

@@ -116,6 +116,29 @@ CASES |= {  # issue 20, items 5 and 6: --out that is not a regular file or a new
 }
 
 
+def sweep_spec(tmp_path, text: str) -> Path:
+    (tmp_path / "s.json").write_text(text)
+    return tmp_path / "s.json"
+
+
+def resources(data, text: str) -> str:
+    return '{"data": "%s", "epochs": 1, "resources": {"cpus": %s}}' % (data, text)
+
+
+CASES |= {  # issue 20, item 4: sweep spec files
+    "sweep: a FIFO as the spec": (lambda d, t, r: ["sweep", a_fifo(t, "s.json")], "is a FIFO"),
+    "sweep: a device as the spec": (lambda d, t, r: ["sweep", a_null_device(t, "s.json")], "is a character device"),
+    "sweep: 100,000 nested [": (lambda d, t, r: ["sweep", sweep_spec(t, "[" * 100_000 + "]" * 100_000)],
+                                "nests lists or objects more than"),
+    "sweep: a key given twice": (lambda d, t, r: ["sweep", sweep_spec(t, '{"data": "%s", "data": "x"}' % d)],
+                                 "'data' is given twice"),
+    "sweep: cpus Infinity": (lambda d, t, r: ["sweep", sweep_spec(t, resources(d, "Infinity"))],
+                             "resources.cpus: inf is not a finite number"),
+    "sweep: cpus 1e9": (lambda d, t, r: ["sweep", sweep_spec(t, resources(d, "1e9"))],
+                        "more than the"),
+}
+
+
 def other_run(run: RunFolder) -> Path:
     other = run.path.parent / "other"
     if not other.exists():

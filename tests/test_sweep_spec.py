@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cinic.errors import CinicError
 from cinic.training.config import TrainConfig, validate_config
 from cinic.sweeps.spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
 
@@ -111,3 +112,88 @@ def test_load_spec_reads_json_and_toml_and_names_a_broken_file(tiny_data, tmp_pa
         load_spec(tmp_path / "c.json")
     with pytest.raises(SweepSpecError, match="cannot read the sweep spec"):
         load_spec(tmp_path / "missing.json")
+
+
+# --- hostile spec files and resources (issue 20, item 4) -------------------------------------------
+def test_a_fifo_as_the_spec_is_refused_without_waiting_for_a_writer(tiny_data, tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "s.json"
+    os.mkfifo(fifo)
+
+    def feed():  # what old code, blocked reading the FIFO, would have been given (it never is now)
+        with open(fifo, "w") as writer:
+            writer.write(json.dumps(spec(tiny_data)))
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        with pytest.raises(SweepSpecError, match="s.json is a FIFO .*not a regular file"):
+            load_spec(fifo)
+    finally:
+        try:  # let the feeder go
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
+def test_a_device_as_the_spec_is_refused(tmp_path):
+    import os
+
+    device = tmp_path / "zero.json"
+    os.mknod(device, 0o20666, os.makedev(1, 3))  # a character device (a copy of /dev/null)
+    with pytest.raises(SweepSpecError, match="is a character device"):
+        load_spec(device)
+
+
+def test_a_spec_file_over_the_size_cap_is_refused_unread(tiny_data, tmp_path, monkeypatch):
+    from cinic.sweeps import spec as spec_module
+
+    big = tmp_path / "big.json"
+    big.write_text(" " * (2 << 20) + json.dumps(spec(tiny_data)))
+    with pytest.raises(SweepSpecError, match="more than the"):
+        load_spec(big)
+
+
+@pytest.mark.parametrize("suffix, text", [(".json", "[" * 100_000 + "]" * 100_000),
+                                          (".toml", "a = " + "[" * 100_000 + "]" * 100_000),
+                                          (".json", '{"grid": ' * 40 + "{}" + "}" * 40)])
+def test_deep_nesting_is_one_line(suffix, text, tmp_path):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text)
+    with pytest.raises(SweepSpecError, match="nests lists or objects more than"):
+        load_spec(path)
+
+
+def test_a_key_given_twice_is_refused(tiny_data, tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{"data": "%s", "epochs": 1, "epochs": 3}' % tiny_data)
+    with pytest.raises(SweepSpecError, match="twice.json: 'epochs' is given twice"):
+        load_spec(path)
+    path.write_text('{"data": "%s", "grid": {"seed": [0], "seed": [1]}}' % tiny_data)
+    with pytest.raises(SweepSpecError, match="'seed' is given twice"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "-Infinity", "1e400"])
+def test_resources_that_are_not_finite_are_refused(value, tiny_data, tmp_path):
+    path = tmp_path / "inf.json"
+    path.write_text('{"data": "%s", "resources": {"cpus": %s}}' % (tiny_data, value))
+    with pytest.raises(SweepSpecError, match="resources.cpus"):
+        load_spec(path)
+    assert "resources.gpus" in error_of({**spec(tiny_data), "resources": {"gpus": float("inf")}})
+
+
+def test_resources_beyond_the_machine_are_refused_before_anything_is_made(tiny_data, tmp_path, monkeypatch):
+    from cinic.sweeps import runner
+    from cinic.workers import usable_cores
+
+    def would_wait_forever(*args):
+        raise AssertionError("Ray was asked for what this machine does not have")
+    monkeypatch.setattr(runner, "_run_on_ray", would_wait_forever)
+    root = tmp_path / "runs"
+    for cpus in (1e9, usable_cores() + 1):
+        checked = parse_spec({**spec(tiny_data), "resources": {"cpus": cpus}})
+        with pytest.raises(CinicError, match="resources.cpus: .* more than the .* usable CPU"):
+            runner.run_sweep(checked, root=root, log=lambda m: None)
+        assert not root.exists() or list(root.iterdir()) == []

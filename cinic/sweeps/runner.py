@@ -40,7 +40,8 @@ from cinic.analysis import stats
 from cinic.errors import CinicError
 from cinic.runs.folder import (LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, is_training_process,
                         this_process, write_atomically)
-from cinic.sweeps.spec import SweepSpec, parse_spec, variant_of
+from cinic.sweeps.spec import SweepSpec, check_resources_fit, parse_spec, variant_of
+from cinic.workers import usable_cores
 
 SWEEPS = "sweeps"
 SPEC, TRIALS, STATE, SUMMARY, LOG, STOP = (
@@ -229,6 +230,8 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     root = Path(root or paths.runs_root()).resolve()
     if address:
         check_reachable(address)  # before any folder is made: Ray itself retries for minutes
+    else:  # a cluster is measured once connected (_run_on_ray)
+        check_resources_fit(spec, usable_cores(), _local_gpus(), "this machine")
     folder = prepare(spec, root)
     current = sweep_state(folder)
     if current["state"] in ("queued", "running") and current.get("pid") not in (None, os.getpid()):
@@ -298,6 +301,12 @@ def _run_on_ray(spec: SweepSpec, todo: list[RunFolder], address, max_concurrent,
 
     _connect(address)
     try:
+        try:
+            check_resources_fit(spec, ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0),
+                                f"the Ray cluster at {address}" if address else "this machine's Ray")
+        except CinicError as e:
+            _cancel(todo, str(e))
+            raise
         gpus = spec.resources["gpus"] if ray.cluster_resources().get("GPU", 0) > 0 else 0
         cpus = spec.resources["cpus"]
         # max_retries=1: a worker that dies (killed, out of memory) is retried once, and the retry
@@ -376,6 +385,13 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
                          "`ray start --head` and give the address it prints") from None
 
 
+def _local_gpus() -> int:
+    """The GPUs a local Ray finds: the CUDA devices torch sees."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _connect(address: str | None) -> None:
     """An embedded local Ray (the default), or the cluster at `address`; quiet either way.
 
@@ -392,8 +408,6 @@ def _connect(address: str | None) -> None:
         if address:
             ray.init(address=address, runtime_env={"py_modules": [str(package)]}, **quiet)
         else:
-            from cinic.workers import usable_cores
-
             path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
             ray.init(num_cpus=usable_cores(), include_dashboard=False, object_store_memory=100 * 2**20,
                      runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
