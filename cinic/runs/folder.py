@@ -28,6 +28,8 @@ NOTES = "notes.json"   # a person's notes and tags about the run (cinic.runs.adm
 CHECKPOINTS = ("last", "best")   # the files checkpoints.save writes: last.pt, best.pt
 LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
+SWEEPS = "sweeps"     # the runs root's folder of sweep records (cinic.sweeps.runner)
+RESERVED = (SWEEPS,)  # names the runs root uses for itself: never a run's (any case: some disks ignore it)
 
 
 class RunError(CinicError):
@@ -40,6 +42,9 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def check_run_name(name) -> str:
     """`name` when it can name a run folder; RunError suggesting one that can, otherwise."""
+    if isinstance(name, str) and name.lower() in RESERVED:
+        raise RunError(f"run name {name!r} is reserved: the runs root keeps its own {name.lower()}/ folder "
+                       f"there; pick another name, e.g. {name + '-1'!r}")
     if isinstance(name, str) and RUN_NAME.fullmatch(name):
         return name
     suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-._")[:100]

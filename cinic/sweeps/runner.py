@@ -38,12 +38,11 @@ from cinic import paths
 
 from cinic.analysis import stats
 from cinic.errors import CinicError
-from cinic.runs.folder import (LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, is_training_process,
-                        this_process, write_atomically)
+from cinic.runs.folder import (LIVE_STATES, SWEEPS, TRAINING_LOCK, RunError, RunFolder, check_run_name,
+                               is_training_process, this_process, write_atomically)
 from cinic.sweeps.spec import SweepSpec, check_resources_fit, parse_spec, variant_of
 from cinic.workers import usable_cores
 
-SWEEPS = "sweeps"
 SPEC, TRIALS, STATE, SUMMARY, LOG, STOP = (
     "spec.json", "trials.json", "sweep.json", "summary.json", "sweep.log", "stop")
 SWEEP_STATES = ("queued", "running", "finished", "stopped", "failed")
