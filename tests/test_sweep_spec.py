@@ -123,8 +123,11 @@ def test_a_fifo_as_the_spec_is_refused_without_waiting_for_a_writer(tiny_data, t
     os.mkfifo(fifo)
 
     def feed():  # what old code, blocked reading the FIFO, would have been given (it never is now)
-        with open(fifo, "w") as writer:
-            writer.write(json.dumps(spec(tiny_data)))
+        try:
+            with open(fifo, "w") as writer:
+                writer.write(json.dumps(spec(tiny_data)))
+        except BrokenPipeError:  # released by the test's end, no reader left
+            pass
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
     try:
@@ -197,3 +200,24 @@ def test_resources_beyond_the_machine_are_refused_before_anything_is_made(tiny_d
         with pytest.raises(CinicError, match="resources.cpus: .* more than the .* usable CPU"):
             runner.run_sweep(checked, root=root, log=lambda m: None)
         assert not root.exists() or list(root.iterdir()) == []
+
+
+# --- trial names unique by construction (issue 20, item 9) ------------------------------------------
+def test_long_sweep_names_that_share_their_start_give_different_trial_names(tiny_data):
+    model = {"model": {"conv": [{"out_channels": 6}] * 20}}
+    first, second = "s" * 80 + "-first", "s" * 80 + "-second"
+    assert trial_name(first, model) != trial_name(second, model)
+    grid = {"grid": {"lr": [0.001, 0.002], "seed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}}
+    names = {t.name for n in (first, second) for t in parse_spec({**spec(tiny_data), **grid, "name": n}).trials}
+    assert len(names) == 2 * 24
+
+
+def test_values_that_read_alike_in_a_folder_name_give_different_trial_names(tiny_data):
+    for values in (["a", "a-2", "a!"], ["a!", "a?", "a", "a-1", "a-2"], ["x y", "x-y", "x_y", "x/y"]):
+        for seeds in ({}, {"seed": [0, 1]}):
+            grid = {"grid": {"augment_name": values, **seeds}}
+            names = [t.name for t in parse_spec({**spec(tiny_data), **grid}).trials]
+            assert len(set(names)) == len(names) == len(values) * len(seeds.get("seed", [0])), names
+            assert names == [t.name for t in parse_spec({**spec(tiny_data), **grid}).trials]  # stable
+    plain = parse_spec({**spec(tiny_data), "name": "p", "grid": {"augment_name": ["a", "b"]}}).trials
+    assert [t.name for t in plain] == ["p_augment-name-a", "p_augment-name-b"]  # readable where nothing collides

@@ -141,24 +141,25 @@ def stop_sweep(folder) -> None:
 
 # --- preparing: the sweep folder and one run folder per trial ----------------------------------------
 def prepare(spec: SweepSpec, root=None) -> Path:
-    """The sweep folder and every trial's run folder (made once, found again on a rerun)."""
+    """The sweep folder and every trial's run folder (made once, found again on a rerun). Every
+    check comes first: a refused sweep writes nothing (no trials.json naming another's runs)."""
     root = Path(root or paths.runs_root())
     folder = sweep_folder(spec.name, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = _identity(spec.to_dict())
     stored = _read_json(folder / SPEC, None)
-    if stored is not None and _identity(stored) != wanted:
+    if stored is not None and _identity(stored) != _identity(spec.to_dict()):
         raise SweepError(f"a sweep named {spec.name} already exists ({folder}) with other settings; give this one "
                          "another \"name\" in its spec, or delete that folder to start it over")
+    for trial in spec.trials:
+        path = root / trial.name
+        if (path / "config.json").is_file() and _identity(RunFolder(path).config()) != _identity(trial.config):
+            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
+                             "(other settings); rename or delete it, or rename the sweep")
+    folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / SPEC, spec.to_dict())
     _write_json(folder / TRIALS, [{"name": t.name, "settings": t.settings} for t in spec.trials])
     for trial in spec.trials:
-        path = root / trial.name
-        if not (path / "config.json").is_file():
+        if not (root / trial.name / "config.json").is_file():
             RunFolder.create(trial.config, root, trial.name)
-        elif _identity(RunFolder(path).config()) != _identity(trial.config):
-            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
-                             "(other settings); rename or delete it, or rename the sweep")
     return folder
 
 

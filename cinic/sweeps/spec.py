@@ -264,13 +264,14 @@ def _trials(sweep: str, data: str, fixed: dict, grid: dict, fail):
     for axis, values in grid.items():
         for i, value in enumerate(values):
             _build(data, {**fixed, **borrowed, axis: value}, fail, where(axis, i, value))
+    alike = [axis for axis, values in grid.items() if len({_slug(v) for v in values}) < len(values)]
     names = set()
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values))
         config = _build(data, {**fixed, **settings}, fail, f"the trial {_describe(settings)}")
-        name = trial_name(sweep, settings)
-        if name in names:  # two values that read alike in a folder name
-            name = f"{name}-{len(names)}"
+        name = trial_name(sweep, settings, alike)
+        if name in names:  # only two digests alike could do this: never silently share a run folder
+            fail("grid", f"two trials would share the run folder name {name}; rename the sweep")
         names.add(name)
         yield Trial(name, settings, config.to_dict())
 
@@ -290,14 +291,25 @@ def _config_arguments(settings: dict) -> dict:
     return arguments
 
 
-def trial_name(sweep: str, settings: dict) -> str:
-    """`<sweep>_<axis>-<value>_...`: readable, stable for the same settings, a valid run name."""
-    parts = [f"{_slug(axis)}-{_slug(value)}" for axis, value in settings.items()]
+def trial_name(sweep: str, settings: dict, alike: Sequence[str] = ()) -> str:
+    """`<sweep>_<axis>-<value>_...`: readable, stable for the same settings, a valid run name.
+
+    Unique by construction: a value never holds '_', so the parts of one sweep's names read back
+    unambiguously, and the values of an axis in `alike` (two of its values read alike in a folder
+    name: 'a!' and 'a') each carry a digest of themselves. A name over 100 characters becomes the
+    sweep's name cut to 80 and a digest of the whole sweep name and settings, so two sweeps whose
+    names share their start still differ (and no readable name ends in a part without '-').
+    """
+    parts = [f"{_slug(axis)}-{_slug(value)}" + (f"-{_digest(value)}" if axis in alike else "")
+             for axis, value in settings.items()]
     name = "_".join([sweep, *parts])
-    if len(name) > 100:  # long values (a model spec): a short digest keeps the name stable and unique
-        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-        name = f"{sweep[:80]}_{digest}"
+    if len(name) > 100:  # long values (a model spec)
+        name = f"{sweep[:80]}_{_digest([sweep, settings])}"
     return name
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _slug(value) -> str:
