@@ -283,15 +283,11 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
 
 def predictions_csv(result: dict) -> str:
     """One row per image: file, (true class,) then each of the top-k classes with its probability."""
-    import csv
+    from cinic.spreadsheet import csv_text
 
     k = max((len(p["top"]) for p in result["predictions"]), default=0)
     header = ["file"] + (["true"] if result["labelled"] else []) + \
         [column for i in range(1, k + 1) for column in (f"class {i}", f"p {i}")]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for p in result["predictions"]:
-        writer.writerow([p["file"]] + ([p["true"]] if result["labelled"] else []) +
-                        [value for t in p["top"] for value in (t["class"], round(t["prob"], 6))])
-    return buffer.getvalue()
+    return csv_text([header] + [[p["file"]] + ([p["true"]] if result["labelled"] else []) +
+                                [value for t in p["top"] for value in (t["class"], round(t["prob"], 6))]
+                                for p in result["predictions"]])
