@@ -40,17 +40,17 @@ def classify(model, facts: dict, arrays: list[np.ndarray], k: int) -> list[list[
 def show_prediction(title: str, original, model_input: np.ndarray, notes: list[str], top: list[dict],
                     truth: str | None = None) -> None:
     with st.container(border=True):
-        st.markdown(f"**{title}**")
+        st.markdown(f"**{app_ui.as_text(title)}**")
         left, middle, right = st.columns([1, 1, 2])
         if original is not None:
             left.image(original, caption="uploaded", width=160)
         middle.image(enlarged(model_input), caption="what the model sees (32x32)")
         for note in notes:
-            middle.caption(note)
-        verdict = f"**{top[0]['class']}** ({top[0]['prob']:.0%})"
+            middle.caption(app_ui.as_text(note))
+        verdict = f"**{app_ui.as_text(top[0]['class'])}** ({top[0]['prob']:.0%})"
         if truth is not None:
             verdict += (" :material/check_circle:" if top[0]["class"] == truth
-                        else f" :material/cancel: (true: {truth})")
+                        else f" :material/cancel: (true: {app_ui.as_text(truth)})")
         right.markdown(verdict)
         right.altair_chart(charts.top_k_chart(top))
 
@@ -69,7 +69,7 @@ def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
             array, notes = to_model_input(image, fit)
             opened.append((f.name, image, array, notes))
         except ImageError as e:  # says what is wrong with the file and what to do
-            st.error(str(e), icon=":material/error:")
+            st.error(app_ui.as_text(e), icon=":material/error:")
     if opened:
         tops = classify(model, facts, [o[2] for o in opened], k)
         for (name, image, array, notes), top in zip(opened, tops):
@@ -165,18 +165,18 @@ def show_batch(run: RunFolder, result: dict, images) -> None:
     if result["errors"]:
         with st.expander(f"{len(result['errors'])} images could not be read and were left out",
                          icon=":material/warning:"):
-            st.markdown("\n".join(f"- {message}" for message in result["errors"]))
+            st.markdown("\n".join(f"- {app_ui.as_text(message)}" for message in result["errors"]))
     if result["skipped"]:
         st.caption(f"{len(result['skipped'])} files that are not images were left out: "
-                   + ", ".join(result["skipped"][:5]) + (" ..." if len(result["skipped"]) > 5 else ""))
+                   + app_ui.as_text(", ".join(result["skipped"][:5])) + (" ..." if len(result["skipped"]) > 5 else ""))
     if result["labelled"]:
         labelled_summary(result["evaluation"], images)
     else:
         st.markdown(f"**{result['n']:,} images**, most likely classes first")
         shown = range(min(BATCH_GALLERY, result["n"]))
         st.image(app_ui.pictures(images, shown, zoom=3), width=96,
-                 caption=[f"{result['predictions'][i]['top'][0]['class']} "
-                          f"{result['predictions'][i]['top'][0]['prob']:.0%}" for i in shown])
+                 caption=[app_ui.as_text(f"{result['predictions'][i]['top'][0]['class']} "
+                                         f"{result['predictions'][i]['top'][0]['prob']:.0%}") for i in shown])
     st.dataframe(predictions_frame(result), hide_index=True, key="batch-table")
     st.download_button("Predictions (CSV)", predictions_csv(result), file_name=f"{run.name}-predictions.csv",
                        mime="text/csv", icon=":material/table:", key="batch-csv", on_click="ignore")
@@ -196,7 +196,7 @@ def labelled_summary(evaluation: dict, images) -> None:
     if wrong:
         st.markdown("**Mistakes, worst first** (true → predicted)")
         st.image(app_ui.pictures(images, [m["index"] for m in wrong], zoom=3), width=96,
-                 caption=[charts.mistake_caption(m) for m in wrong])
+                 caption=[app_ui.as_text(charts.mistake_caption(m)) for m in wrong])
 
 
 def predictions_frame(result: dict) -> list[dict]:
@@ -224,9 +224,9 @@ with app_ui.page_body():
     try:
         model, facts = app_ui.load_best(str(run.path))
     except CheckpointError as e:  # damaged, unsafe or of another model
-        st.error(f"{e}", icon=":material/error:")
+        st.error(app_ui.as_text(e), icon=":material/error:")
         st.stop()
-    st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
+    st.caption(f"{app_ui.as_text(facts['spec'].describe())} · best epoch {app_ui.as_text(facts.get('epoch'))} · "
                f"validation {facts.get('best_valid_acc') or 0:.1f}%")
     k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
     shown = uploaded_images(model, facts, k)

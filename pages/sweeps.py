@@ -66,7 +66,7 @@ def launch(spec: dict) -> None:
     with app_ui.errors_as_boxes("The sweep could not be started"):
         folder = launch_sweep(spec)
         st.query_params["sweep"] = folder.name
-        st.toast(f"Started sweep {folder.name}")
+        st.toast(f"Started sweep {app_ui.as_text(folder.name)}")
         st.rerun()
 
 
@@ -77,7 +77,7 @@ def watch(folder: str) -> None:
     trials, state = summary["trials"], summary["state"]
     counts = {s: sum(t["state"] == s for t in trials) for s in ("queued", "running", "finished", "failed")}
     others = len(trials) - sum(counts.values())
-    st.markdown(f"**{summary['sweep']}**: {state}")
+    st.markdown(f"**{app_ui.as_text(summary['sweep'])}**: {app_ui.as_text(state)}")
     columns = st.columns(5)
     for column, (word, n) in zip(columns, [*counts.items(), ("stopped or interrupted", others)]):
         column.metric(word, n)
@@ -130,7 +130,7 @@ with app_ui.page_body():
     sweeps = list_sweeps()
     if data_root is not None:
         with st.expander("New sweep", expanded=not sweeps, icon=":material/add:"):
-            st.caption(f"Data: {datasets.describe_data_root(data_root)}")
+            st.caption(f"Data: {app_ui.as_text(datasets.describe_data_root(data_root))}")
             with app_ui.errors_as_boxes("These settings cannot be used"):
                 spec = choose_spec(str(data_root))
                 grid = spec["grid"]
