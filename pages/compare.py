@@ -115,8 +115,8 @@ def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
     true_class, predicted = cell
     shown_true, shown_predicted = map(app_ui.as_text, cell)
     with right:
-        st.markdown(f"**Into** {shown_true} → {shown_predicted} ({len(moved['into'])}): B predicts {shown_predicted}, "
-                    "A did not")
+        st.markdown(f"**Into** {shown_true} → {shown_predicted} ({len(moved['into'])}): B predicts "
+                    f"{shown_predicted}, A did not")
         gallery(pair, moved["into"], "None.")
         st.markdown(f"**Out of** {shown_true} → {shown_predicted} ({len(moved['out_of'])}): A predicted "
                     f"{shown_predicted}, B does not")
