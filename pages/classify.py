@@ -113,9 +113,10 @@ BATCH_GALLERY = 24
 
 
 @st.cache_data(show_spinner=False, max_entries=3)
-def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: float = 0.0):
+def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: str = ""):
     """(the result of cinic.analysis.image_sets.classify_batch, the 32x32 images) of one zip, uploaded folder or folder
-    path; kept while the same images and checkpoint come back (`version`: the folder's mtime)."""
+    path; kept while the same images and checkpoint come back (`version`: what a folder path holds,
+    image_sets.source_key)."""
     from cinic.analysis.image_sets import classify_batch, from_members, load_batch
 
     model, facts = app_ui.load_best(run_path, mtime)
@@ -129,19 +130,21 @@ def batch_source() -> tuple | None:
                     key="batch-from")
     if kind == "zip":
         upload = st.file_uploader("A .zip of images (loose, or in class folders)", type=["zip"], key="batch-zip")
-        return (kind, upload.getvalue(), upload.name, 0.0) if upload else None
+        return (kind, upload.getvalue(), upload.name, "") if upload else None
     if kind == "folder-upload":
         files = st.file_uploader("A folder of images (loose, or in class folders)", type=UPLOAD_TYPES,
                                  accept_multiple_files="directory", key="batch-folder")
-        return (kind, [(f.name, f.getvalue()) for f in files], "the uploaded folder", 0.0) if files else None
+        return (kind, [(f.name, f.getvalue()) for f in files], "the uploaded folder", "") if files else None
     path = st.text_input("Folder path", key="batch-path", placeholder="/home/me/photos or .../CINIC-10/test",
                          help="Read on the machine that runs this app.").strip()
     if not path:
         return None
     from pathlib import Path
 
+    from cinic.analysis.image_sets import source_key
+
     folder = Path(path).expanduser()
-    return kind, str(folder), str(folder), folder.stat().st_mtime if folder.exists() else 0.0
+    return kind, str(folder), str(folder), source_key(folder)
 
 
 def batch_section(run: RunFolder, k: int) -> None:

@@ -288,3 +288,22 @@ def test_reading_a_batch_is_bounded_in_time(tmp_path, monkeypatch):
         (folder / name).write_bytes(data)
     with pytest.raises(BatchError, match="took more than 0 s"):
         load_batch(folder)
+
+
+def test_the_source_key_follows_what_the_folder_holds(tmp_path):
+    """Issue 20, item 2: the key the app caches a folder's result on changes with any image deep in it."""
+    import os
+
+    from cinic.analysis.image_sets import source_key
+
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "a.png").write_bytes(image_bytes(Image.new("RGB", (8, 8))))
+    first = source_key(tmp_path)
+    assert source_key(tmp_path) == first
+    top = tmp_path.stat().st_mtime_ns
+    (tmp_path / "cat" / "b.png").write_bytes(image_bytes(Image.new("RGB", (8, 8))))
+    os.utime(tmp_path, ns=(top, top))
+    second = source_key(tmp_path)
+    assert second != first
+    (tmp_path / "cat" / "b.png").write_bytes(image_bytes(Image.new("RGB", (9, 9))))  # replaced, same name
+    assert source_key(tmp_path) != second

@@ -21,7 +21,9 @@ after MAX_SECONDS, so no small input keeps a core busy for long.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
 import stat
 import time
@@ -82,6 +84,35 @@ def load_batch(source, name: str | None = None) -> Batch:
     if path.is_file():
         return from_members(zip_members(path, str(path)), str(path))
     raise BatchError(f"no such folder or zip: {path}: give a folder of images or a .zip of them")
+
+
+def source_key(source) -> str:
+    """What a folder or zip path holds, as a digest: every file under it (its relative path, size,
+    times and inode), or the zip's own. It changes when any image is added, removed or replaced, also
+    deep in a class folder whose parent's mtime stays put, so a result cached on it is never stale."""
+    path = Path(source).expanduser()
+    digest = hashlib.sha1(str(path.absolute()).encode("utf-8", "surrogateescape"))
+    for file in _files_under(path) if path.is_dir() else [path]:
+        try:
+            s = file.stat()
+        except OSError:  # gone meanwhile, or a broken link: its absence is part of the key
+            continue
+        digest.update(f"{file}\0{s.st_size}\0{s.st_mtime_ns}\0{s.st_ctime_ns}\0{s.st_ino}\n"
+                      .encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Every file under `folder`, in a stable order, at most MAX_ENTRIES of them (a bigger folder is
+    refused when read, so a longer listing would change nothing)."""
+    count = 0
+    for parent, folders, files in os.walk(folder):
+        folders.sort()
+        for name in sorted(files):
+            yield Path(parent, name)
+            count += 1
+            if count > MAX_ENTRIES:
+                return
 
 
 def from_folder(folder: Path) -> Batch:
