@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,12 +57,14 @@ def check_run_name(name) -> str:
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temp file, fsync, then rename: readers see the old or the new file, never half.
 
-    On a full disk the temp file is removed and the previous file is untouched.
+    On a full disk the temp file is removed and the previous file, where there was one, is untouched.
     """
+    existed = path.exists()
     try:
         replace_file(path, lambda handle: handle.write(data))
     except OSError as e:
-        raise _write_error(path, e, "Free some disk space and try again; the previous file is intact.") from e
+        raise _write_error(path, e, "Free some disk space and try again; " + (
+            "the previous file is intact." if existed else "nothing was written.")) from e
 
 
 def _write_error(path: Path, error: OSError, advice: str) -> RunError:
@@ -147,8 +150,12 @@ class RunFolder:
             raise RunError(f"cannot make a run folder in {root}: {e.strerror or e}; give a runs root you can "
                            "write to (--runs-root, or CINIC_RUNS)") from e
         run = cls(path)
-        write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
-        run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        try:
+            write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
+            run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        except RunError:  # a full disk: the folder just made holds nothing worth keeping, nor listing
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return run
 
     @staticmethod
@@ -456,6 +463,8 @@ def check_resumable(run: RunFolder) -> None:
         raise RunError(f"run {run.name} cannot be resumed: {status['error']}. If no training is running it, "
                        f"delete {run.path / STATUS} and resume it again")
     run.data_root()  # a damaged config.json is named now, not by the training process
+    if not run.has_checkpoint("last"):  # said before the status is touched: the run stays as it reads
+        raise RunError(f"{run.name} has no completed epoch to resume from; start it again instead")
 
 
 RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run
