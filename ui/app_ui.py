@@ -8,6 +8,7 @@ in `cinic/`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def as_text(value) -> str:
 class MenuEntry(NamedTuple):
     file: str          # relative to app.py; Streamlit's own pages/ layout makes the URL /<file name>
     title: str         # in the menu, the browser tab and the page's setup call
-    icon: str          # a Material icon (Streamlit's own font), not an emoji a browser may lack
+    icon: str          # a Material icon for the menu (Streamlit's bundled font), not an emoji a browser may lack
     purpose: str = ""  # the home page's "Where to go next" line
 
 
@@ -81,12 +82,29 @@ def page_start(title: str) -> None:
     (torch) takes seconds; drawn before it, the menu shows at once instead of a blank page."""
     entry = menu_entry(title)
     tab_title = APP_TITLE if entry == MENU[0] else f"{entry.title} · {APP_TITLE}"
-    st.set_page_config(page_title=tab_title, page_icon=entry.icon, layout="wide")
+    st.set_page_config(page_title=tab_title, page_icon=tab_icon(), layout="wide")
     with st.sidebar:
         for item in MENU:
             link_to(item.title)
         st.divider()
         st.caption(f"Data: {as_text(datasets.describe_data_root(datasets.data_in_use()))}")
+
+
+@functools.cache
+def tab_icon():
+    """The browser tab's icon, drawn here and served by the app itself: a :material/...: page_icon
+    makes the browser fetch the glyph from Google's font host on every page view (the menu's own
+    icons come from Streamlit's bundled font). A grid of picture tiles in the theme's blue."""
+    from PIL import Image, ImageDraw
+
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((0, 0, 63, 63), radius=12, fill=(47, 111, 176, 255))
+    for row in range(3):
+        for column in range(3):
+            x, y = 9 + column * 16, 9 + row * 16
+            draw.rectangle((x, y, x + 13, y + 13), fill=(255, 255, 255, 255 if (row + column) % 2 else 190))
+    return icon
 
 
 @contextlib.contextmanager
