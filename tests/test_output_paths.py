@@ -140,3 +140,20 @@ def test_a_bad_suffix_or_a_missing_folder_is_one_line(writer, out, said, trained
     code, err = _run(capsys, [*before(trained, tiny_data), "--out", tmp_path / out])
     assert code == 2 and said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(trained, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from cinic import atomic
+
+    def full_disk(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic, "replace_file", full_disk)
+    monkeypatch.setattr("cinic.model.checkpoints.replace_file", full_disk)
+    monkeypatch.setattr("cinic.outputs.replace_file", full_disk)
+    for name in ("m.safetensors", "r.html"):
+        command = "export" if name.endswith("safetensors") else "report"
+        code, err = _run(capsys, [command, trained.path, "--out", tmp_path / name])
+        assert code == 2 and "No space left on device" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -93,7 +93,11 @@ def export_model(run: RunFolder, out, fmt: str | None = None, which: str = "best
     fmt = format_of(out, fmt)
     if fmt == "onnx":
         return export_onnx(run, out, which), fmt
-    return export_safetensors(run, check_destination(run, out), which), fmt
+    out = check_destination(run, out)
+    try:
+        return export_safetensors(run, out, which), fmt
+    except OSError as e:  # a full disk: written whole or not at all (replace_file), said in one line
+        raise ExportError(f"could not write {out}: {e.strerror or e}; nothing was written there") from e
 
 
 def export_bytes(run: RunFolder, fmt: str, which: str = "best") -> bytes:
