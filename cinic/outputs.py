@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Sequence
 
+from cinic import paths
 from cinic.atomic import replace_file
 from cinic.errors import CinicError
 
@@ -87,7 +88,7 @@ def kind_of(mode: int) -> str:
 
 def _check_not_input(given: Path, target: Path, source: Path) -> None:
     if source.is_dir():
-        if target.is_relative_to(source.resolve()):
+        if paths.overlap(target, source):
             raise OutputError(f"{given} is inside {source}, which this command reads: write it elsewhere")
     elif target == source.resolve() or (target.exists() and source.exists() and os.path.samefile(target, source)):
         raise OutputError(f"{given} is the command's own input {source}: give another file name")
