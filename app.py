@@ -40,13 +40,13 @@ def home() -> None:
         if root is None:
             app_ui.data_root_or_offer_demo("home")
         else:
-            st.write(datasets.describe_data_root(root))
+            st.write(app_ui.as_text(datasets.describe_data_root(root)))
             if root.resolve() == paths.demo_root().resolve():
                 st.caption("A small drawn stand-in so everything works at once; accuracy on it says "
                            "nothing about CINIC-10. Get the real data on the Data page.")
     with device_col:
         st.subheader("Device")
-        st.write(app_ui.device_text())
+        st.write(app_ui.as_text(app_ui.device_text()))
 
     st.subheader("Runs so far")
     show_runs_table(list_runs())

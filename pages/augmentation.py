@@ -202,8 +202,8 @@ with app_ui.page_body():
     if steps is not None:
         if st.button("Save pipeline", type="primary", icon=":material/save:"):
             path = app_state.save_pipeline(steps, n)
-            st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
-                       f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
+            st.success(f"Saved to {app_ui.as_text(path)}. The Train page offers it as 'the pipeline saved on the "
+                       f"Augmentation page'; from a terminal use `--augment {path} --augment-n {n}`.")
         st.subheader("Preview")
         root = app_ui.data_root_or_offer_demo("augment")
         if root is not None:

@@ -51,14 +51,15 @@ def pair_or_offer(a: dict, b: dict):
             pair = run_pair(a["path"], mtimes[0], b["path"], mtimes[1], data,
                             app_ui.folder_fingerprint(data or a_run.config().get("data", "")))
     except DiffError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(app_ui.as_text(e), icon=":material/error:")
         a_data = a_run.config().get("data", "")
-        if st.button(f"Compare both on {a['name']}'s test images", key="ab-use-a-data"):
+        if st.button(f"Compare both on {app_ui.as_text(a['name'])}'s test images", key="ab-use-a-data"):
             st.session_state["ab-data"] = {"pair": (a["name"], b["name"]), "data": a_data}
             st.rerun()
         return None
     if data:
-        st.caption(f"Both evaluated on {a['name']}'s test images ({pair.dataset.source}).")
+        st.caption(f"Both evaluated on {app_ui.as_text(a['name'])}'s test images "
+                   f"({app_ui.as_text(pair.dataset.source)}).")
     return pair
 
 
@@ -90,7 +91,7 @@ def gallery(pair, rows: list[dict], empty: str) -> None:
         return
     shown = rows[:GALLERY_IMAGES]
     st.image(app_ui.pictures(pair.dataset.images, [r["index"] for r in shown], zoom=3), width=96,
-             caption=[charts.diff_caption(r) for r in shown])
+             caption=[app_ui.as_text(charts.diff_caption(r)) for r in shown])
     if len(rows) > len(shown):
         st.caption(f"{len(shown)} of {len(rows)} shown, B's surest first.")
 
@@ -112,11 +113,13 @@ def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
         cell = (pair.classes[t], pair.classes[p])
     moved = pair.moved(*cell)
     true_class, predicted = cell
+    shown_true, shown_predicted = map(app_ui.as_text, cell)
     with right:
-        st.markdown(f"**Into** {true_class} → {predicted} ({len(moved['into'])}): B predicts {predicted}, A did not")
+        st.markdown(f"**Into** {shown_true} → {shown_predicted} ({len(moved['into'])}): B predicts "
+                    f"{shown_predicted}, A did not")
         gallery(pair, moved["into"], "None.")
-        st.markdown(f"**Out of** {true_class} → {predicted} ({len(moved['out_of'])}): A predicted {predicted}, "
-                    "B does not")
+        st.markdown(f"**Out of** {shown_true} → {shown_predicted} ({len(moved['out_of'])}): A predicted "
+                    f"{shown_predicted}, B does not")
         gallery(pair, moved["out_of"], "None.")
     st.markdown("**Per class**, largest gain first")
     st.dataframe(charts.diff_class_table(result["per_class"]), hide_index=True, column_config={
@@ -180,7 +183,7 @@ def by_variant(picked: list[str]) -> None:
     from cinic.sweeps.runner import sweeps_of_runs
 
     for name, sweep in sweeps_of_runs(picked).items():
-        st.markdown(f"**Sweep {name}**, by variant ({len(sweep['trials'])} of the runs above)")
+        st.markdown(f"**Sweep {app_ui.as_text(name)}**, by variant ({len(sweep['trials'])} of the runs above)")
         number = st.column_config.NumberColumn(format="%.2f")
         st.dataframe(charts.sweep_variant_table(sweep["variants"]), hide_index=True, column_config={
             "test %": number, "± std": number, "valid %": number, "valid ± std": number})
@@ -242,7 +245,7 @@ with app_ui.page_body():
         "test %": percent, "valid %": percent,
         "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
         "parameters": st.column_config.NumberColumn(format="localized")})
-    st.markdown("\n".join(f"- **{variant}**: {changed}" for variant, changed
+    st.markdown("\n".join(f"- **{app_ui.as_text(variant)}**: {app_ui.as_text(changed)}" for variant, changed
                           in dict(zip(table["variant"].str.split(" · ").str[0], table["what changed"])).items()
                           if changed))  # a preset's change is the same under either recipe: said once
 
@@ -262,7 +265,7 @@ with app_ui.page_body():
         st.altair_chart(charts.per_class_compare_chart(per_class))
         missing = [name for name in picked if named[name] not in per_class]
         if missing:
-            st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
+            st.caption(f"Not evaluated yet (no per-class accuracy): {app_ui.as_text(', '.join(missing))}")
     else:
         st.caption("Per-class accuracy appears once a picked run has finished (and been evaluated).")
 

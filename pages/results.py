@@ -92,7 +92,7 @@ def picked_cell(pairs: list[dict]) -> tuple[str, str] | None:
 def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str,
                 predicted: str) -> list[tuple[str, int]]:
     classes = evaluation["classes"]
-    st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
+    st.markdown(f"**Images of class {app_ui.as_text(true_class)} predicted as {app_ui.as_text(predicted)}** "
                 "(click a cell of the matrix to pick another pair; double-click clears)")
     if not run.has_checkpoint("best"):  # deleted by hand, or a copy without weights: eval.json alone stays readable
         st.caption("The images of a cell come from the run's best checkpoint (best.pt), which is missing.")
@@ -129,7 +129,7 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> list[tuple[str, i
                    "(the test folder changed); evaluate the run again to refresh.")
     # Short captions ("cat → dog 71%", two lines at most at this width); the rest is in the table below.
     st.image(app_ui.pictures(test.images, [m["index"] for m in usable], zoom=4), width=128,
-             caption=[charts.mistake_caption(m) for m in usable])
+             caption=[app_ui.as_text(charts.mistake_caption(m)) for m in usable])
     with st.expander("Details: probability of the true class, loss, file"):
         st.dataframe(charts.mistakes_table(usable), hide_index=True, column_config={
             "p(predicted) %": st.column_config.NumberColumn(format="%.1f"),
@@ -150,7 +150,7 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
                           key="results-explain-image")
     test = app_ui.load_split_cached(data_root, "test")
     picture = app_ui.pictures(test.images, [candidates[picked][1]])[0]
-    st.caption(f"True class: **{test.classes[int(test.labels[candidates[picked][1]])]}**")
+    st.caption(f"True class: **{app_ui.as_text(test.classes[int(test.labels[candidates[picked][1]])])}**")
     model = explain_view.model_of(summary["name"], summary["path"])
     explain_view.explain_picture(model, picture, key="results-explain")
 
@@ -233,7 +233,7 @@ def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None
             try:
                 current = run.notes()
             except RunError as e:  # a hand-edited notes.json: the run's results are still shown
-                st.warning(str(e), icon=":material/warning:")
+                st.warning(app_ui.as_text(e), icon=":material/warning:")
                 current = {"notes": "", "tags": []}
             notes = st.text_area("Notes", current["notes"], key=f"notes-{run.name}", height=100)
             tags = st.multiselect("Tags", sorted(set(known_tags(summaries)) | set(current["tags"])),
@@ -251,8 +251,8 @@ def confirm_delete(run: RunFolder) -> None:
     if st.session_state.get("confirm-delete") != run.name:
         return
     size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file() and not f.is_symlink())
-    st.warning(f"Delete **{run.name}** and every file in {run.path} ({size / 1e6:.1f} MB)? "
-               "This cannot be undone.", icon=":material/warning:")
+    st.warning(f"Delete **{app_ui.as_text(run.name)}** and every file in {app_ui.as_text(run.path)} "
+               f"({size / 1e6:.1f} MB)? This cannot be undone.", icon=":material/warning:")
     yes, no = st.columns(2)
     if yes.button("Yes, delete it", key="delete-yes", type="primary"):
         with app_ui.errors_as_boxes("The run could not be deleted"):
@@ -278,7 +278,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
 with app_ui.page_body():
     st.title("Results")
     if "results-message" in st.session_state:
-        st.success(st.session_state.pop("results-message"), icon=":material/check_circle:")
+        st.success(app_ui.as_text(st.session_state.pop("results-message")), icon=":material/check_circle:")
     summaries = list_runs()
     summary = app_ui.pick_run(summaries, key="results-run")
     if summary is None:
@@ -286,7 +286,8 @@ with app_ui.page_body():
         app_ui.link_to("Train", label="Go to Train")
         st.stop()
     if summary.get("state") == "damaged":
-        st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+        st.error(f"{app_ui.as_text(summary['error'])}. This run folder cannot be read; delete it or restore its "
+                 "config.json.")
         if st.button("Delete this run…", key="delete", icon=":material/delete:"):
             st.session_state["confirm-delete"] = summary["name"]
         confirm_delete(RunFolder(summary["path"]))
@@ -298,12 +299,13 @@ with app_ui.page_body():
     try:
         evaluation = run.evaluation()
     except RunError as e:  # a damaged eval.json: say so, and offer to evaluate again below
-        st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
+        st.error(f"{app_ui.as_text(e)}. Evaluate the run again to replace it.", icon=":material/error:")
         evaluation = None
     headline(summary, evaluation)
     augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
     augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
-    st.caption(f"{run_label(config)} · {summary.get('model')} · {augmentation} · data {data_root}")
+    st.caption(" · ".join(map(app_ui.as_text, (run_label(config), summary.get("model"), augmentation,
+                                                f"data {data_root}"))))
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
     manage_section(run, summary, summaries)

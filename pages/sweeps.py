@@ -83,7 +83,7 @@ def launch(spec: dict) -> None:
     with app_ui.errors_as_boxes("The sweep could not be started"):
         folder = launch_sweep(spec)
         st.query_params["sweep"] = folder.name
-        st.toast(f"Started sweep {folder.name}")
+        st.toast(f"Started sweep {app_ui.as_text(folder.name)}")
         st.rerun()
 
 

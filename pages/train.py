@@ -121,7 +121,7 @@ def parse_sizes(text: str) -> list[int]:
 def show_summary(spec: ModelSpec) -> int:
     rows = summarize(spec)
     params = sum(r["params"] for r in rows)
-    st.caption(spec.describe())
+    st.caption(app_ui.as_text(spec.describe()))
     st.dataframe([{"layer": r["layer"], "output shape": " x ".join(map(str, r["output_shape"])),
                    "parameters": r["params"]} for r in rows], hide_index=True, height="content")
     st.metric("Parameters", f"{params:,}")
@@ -153,7 +153,7 @@ def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
         config = make_config(data_root, preset=preset, model=None if preset else spec.to_dict(), **values)
         trained = ModelSpec.from_dict(config.model)
         # What will really be trained: the recipe may change the preset's model fields.
-        st.markdown(f"Trains **{run_label(config.to_dict())}**: {trained.describe()}")
+        st.markdown(f"Trains **{app_ui.as_text(run_label(config.to_dict()))}**: {app_ui.as_text(trained.describe())}")
         st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
@@ -298,7 +298,7 @@ def launch(config, name: str | None) -> None:
         run = launch_training(config.to_dict(), name=name)
         st.session_state.pop("run-name", None)  # the next run gets a name of its own
         app_ui.follow_run(run.name)  # this tab watches its own run, whatever another tab starts
-        st.toast(f"Started {run.name}")
+        st.toast(f"Started {app_ui.as_text(run.name)}")
         st.rerun()
 
 
@@ -320,10 +320,10 @@ def watch(run_path: str) -> None:
     state = status.get("state")
     others = list_runs(run.path.parent) if state == "queued" else []
     word, ahead = charts.live_state(state, run.name, others)
-    st.markdown(f"**{run.name}**: {app_ui.STATE_ICONS.get(state, '')} {word}"
-                + (f" on {status['device']}" if status.get("device") else ""))
+    st.markdown(f"**{app_ui.as_text(run.name)}**: {app_ui.STATE_ICONS.get(state, '')} {app_ui.as_text(word)}"
+                + (f" on {app_ui.as_text(status['device'])}" if status.get("device") else ""))
     if ahead:
-        st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
+        st.info(f"Queued behind {app_ui.as_text(', '.join(ahead))}: it starts when that training ends.",
                 icon=":material/hourglass_top:")
     settings_of(run)
     progress = charts.training_progress(status, epochs, run.batches() if state == "running" else ())
@@ -331,7 +331,7 @@ def watch(run_path: str) -> None:
     if state == "finished":
         how_it_went(run, status, epochs)
     if status.get("error") and state in ("failed", "interrupted"):
-        st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
+        st.error(f"{app_ui.as_text(status['error'])}. Resume it from its last completed epoch, or change the settings "
                  "and start a new run.", icon=":material/error:")
     actions(run, state)
     app_ui.show_curves(run, epochs)
@@ -348,16 +348,16 @@ def settings_of(run: RunFolder) -> None:
     try:
         c = run.config()
     except RunError as e:  # a damaged config.json: the progress beside it still shows
-        st.warning(f"{e}. Its settings cannot be shown or reused.", icon=":material/warning:")
+        st.warning(f"{app_ui.as_text(e)}. Its settings cannot be shown or reused.", icon=":material/warning:")
         return
     if not all(s.name in c for s in SETTINGS if s.widget):
         return  # not a config the form can show (written by hand or by an older version)
     drops = drops_text(c["lr_drops"])
-    st.caption(f"Settings: **{run_label(c)}**, {c['epochs']} epochs "
-               f"({optimizer_label(c['optimizer'], c['weight_decay'])} {c['lr']:g}, {c['schedule']}"
-               f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
-               f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
-               f"device {c['device']}")
+    text = app_ui.as_text  # every value read from config.json, which may be anyone's
+    st.caption(f"Settings: **{text(run_label(c))}**, {text(c['epochs'])} epochs "
+               f"({text(optimizer_label(c['optimizer'], c['weight_decay']))} {c['lr']:g}, {text(c['schedule'])}"
+               f"{' ' + text(drops) if drops else ''}), batch {text(c['batch_size'])}, Augmentor images: "
+               f"{text(charts.augmentation_label(c['augment_name'], c['augment_n']))}, device {text(c['device'])}")
     st.button("Use these settings", key="use-settings", icon=":material/settings_backup_restore:",
               on_click=load_settings, args=(c,),
               help="Fill the form above with this run's settings, to train it again or change one thing.")
@@ -441,7 +441,7 @@ def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
     if epochs:
         parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
     st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")
-    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
+    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {app_ui.as_text(run.name)} in Results",
                  icon=":material/analytics:", query_params={"run": run.name})
 
 
@@ -463,7 +463,7 @@ with app_ui.page_body():
     st.title("Train")
     data_root = app_ui.data_root_or_offer_demo("train")
     if data_root is not None:
-        st.caption(f"Data: {datasets.describe_data_root(data_root)}")
+        st.caption(f"Data: {app_ui.as_text(datasets.describe_data_root(data_root))}")
         model_col, recipe_col = st.columns([1, 1], gap="large")
         with model_col:
             st.subheader("Model")

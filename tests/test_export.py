@@ -8,6 +8,7 @@ import pytest
 
 from cinic import cli
 from cinic.model.export import ExportError, export_model, format_of
+from cinic.outputs import OutputError
 from cinic.runs.folder import RunFolder
 
 
@@ -60,14 +61,14 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
 def test_an_export_never_lands_in_the_run_folder(tmp_path, capsys):
     run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
     for target in (run.path / "best.pt", run.path / "config.json", run.path / "model.onnx"):
-        with pytest.raises(ExportError, match="inside the run folder"):
+        with pytest.raises(OutputError, match="inside the run folder"):
             export_model(run, target, "onnx")
         assert cli.main(["export", str(run.path), "--out", str(target)]) == 2
     assert "inside the run folder" in capsys.readouterr().err
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json"]
-    with pytest.raises(ExportError, match="is a folder"):
+    with pytest.raises(OutputError, match="is a folder"):
         export_model(run, tmp_path, "onnx")
-    with pytest.raises(ExportError, match="no folder"):
+    with pytest.raises(OutputError, match="no folder"):
         export_model(run, tmp_path / "missing" / "m.onnx", "onnx")
 
 

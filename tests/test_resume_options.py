@@ -57,3 +57,20 @@ def test_a_resume_refuses_other_data_and_fewer_epochs(one_epoch, tiny_data, tmp_
     err = capsys.readouterr().err
     assert ("holds other images" if option == "other data" else "can only add epochs") in err
     assert one_epoch.config()["data"] == str(tiny_data) and one_epoch.config()["epochs"] == 1
+
+
+def test_refusing_to_resume_a_run_killed_before_its_first_epoch_keeps_it_interrupted(tiny_data, capsys):
+    """Issue 20, item 12: nothing to resume is said before the run's status is touched."""
+    from cinic.runs.folder import RunError, launch_training
+    from cinic.training.config import make_config
+
+    config = make_config(str(tiny_data), preset="base", epochs=1, device="cpu")
+    run = RunFolder.create(config.to_dict(), name="killed")
+    run.write_status("running", pid=2 ** 22 + 12345, start="1")  # a training process long gone
+    assert run.status()["state"] == "interrupted"
+    before = (run.path / "status.json").read_bytes()
+    assert cli.main(["train", "--resume", "killed", "--no-progress"]) == 2
+    assert "no completed epoch to resume from" in capsys.readouterr().err
+    with pytest.raises(RunError, match="no completed epoch to resume from"):
+        launch_training(resume_run=run)
+    assert run.status()["state"] == "interrupted" and (run.path / "status.json").read_bytes() == before

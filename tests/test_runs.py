@@ -375,3 +375,30 @@ def test_random_bytes_and_zeros_are_called_damaged_not_code(tmp_path):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(CheckpointError, match="it is damaged or not a PyTorch checkpoint"):
             checkpoints.load_file(tmp_path / name)
+
+
+def test_a_run_created_on_a_full_disk_leaves_nothing_and_claims_no_previous_file(tmp_path, monkeypatch):
+    """Issue 20, item 12: no "damaged" run is left, and no "previous file is intact" said of a file
+    that never existed."""
+    import errno
+
+    from cinic.runs import folder
+
+    original = folder.replace_file
+
+    def full_disk_for_status(path, write):
+        if path.name == "status.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, write)
+    monkeypatch.setattr(folder, "replace_file", full_disk_for_status)
+    with pytest.raises(RunError) as caught:
+        RunFolder.create({"epochs": 1}, root=tmp_path, name="full")
+    assert "No space left on device" in str(caught.value) and "intact" not in str(caught.value)
+    assert list_runs(tmp_path) == [] and not (tmp_path / "full").exists()
+    (tmp_path / "d").mkdir()
+    with pytest.raises(RunError) as caught:
+        write_atomically(tmp_path / "d" / "status.json", b"{}")
+    assert "nothing was written" in str(caught.value) and not (tmp_path / "d" / "status.json").exists()
+    (tmp_path / "d" / "status.json").write_text("{}")
+    with pytest.raises(RunError, match="the previous file is intact"):
+        write_atomically(tmp_path / "d" / "status.json", b"{}")

@@ -189,3 +189,14 @@ def test_a_damaged_trials_file_hides_no_other_sweep(tmp_path, trials):
     RunFolder.create({"preset": "base", "epochs": 1}, root=root, name="g-1").write_status("finished", test_acc=50.0)
     assert {s["name"]: s["trials"] for s in list_sweeps(root)} == {"bad": 0, "good": 1}
     assert list(sweeps_of_runs(["g-1", "ok-run", "a-run"], root)) == ["good"]
+
+
+def test_a_refused_sweep_writes_nothing(tiny_data, tmp_path):
+    """Issue 20, item 9: a sweep refused for a trial name already taken by another run leaves no
+    spec.json or trials.json that would show that run's result under its settings."""
+    RunFolder.create({"epochs": 5, "data": str(tiny_data)}, root=tmp_path, name="taken_seed-0")
+    spec = {"name": "taken", "data": str(tiny_data), "epochs": 1, "grid": {"seed": [0, 1]}}
+    with pytest.raises(SweepError, match="exists but is not the trial"):
+        prepare(parse_spec(spec), tmp_path)
+    assert not (tmp_path / "sweeps").exists() and list_sweeps(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken_seed-0"]

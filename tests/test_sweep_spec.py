@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from cinic.errors import CinicError
 from cinic.training.config import TrainConfig, validate_config
 from cinic.sweeps.spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
 
@@ -193,3 +194,112 @@ def test_a_variant_sweeps_trials_are_summarised_per_variant():
     assert [(v["settings"], v["n"], v["test_mean"]) for v in summary] == [
         ({"variant": "base-report"}, 2, 48.0), ({"variant": "best-report"}, 1, 58.0)]
     assert variant_labels([v["settings"] for v in summary]) == ["base-report", "best-report"]
+
+
+# --- hostile spec files and resources (issue 20, item 4) -------------------------------------------
+def test_a_fifo_as_the_spec_is_refused_without_waiting_for_a_writer(tiny_data, tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "s.json"
+    os.mkfifo(fifo)
+
+    def feed():  # what old code, blocked reading the FIFO, would have been given (it never is now)
+        try:
+            with open(fifo, "w") as writer:
+                writer.write(json.dumps(spec(tiny_data)))
+        except BrokenPipeError:  # released by the test's end, no reader left
+            pass
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        with pytest.raises(SweepSpecError, match="s.json is a FIFO .*not a regular file"):
+            load_spec(fifo)
+    finally:
+        try:  # let the feeder go
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
+def test_a_device_as_the_spec_is_refused(tmp_path):
+    import os
+
+    device = tmp_path / "zero.json"
+    os.mknod(device, 0o20666, os.makedev(1, 3))  # a character device (a copy of /dev/null)
+    with pytest.raises(SweepSpecError, match="is a character device"):
+        load_spec(device)
+
+
+def test_a_spec_file_over_the_size_cap_is_refused_unread(tiny_data, tmp_path, monkeypatch):
+    from cinic.sweeps import spec as spec_module
+
+    big = tmp_path / "big.json"
+    big.write_text(" " * (2 << 20) + json.dumps(spec(tiny_data)))
+    with pytest.raises(SweepSpecError, match="more than the"):
+        load_spec(big)
+
+
+@pytest.mark.parametrize("suffix, text", [(".json", "[" * 100_000 + "]" * 100_000),
+                                          (".toml", "a = " + "[" * 100_000 + "]" * 100_000),
+                                          (".json", '{"grid": ' * 40 + "{}" + "}" * 40)])
+def test_deep_nesting_is_one_line(suffix, text, tmp_path):
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text)
+    with pytest.raises(SweepSpecError, match="nests lists or objects more than"):
+        load_spec(path)
+
+
+def test_a_key_given_twice_is_refused(tiny_data, tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{"data": "%s", "epochs": 1, "epochs": 3}' % tiny_data)
+    with pytest.raises(SweepSpecError, match="twice.json: 'epochs' is given twice"):
+        load_spec(path)
+    path.write_text('{"data": "%s", "grid": {"seed": [0], "seed": [1]}}' % tiny_data)
+    with pytest.raises(SweepSpecError, match="'seed' is given twice"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "-Infinity", "1e400"])
+def test_resources_that_are_not_finite_are_refused(value, tiny_data, tmp_path):
+    path = tmp_path / "inf.json"
+    path.write_text('{"data": "%s", "resources": {"cpus": %s}}' % (tiny_data, value))
+    with pytest.raises(SweepSpecError, match="resources.cpus"):
+        load_spec(path)
+    assert "resources.gpus" in error_of({**spec(tiny_data), "resources": {"gpus": float("inf")}})
+
+
+def test_resources_beyond_the_machine_are_refused_before_anything_is_made(tiny_data, tmp_path, monkeypatch):
+    from cinic.sweeps import runner
+    from cinic.workers import usable_cores
+
+    def would_wait_forever(*args):
+        raise AssertionError("Ray was asked for what this machine does not have")
+    monkeypatch.setattr(runner, "_run_on_ray", would_wait_forever)
+    root = tmp_path / "runs"
+    for cpus in (1e9, usable_cores() + 1):
+        checked = parse_spec({**spec(tiny_data), "resources": {"cpus": cpus}})
+        with pytest.raises(CinicError, match="resources.cpus: .* more than the .* usable CPU"):
+            runner.run_sweep(checked, root=root, log=lambda m: None)
+        assert not root.exists() or list(root.iterdir()) == []
+
+
+# --- trial names unique by construction (issue 20, item 9) ------------------------------------------
+def test_long_sweep_names_that_share_their_start_give_different_trial_names(tiny_data):
+    model = {"model": {"conv": [{"out_channels": 6}] * 20}}
+    first, second = "s" * 80 + "-first", "s" * 80 + "-second"
+    assert trial_name(first, model) != trial_name(second, model)
+    grid = {"grid": {"lr": [0.001, 0.002], "seed": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}}
+    names = {t.name for n in (first, second) for t in parse_spec({**spec(tiny_data), **grid, "name": n}).trials}
+    assert len(names) == 2 * 24
+
+
+def test_values_that_read_alike_in_a_folder_name_give_different_trial_names(tiny_data):
+    for values in (["a", "a-2", "a!"], ["a!", "a?", "a", "a-1", "a-2"], ["x y", "x-y", "x_y", "x/y"]):
+        for seeds in ({}, {"seed": [0, 1]}):
+            grid = {"grid": {"augment_name": values, **seeds}}
+            names = [t.name for t in parse_spec({**spec(tiny_data), **grid}).trials]
+            assert len(set(names)) == len(names) == len(values) * len(seeds.get("seed", [0])), names
+            assert names == [t.name for t in parse_spec({**spec(tiny_data), **grid}).trials]  # stable
+    plain = parse_spec({**spec(tiny_data), "name": "p", "grid": {"augment_name": ["a", "b"]}}).trials
+    assert [t.name for t in plain] == ["p_augment-name-a", "p_augment-name-b"]  # readable where nothing collides

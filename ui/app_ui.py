@@ -8,6 +8,8 @@ in `cinic/`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -21,12 +23,29 @@ from cinic.errors import CinicError
 
 APP_TITLE = "CINIC-10 Explorer"
 
+# What markdown (with GitHub's and Streamlit's additions) reads as markup in a line of text: links and
+# images ([ ] and a bare URL's "scheme:" or "www."), HTML and autolinks (< >), code, emphasis, tables,
+# headings, math, entities, e-mail autolinks, :icon: and :emoji: codes. Prose punctuation (". , : ( ) - '")
+# is left alone: an underscore inside a word, or a colon before a space, is no markup.
+_MARKUP = re.compile(r"""[\\`*\[\]<>{}#|~$&@]
+                       | (?<![A-Za-z0-9])_ | _(?![A-Za-z0-9])
+                       | :(?=\S)
+                       | (?<=www)\.""", re.VERBOSE | re.IGNORECASE)
+
+
+def as_text(value) -> str:
+    """`value` shown as the text it is inside Streamlit markdown (st.markdown, captions, boxes, labels,
+    image captions, toasts, progress texts): what markdown would read as markup is escaped, so a run
+    name, file or folder name, class name, spec field or error message is never a link, an image the
+    browser fetches, emphasis, an :icon: or $math$. Only the page's own wording is markdown."""
+    return _MARKUP.sub(lambda match: "\\" + match.group(), str(value))
+
 
 # --- the menu and the setup of every page ------------------------------------------------
 class MenuEntry(NamedTuple):
     file: str          # relative to app.py; Streamlit's own pages/ layout makes the URL /<file name>
     title: str         # in the menu, the browser tab and the page's setup call
-    icon: str          # a Material icon (Streamlit's own font), not an emoji a browser may lack
+    icon: str          # a Material icon for the menu (Streamlit's bundled font), not an emoji a browser may lack
     purpose: str = ""  # the home page's "Where to go next" line
 
 
@@ -70,9 +89,10 @@ def page_start(title: str) -> None:
         for item in MENU:
             link_to(item.title)
         st.divider()
-        st.caption(f"Data: {datasets.describe_data_root(datasets.data_in_use())}")
+        st.caption(f"Data: {as_text(datasets.describe_data_root(datasets.data_in_use()))}")
 
 
+@functools.cache
 @st.cache_resource(show_spinner=False)
 def favicon():
     """The browser tab's icon, drawn here (four tiles, a grid of images). A Material icon as the page
@@ -93,7 +113,7 @@ def page_body():
     under the menu, and a library error the page did not expect shown as a box saying what to do,
     not a traceback."""
     with st.sidebar:
-        st.caption(f"Device: {device_text()}")
+        st.caption(f"Device: {as_text(device_text())}")
     with errors_as_boxes():
         yield
 
@@ -122,8 +142,8 @@ def errors_as_boxes(what: str = ""):
     try:
         yield
     except CinicError as e:
-        prefix = f"{what}: " if what else ""
-        st.error(f"{prefix}{e}", icon=":material/error:")
+        prefix = f"{as_text(what)}: " if what else ""
+        st.error(f"{prefix}{as_text(e)}", icon=":material/error:")
 
 
 # --- the data set in use ---------------------------------------------------------

@@ -85,11 +85,12 @@ def show_panel(model: LabelledModel, picture: np.ndarray, method: str, target: s
     index = predicted if target is None else classes.index(target)
     saliency_map = saliency_of(model, picture, method, index)
     lead = f"{heading} " if heading else ""
-    st.markdown(f"{lead}predicts **{classes[predicted]}** ({probs[predicted]:.0%}); "
-                f"map for **{classes[index]}** ({probs[index]:.0%})")
+    st.markdown(f"{lead}predicts **{app_ui.as_text(classes[predicted])}** ({probs[predicted]:.0%}); "
+                f"map for **{app_ui.as_text(classes[index])}** ({probs[index]:.0%})")
     st.image(explain.panel(picture, saliency_map, f"{explain.METHODS[method]}: {classes[index]}", PANEL_ZOOM))
     if not saliency_map.any():
-        st.caption(f"Nothing in this picture speaks for {classes[index]} by this method: the map is empty.")
+        st.caption(f"Nothing in this picture speaks for {app_ui.as_text(classes[index])} by this method: the map "
+                   "is empty.")
 
 
 def explain_picture(model: LabelledModel, picture: np.ndarray, key: str) -> None:
@@ -108,7 +109,7 @@ def explain_pair(models: list[LabelledModel], picture: np.ndarray, key: str) -> 
     st.caption(method_caption(method))
     with st.spinner("Computing the maps..."):
         for model in models:
-            show_panel(model, picture, method, target, heading=f"**{model.label}**")
+            show_panel(model, picture, method, target, heading=f"**{app_ui.as_text(model.label)}**")
 
 
 def show_layers(classifier: Classifier, picture: np.ndarray) -> None:

@@ -10,7 +10,6 @@ ten years. Every text that came from a file or a person is HTML-escaped.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -20,10 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cinic.atomic import replace_file
 from cinic.errors import CinicError
 from cinic.data.dataset import display_name
 from cinic.runs.folder import RunError, RunFolder, summarize_run
+from cinic.spreadsheet import csv_text as _csv
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "images_per_s")
 REPORT_MISTAKES = 24  # misclassified images shown, worst first
@@ -31,12 +30,6 @@ IMAGE_ZOOM = 3        # each 32x32 image drawn 96x96, pixel for pixel
 
 
 # --- CSV tables -------------------------------------------------------------------------------
-def _csv(rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
 def metrics_csv(epochs: Sequence[Mapping]) -> str:
     """One row per epoch (RunFolder.epochs()): losses, accuracies (%), learning rate, time."""
     return _csv([EPOCH_COLUMNS] + [[e.get(c, "") for c in EPOCH_COLUMNS] for e in epochs])
@@ -256,8 +249,8 @@ def html_report(run: RunFolder, test=None) -> str:
 def write_report(run: RunFolder, out) -> Path:
     """The report written whole into `out` (never inside the run folder)."""
     from cinic.model.export import check_destination
+    from cinic.outputs import write_output
 
-    out = check_destination(run, out)
+    out = check_destination(run, out, (".html", ".htm"), example="report.html")
     text = html_report(run)
-    replace_file(out, lambda handle: handle.write(text.encode("utf-8")))
-    return out
+    return write_output(out, lambda handle: handle.write(text.encode("utf-8")))

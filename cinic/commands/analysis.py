@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from cinic.analysis.explain import METHODS as EXPLAIN_METHODS
-from cinic.commands.common import EXIT_FAILED, add_runs_root, print_json, tqdm_progress
+from cinic.commands.common import EXIT_FAILED, add_runs_root, print_json, save_picture, tqdm_progress
 from cinic.data.dataset import SPLITS
 from cinic.runs.folder import CHECKPOINTS
 
@@ -201,21 +201,22 @@ def explain_arguments(p) -> None:
 
 def cmd_explain(args) -> int:
     import numpy as np
-    from PIL import Image
 
     from cinic.model.checkpoints import load_model
     from cinic.training.device import choose_device
     from cinic.analysis.explain import METHODS, explain_picture, panel
     from cinic.data.images import open_image, to_model_input
+    from cinic.outputs import PICTURE_FORMATS, output_file
     from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
+    out = args.out and output_file(args.out, PICTURE_FORMATS, inputs=[args.image, run.path], example="overlay.png")
     classifier = load_model(run, args.checkpoint, choose_device(args.device))
     picture, notes = to_model_input(open_image(args.image))
     result = explain_picture(classifier, picture, args.method, args.target)
-    if args.out:
+    if out:
         title = f"{METHODS[args.method]}: {result['target']}"
-        Image.fromarray(panel(picture, np.array(result["saliency"]), title)).save(args.out)
+        save_picture(panel(picture, np.array(result["saliency"]), title), out)
     if args.json:
         print_json({k: result[k] for k in ("predicted", "target", "method", "saliency")})
         return 0

@@ -40,3 +40,13 @@ def add_runs_root(p):
 def preset_names() -> list[str]:
     """Every preset name the library knows, aliases included."""
     return [*PRESETS, *PRESET_ALIASES]
+
+
+def save_picture(pixels, out) -> None:
+    """An H x W x 3 uint8 picture into the file `cinic.outputs.output_file` checked, whole, in the format
+    its suffix names."""
+    from PIL import Image
+
+    from cinic.outputs import PICTURE_FORMATS, write_output
+
+    write_output(out, lambda handle: Image.fromarray(pixels).save(handle, format=PICTURE_FORMATS[out.suffix.lower()]))

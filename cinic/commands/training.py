@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from cinic.commands.common import EXIT_FAILED, add_runs_root, preset_names, print_json, tqdm_progress
+from cinic.commands.common import EXIT_FAILED, add_runs_root, preset_names, print_json, save_picture, tqdm_progress
 from cinic.errors import CinicError
 from cinic.training.config import RECIPES, SETTING, SETTINGS
 
@@ -187,22 +187,21 @@ def augment_preview_arguments(p) -> None:
 
 
 def cmd_augment_preview(args) -> int:
-    from PIL import Image
-
     from cinic.data import dataset as data
-    from cinic.augment.sample import PREVIEW_IMAGES, preview_destination, preview_grid
+    from cinic.augment.sample import PREVIEW_IMAGES, preview_grid
     from cinic.augment.ops import load_pipeline
+    from cinic.outputs import PICTURE_FORMATS, output_file
 
     import torch
 
     if not 1 <= args.images <= PREVIEW_IMAGES:
         raise CinicError(f"--images must be 1..{PREVIEW_IMAGES}, got {args.images}")
-    out = preview_destination(args.out)
+    out = output_file(args.out, PICTURE_FORMATS, inputs=[args.data], example="preview.png")
     steps = load_pipeline(args.pipeline)
     train = data.load_split(data.resolve_data(args.data), "train", progress=tqdm_progress("decoding train"))
     pick = torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(args.seed))[:args.images]
     grid = preview_grid(steps, train.images[pick], versions=args.versions, seed=args.seed)
-    Image.fromarray(grid).save(out)
+    save_picture(grid, out)
     print(f"preview of {args.images} images x {args.versions} versions written to {args.out}")
     return 0
 

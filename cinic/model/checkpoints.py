@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from cinic.atomic import leftover_temp_files
+from cinic.atomic import leftover_temp_files, replace_file
 from cinic.errors import CinicError
 from cinic.model.classifier import Classifier
 from cinic.model.lenet import ModelSpec, ModelSpecError, build_model
@@ -200,7 +200,7 @@ def restore_training(run: RunFolder, model, optimizer, generator, device) -> tup
 # --- exporting --------------------------------------------------------------------------
 def export_safetensors(run: RunFolder, out: Path, which: str = "best") -> Path:
     """The weights and what is needed to use them (spec, normalisation, classes), no code."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = load(run, which)
     model_from_state(state, run.checkpoint_path(which))  # never export weights that misfit their spec
@@ -208,5 +208,5 @@ def export_safetensors(run: RunFolder, out: Path, which: str = "best") -> Path:
                 "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),
                 "epoch": str(state["epoch"])}
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
-    save_file(tensors, str(out), metadata=metadata)
+    replace_file(Path(out), lambda handle: handle.write(save(tensors, metadata=metadata)))
     return Path(out)

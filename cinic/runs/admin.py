@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from cinic import paths
-from cinic.runs.folder import CONFIG, LIVE_STATES, RunError, RunFolder, check_run_name
+from cinic.runs.folder import CONFIG, LIVE_STATES, RESERVED, RunError, RunFolder, check_run_name
 
 TAG = re.compile(r"[\w][\w.+-]{0,39}")  # one word: a tag is typed after --tag and shown as a chip
 MAX_NOTES = 10_000                      # characters; notes.json stays small, so listing stays fast
@@ -38,6 +38,9 @@ def locate(name_or_path, root: Path | None = None) -> RunFolder:
     if entry.name in ("", ".", ".."):
         raise RunError(f"{name_or_path!r} does not name a run: give a run's name "
                        "(list them with `python -m cinic runs`)")
+    if entry.name.lower() in RESERVED:
+        raise RunError(f"{entry} is the runs root's own {entry.name}/ folder, a reserved name, not a run: "
+                       "nothing there is renamed or deleted as a run")
     if entry.is_symlink():
         raise RunError(f"{entry} is a link, not a run folder: rename or delete what it points to by hand")
     if entry.parent.resolve() != root.resolve():

@@ -23,12 +23,14 @@ class RunError(CinicError):
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temp file, fsync, then rename: readers see the old or the new file, never half.
 
-    On a full disk the temp file is removed and the previous file is untouched.
+    On a full disk the temp file is removed and the previous file, where there was one, is untouched.
     """
+    existed = path.exists()
     try:
         replace_file(path, lambda handle: handle.write(data))
     except OSError as e:
-        raise write_error(path, e, "Free some disk space and try again; the previous file is intact.") from e
+        raise write_error(path, e, "Free some disk space and try again; " + (
+            "the previous file is intact." if existed else "nothing was written.")) from e
 
 
 def write_error(path: Path, error: OSError, advice: str) -> RunError:

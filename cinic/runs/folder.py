@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from cinic.runs.records import RunRecords
 
 LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
+SWEEPS = "sweeps"     # the runs root's folder of sweep records (cinic.sweeps.runner)
+RESERVED = (SWEEPS,)  # names the runs root uses for itself: never a run's (any case: some disks ignore it)
 
 
 # A run's name is its folder's name, typed on command lines: no spaces, no path separators.
@@ -32,6 +35,9 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def check_run_name(name) -> str:
     """`name` when it can name a run folder; RunError suggesting one that can, otherwise."""
+    if isinstance(name, str) and name.lower() in RESERVED:
+        raise RunError(f"run name {name!r} is reserved: the runs root keeps its own {name.lower()}/ folder "
+                       f"there; pick another name, e.g. {name + '-1'!r}")
     if isinstance(name, str) and RUN_NAME.fullmatch(name):
         return name
     suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-._")[:100]
@@ -68,8 +74,12 @@ class RunFolder(RunRecords):
             raise RunError(f"cannot make a run folder in {root}: {e.strerror or e}; give a runs root you can "
                            "write to (--runs-root, or CINIC_RUNS)") from e
         run = cls(path)
-        write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
-        run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        try:
+            write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
+            run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        except RunError:  # a full disk: the folder just made holds nothing worth keeping, nor listing
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return run
 
     @staticmethod

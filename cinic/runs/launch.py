@@ -60,6 +60,8 @@ def check_resumable(run: RunFolder) -> None:
         raise RunError(f"run {run.name} cannot be resumed: {status['error']}. If no training is running it, "
                        f"delete {run.path / STATUS} and resume it again")
     run.data_root()  # a damaged config.json is named now, not by the training process
+    if not run.has_checkpoint("last"):  # said before the status is touched: the run stays as it reads
+        raise RunError(f"{run.name} has no completed epoch to resume from; start it again instead")
 
 
 RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run

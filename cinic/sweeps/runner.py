@@ -38,11 +38,11 @@ from cinic import paths
 
 from cinic.analysis import stats
 from cinic.errors import CinicError
-from cinic.runs.folder import LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, write_atomically
+from cinic.runs.folder import LIVE_STATES, SWEEPS, TRAINING_LOCK, RunError, RunFolder, check_run_name, write_atomically
 from cinic.runs.process import is_training_process, this_process
-from cinic.sweeps.spec import SweepSpec, parse_spec, variant_of
+from cinic.sweeps.spec import SweepSpec, check_resources_fit, parse_spec, variant_of
+from cinic.workers import usable_cores
 
-SWEEPS = "sweeps"
 SPEC, TRIALS, STATE, SUMMARY, LOG, STOP = (
     "spec.json", "trials.json", "sweep.json", "summary.json", "sweep.log", "stop")
 SWEEP_STATES = ("queued", "running", "finished", "stopped", "failed")
@@ -151,24 +151,25 @@ def stop_sweep(folder) -> None:
 
 # --- preparing: the sweep folder and one run folder per trial ----------------------------------------
 def prepare(spec: SweepSpec, root=None) -> Path:
-    """The sweep folder and every trial's run folder (made once, found again on a rerun)."""
+    """The sweep folder and every trial's run folder (made once, found again on a rerun). Every
+    check comes first: a refused sweep writes nothing (no trials.json naming another's runs)."""
     root = Path(root or paths.runs_root())
     folder = sweep_folder(spec.name, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = _identity(spec.to_dict())
     stored = _read_json(folder / SPEC, None)
-    if stored is not None and _identity(stored) != wanted:
+    if stored is not None and _identity(stored) != _identity(spec.to_dict()):
         raise SweepError(f"a sweep named {spec.name} already exists ({folder}) with other settings; give this one "
                          "another \"name\" in its spec, or delete that folder to start it over")
+    for trial in spec.trials:
+        path = root / trial.name
+        if (path / "config.json").is_file() and _identity(RunFolder(path).config()) != _identity(trial.config):
+            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
+                             "(other settings); rename or delete it, or rename the sweep")
+    folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / SPEC, spec.to_dict())
     _write_json(folder / TRIALS, [{"name": t.name, "settings": t.settings} for t in spec.trials])
     for trial in spec.trials:
-        path = root / trial.name
-        if not (path / "config.json").is_file():
+        if not (root / trial.name / "config.json").is_file():
             RunFolder.create(trial.config, root, trial.name)
-        elif _identity(RunFolder(path).config()) != _identity(trial.config):
-            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
-                             "(other settings); rename or delete it, or rename the sweep")
     return folder
 
 
@@ -239,6 +240,8 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     root = Path(root or paths.runs_root()).resolve()
     if address:
         check_reachable(address)  # before any folder is made: Ray itself retries for minutes
+    else:  # a cluster is measured once connected (_run_on_ray)
+        check_resources_fit(spec, usable_cores(), _local_gpus(), "this machine")
     folder = prepare(spec, root)
     current = sweep_state(folder)
     if current["state"] in ("queued", "running") and current.get("pid") not in (None, os.getpid()):
@@ -308,6 +311,12 @@ def _run_on_ray(spec: SweepSpec, todo: list[RunFolder], address, max_concurrent,
 
     _connect(address)
     try:
+        try:
+            check_resources_fit(spec, ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0),
+                                f"the Ray cluster at {address}" if address else "this machine's Ray")
+        except CinicError as e:
+            _cancel(todo, str(e))
+            raise
         gpus = spec.resources["gpus"] if ray.cluster_resources().get("GPU", 0) > 0 else 0
         cpus = spec.resources["cpus"]
         # max_retries=1: a worker that dies (killed, out of memory) is retried once, and the retry
@@ -386,6 +395,13 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
                          "`ray start --head` and give the address it prints") from None
 
 
+def _local_gpus() -> int:
+    """The GPUs a local Ray finds: the CUDA devices torch sees."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _connect(address: str | None) -> None:
     """An embedded local Ray (the default), or the cluster at `address`; quiet either way.
 
@@ -402,8 +418,6 @@ def _connect(address: str | None) -> None:
         if address:
             ray.init(address=address, runtime_env={"py_modules": [str(package)]}, **quiet)
         else:
-            from cinic.workers import usable_cores
-
             path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
             ray.init(num_cpus=usable_cores(), include_dashboard=False, object_store_memory=100 * 2**20,
                      runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)

@@ -38,7 +38,9 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -50,12 +52,18 @@ from cinic.runs.folder import check_run_name, run_label
 SPEC_KEYS = ("name", "data", "grid", "variants", "seeds", "resources")  # the keys that are not TrainConfig settings
 SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name != "data")
 MAX_TRIALS = 1000
+MAX_SPEC_BYTES = 1 << 20   # a spec of MAX_TRIALS composed models is far smaller
+MAX_SPEC_DEPTH = 16        # objects and lists inside each other; a spec with model axes needs about 6
 DEFAULT_RESOURCES = {"cpus": 1, "gpus": 0.25}  # several LeNets share one GPU
 AUGMENT_THIRD = "third"  # augment_n: a third of the training split, as the report's 30,000 of 90,000
 VARIANT_NAME = re.compile(r"[A-Za-z0-9.-]{1,40}")
 
 class SweepSpecError(CinicError):
     """A sweep spec that cannot run: its message names the file and the field."""
+
+
+class _KeyTwice(Exception):
+    """A JSON object that gives one key twice (not a ValueError: that would read as bad JSON)."""
 
 
 @dataclass(frozen=True)
@@ -92,21 +100,63 @@ class SweepSpec:
 def load_spec(path) -> SweepSpec:
     """A spec file (.json, or .toml), checked whole; SweepSpecError naming the file and field."""
     path = Path(path)
+    raw = _read_spec_file(path)
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise SweepSpecError(f"cannot read the sweep spec {path}: {e.strerror or e}") from None
-    try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
+        if kind == "TOML":
+            import tomllib  # refuses a key given twice itself
 
             spec = tomllib.loads(raw.decode())
         else:
-            spec = json.loads(raw)
+            spec = json.loads(raw, object_pairs_hook=_object_without_repeats)
+    except _KeyTwice as e:
+        raise SweepSpecError(f"{path}: {e.args[0]!r} is given twice in one object; keep one") from None
+    except RecursionError:
+        spec = None  # deeper than the parser goes: refused below with the depth's message
     except (ValueError, UnicodeDecodeError) as e:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise SweepSpecError(f"{path} is not valid {kind}: {str(e)[:200]}") from None
+    if spec is None or _depth(spec) > MAX_SPEC_DEPTH:
+        raise SweepSpecError(f"{path} nests lists or objects more than {MAX_SPEC_DEPTH} deep; a sweep spec "
+                             "needs about 6 (grid, an axis, a model, its blocks)")
     return parse_spec(spec, default_name=path.stem, source=str(path))
+
+
+def _read_spec_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_SPEC_BYTES. Opened without blocking, so that a FIFO
+    never waits for a writer, and refused unread when it is a device, a FIFO or a folder."""
+    from cinic.outputs import kind_of
+
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise SweepSpecError(f"{path} is {kind_of(mode)}, not a regular file: give a .json or .toml file")
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as e:
+        raise SweepSpecError(f"cannot read the sweep spec {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SweepSpecError(f"{path} is more than the {MAX_SPEC_BYTES:,} bytes a sweep spec may hold")
+    return raw
+
+
+def _object_without_repeats(pairs: list) -> dict:
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _KeyTwice(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _depth(value) -> int:
+    """How many objects and lists sit inside each other in `value` (counted without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            todo.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def parse_spec(spec, default_name: str = "sweep", source: str = "the sweep spec") -> SweepSpec:
@@ -256,13 +306,25 @@ def _resources(resources, fail) -> dict:
         fail(f"resources.{unknown[0]}", "unknown; use cpus and gpus")
     merged = {**DEFAULT_RESOURCES, **resources}
     for key, value in merged.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            fail(f"resources.{key}", f"{value!r} is not a number of at least 0")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            fail(f"resources.{key}", f"{value!r} is not a finite number of at least 0")
     if merged["cpus"] <= 0:
         fail("resources.cpus", "each trial needs some CPU; give e.g. 1")
     if merged["gpus"] > 1 and merged["gpus"] != int(merged["gpus"]):
         fail("resources.gpus", "more than one GPU must be a whole number")
     return merged
+
+
+def check_resources_fit(spec: "SweepSpec", cpus: float, gpus: float, where: str) -> None:
+    """SweepSpecError when one trial asks for more than `where` (this machine, the Ray cluster) has:
+    Ray would wait for it forever. GPUs are checked only where there are some (else trials use none)."""
+    asked = spec.resources
+    if asked["cpus"] > cpus:
+        raise SweepSpecError(f"{spec.name}: resources.cpus: {asked['cpus']:g} is more than the {cpus:g} usable CPUs "
+                             f"of {where}; Ray would wait for them forever: give at most {cpus:g}")
+    if gpus and asked["gpus"] > gpus:
+        raise SweepSpecError(f"{spec.name}: resources.gpus: {asked['gpus']:g} is more than the {gpus:g} GPUs of "
+                             f"{where}; Ray would wait for them forever: give at most {gpus:g}")
 
 
 # --- expanding ---------------------------------------------------------------------------------
@@ -286,6 +348,7 @@ def _trials(sweep: str, data: Data, fixed: dict, grid: dict, variants: tuple, se
     for axis, values in grid.items():
         for i, value in enumerate(values):
             _build(data, {**fixed, **borrowed, **first, axis: value}, fail, where(axis, i, value))
+    alike = [axis for axis, values in grid.items() if len({_slug(v) for v in values}) < len(values)]
     names = set()
     for variant in variants or ({},):
         for values in itertools.product(*grid.values()):
@@ -294,9 +357,9 @@ def _trials(sweep: str, data: Data, fixed: dict, grid: dict, variants: tuple, se
                             **({"seed": seed} if seed is not None else {})}
                 config = _build(data, {**fixed, **_settings_of(variant), **_settings_of(settings)}, fail,
                                 f"the trial {_describe(settings)}")
-                name = trial_name(sweep, settings)
-                if name in names:  # two values that read alike in a folder name
-                    name = f"{name}-{len(names)}"
+                name = trial_name(sweep, settings, alike)
+                if name in names:  # only two digests alike could do this: never silently share a run folder
+                    fail("grid", f"two trials would share the run folder name {name}; rename the sweep")
                 names.add(name)
                 yield Trial(name, settings, config.to_dict())
 
@@ -354,14 +417,25 @@ def augment_third(train_images: int) -> int:
     return round(train_images / 3)
 
 
-def trial_name(sweep: str, settings: dict) -> str:
-    """`<sweep>_<axis>-<value>_...`: readable, stable for the same settings, a valid run name."""
-    parts = [f"{_slug(axis)}-{_slug(value)}" for axis, value in settings.items()]
+def trial_name(sweep: str, settings: dict, alike: Sequence[str] = ()) -> str:
+    """`<sweep>_<axis>-<value>_...`: readable, stable for the same settings, a valid run name.
+
+    Unique by construction: a value never holds '_', so the parts of one sweep's names read back
+    unambiguously, and the values of an axis in `alike` (two of its values read alike in a folder
+    name: 'a!' and 'a') each carry a digest of themselves. A name over 100 characters becomes the
+    sweep's name cut to 80 and a digest of the whole sweep name and settings, so two sweeps whose
+    names share their start still differ (and no readable name ends in a part without '-').
+    """
+    parts = [f"{_slug(axis)}-{_slug(value)}" + (f"-{_digest(value)}" if axis in alike else "")
+             for axis, value in settings.items()]
     name = "_".join([sweep, *parts])
-    if len(name) > 100:  # long values (a model spec): a short digest keeps the name stable and unique
-        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-        name = f"{sweep[:80]}_{digest}"
+    if len(name) > 100:  # long values (a model spec)
+        name = f"{sweep[:80]}_{_digest([sweep, settings])}"
     return name
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def _slug(value) -> str:
