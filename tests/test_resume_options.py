@@ -61,7 +61,8 @@ def test_a_resume_refuses_other_data_and_fewer_epochs(one_epoch, tiny_data, tmp_
 
 def test_refusing_to_resume_a_run_killed_before_its_first_epoch_keeps_it_interrupted(tiny_data, capsys):
     """Issue 20, item 12: nothing to resume is said before the run's status is touched."""
-    from cinic.runs.folder import RunError, launch_training
+    from cinic.runs.folder import RunError
+    from cinic.runs.launch import launch_training
     from cinic.training.config import make_config
 
     config = make_config(str(tiny_data), preset="base", epochs=1, device="cpu")

@@ -382,15 +382,15 @@ def test_a_run_created_on_a_full_disk_leaves_nothing_and_claims_no_previous_file
     that never existed."""
     import errno
 
-    from cinic.runs import folder
+    from cinic.runs import files
 
-    original = folder.replace_file
+    original = files.replace_file
 
     def full_disk_for_status(path, write):
         if path.name == "status.json":
             raise OSError(errno.ENOSPC, "No space left on device")
         return original(path, write)
-    monkeypatch.setattr(folder, "replace_file", full_disk_for_status)
+    monkeypatch.setattr(files, "replace_file", full_disk_for_status)
     with pytest.raises(RunError) as caught:
         RunFolder.create({"epochs": 1}, root=tmp_path, name="full")
     assert "No space left on device" in str(caught.value) and "intact" not in str(caught.value)
