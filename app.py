@@ -20,6 +20,7 @@ from cinic import paths
 from cinic.data import choice as datasets
 from cinic.runs.admin import SORTS, filter_runs, known_tags, sort_runs
 from cinic.runs.folder import list_runs
+from cinic.sweeps.runner import list_sweeps
 
 
 def home() -> None:
@@ -30,6 +31,8 @@ def home() -> None:
         "exact normalisation, augmentation that never writes into your data, trainings that "
         "survive a closed tab, and evaluations you can click through.")
 
+    reproduce_card()
+
     data_col, device_col = st.columns(2)
     with data_col:
         st.subheader("Data set")
@@ -37,13 +40,13 @@ def home() -> None:
         if root is None:
             app_ui.data_root_or_offer_demo("home")
         else:
-            st.write(datasets.describe_data_root(root))
+            st.write(app_ui.as_text(datasets.describe_data_root(root)))
             if root.resolve() == paths.demo_root().resolve():
                 st.caption("A small drawn stand-in so everything works at once; accuracy on it says "
                            "nothing about CINIC-10. Get the real data on the Data page.")
     with device_col:
         st.subheader("Device")
-        st.write(app_ui.device_text())
+        st.write(app_ui.as_text(app_ui.device_text()))
 
     st.subheader("Runs so far")
     show_runs_table(list_runs())
@@ -52,6 +55,21 @@ def home() -> None:
     for entry in app_ui.MENU:
         if entry.purpose:
             app_ui.link_to(entry.title, label=f"{entry.title}: {entry.purpose}")
+
+
+def reproduce_card() -> None:
+    """The app's headline first: the one job a student brings, one link away, one click to start there."""
+    with st.container(border=True):
+        st.subheader("Reproduce the report")
+        st.markdown("Run the course report's three LeNet-5 variants as it ran them, each over several seeds, and "
+                    "read your mean ± spread beside its table, its curves and its confusion matrix, with its six "
+                    "conclusions checked. The page says how long it will take before you start it.")
+        studies = [s for s in list_sweeps() if s["name"].startswith("reproduce")]
+        if studies:  # names as text, never markdown
+            st.text(f"Latest study: {studies[0]['name']} ({studies[0]['state']}, {studies[0]['trials']} trials)")
+        entry = app_ui.menu_entry("Reproduce the report")
+        if st.button("Reproduce the report", key="home-reproduce", type="primary", icon=entry.icon):
+            st.switch_page(entry.file)
 
 
 def show_runs_table(summaries: list[dict]) -> None:

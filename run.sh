@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point: set up (idempotent), then start the app or run the tests.
-#   ./run.sh app    set up and start the app (demo data made on first use)
+#   ./run.sh app    set up and start the app (the demo data set made first when there is no data set)
 #   ./run.sh test   set up and run the test suite
 #   ./run.sh setup  only set up .venv
 set -euo pipefail
@@ -30,8 +30,9 @@ case "${1:-app}" in
         setup ;;
     app)
         setup
-        # The data set the app's pages will use: the one chosen on the Data page, else CINIC-10, else the demo.
-        "$PY" -c "from cinic.data import choice; print('data set:', choice.describe_data_root(choice.data_in_use()))"
+        # The data set the app's pages will use: the one chosen on the Data page, else CINIC-10, else the
+        # demo set, made now if it is missing, so the app comes up ready to train.
+        "$PY" -c "from cinic.data import choice; choice.ready_for_first_start()"
         exec "$PY" -m streamlit run app.py "${@:2}" ;;
     test)
         setup

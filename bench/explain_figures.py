@@ -42,7 +42,7 @@ def main() -> None:
     for key in ("accuracy_a", "accuracy_b", "fixed", "broken", "p_value", "verdict"):
         print(f"  {key}: {summary.get(key)}")
 
-    model, facts = checkpoints.load_model(run_b, "best", "cpu")
+    classifier = checkpoints.load_model(run_b, "best", "cpu")
     images = pair.dataset.images
     step = max(1, len(images) // args.images)
     pictures = [images[i].permute(1, 2, 0).numpy() for i in range(0, len(images), step)][:args.images]
@@ -52,7 +52,7 @@ def main() -> None:
     print("|--------|--------------------:|---------------------:|-----------:|--------:|")
     for method in explain.METHODS:
         start = time.perf_counter()
-        result = explain.faithfulness(model, facts, pictures, method)
+        result = explain.faithfulness(classifier, pictures, method)
         print(f"| {method} | {result['drop_most']:.3f} | {result['drop_least']:.3f} | "
               f"{result['drop_most'] - result['drop_least']:+.3f} | {time.perf_counter() - start:.1f} |")
 

@@ -1,16 +1,16 @@
-"""Does the project recipe beat the seed recipe, on clean AND corrupted test images, over seeds?
+"""Does the project recipe beat the report recipe, on clean AND corrupted test images, over seeds?
 
     .venv/bin/python bench/recipe_study.py [--epochs 10] [--seeds 0 1 2] [--presets base stepping best]
                                            [--runs-root /tmp/cinic-recipe-study] [--json]
 
-For each preset, recipe (seed, project) and seed it trains one run with the
+For each preset, recipe (report, project) and seed it trains one run with the
 plain CLI (`python -m cinic train ... --name PRESET-RECIPE-sSEED-eEPOCHS`), one
 at a time, into a runs root of its own; a run already finished there is
 reused, an interrupted one resumed. It builds the corrupted copy of the test
 split once (`cinic.data.corrupt`, seed 0, severity 3, beside the runs root) and
 evaluates each run's best checkpoint on it. The table gives, per preset and
 recipe, mean +- sample std over the seeds of the clean and the corrupted test
-accuracy, then the project-minus-seed gap of the means and whether both gaps
+accuracy, then the project-minus-report gap of the means and whether both gaps
 reach the goal of issue 12 (5 points). bench/recipe_study.json is the same
 study as a `python -m cinic sweep` spec.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-GOAL = 5.0  # points the project recipe must gain over the seed recipe, clean and corrupted
+GOAL = 5.0  # points the project recipe must gain over the report recipe, clean and corrupted
 
 
 def train(args, preset: str, recipe: str, seed: int) -> Path:
@@ -61,7 +61,7 @@ def measure(args) -> list[dict]:
     corrupt_split(args.data, corrupted, seed=0, severity=3)
     rows = []
     for preset in args.presets:
-        for recipe in ("seed", "project"):
+        for recipe in ("report", "project"):
             for seed in args.seeds:
                 run = RunFolder.open(train(args, preset, recipe, seed))
                 clean = run.evaluation()["accuracy"]
@@ -77,7 +77,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for preset in dict.fromkeys(r["preset"] for r in rows):
         entry = {"preset": preset}
-        for recipe in ("seed", "project"):
+        for recipe in ("report", "project"):
             mine = [r for r in rows if (r["preset"], r["recipe"]) == (preset, recipe)]
             for kind in ("clean", "corrupted"):
                 values = [r[kind] for r in mine]
@@ -85,7 +85,7 @@ def summarize(rows: list[dict]) -> list[dict]:
                                              statistics.stdev(values) if len(values) > 1 else 0.0)
             entry["n"] = len(mine)
         for kind in ("clean", "corrupted"):
-            entry[f"gap_{kind}"] = entry[f"project_{kind}"][0] - entry[f"seed_{kind}"][0]
+            entry[f"gap_{kind}"] = entry[f"project_{kind}"][0] - entry[f"report_{kind}"][0]
         entry["goal_met"] = entry["gap_clean"] >= GOAL and entry["gap_corrupted"] >= GOAL
         out.append(entry)
     return out
@@ -96,12 +96,12 @@ def table(summary: list[dict], epochs: int) -> str:
         return f"{pair[0]:.2f} ± {pair[1]:.2f}"
 
     lines = [f"test accuracy %, mean ± std over {summary[0]['n']} seeds, {epochs} epochs",
-             "| preset | seed recipe, clean | project recipe, clean | gap | seed recipe, corrupted "
+             "| preset | report recipe, clean | project recipe, clean | gap | report recipe, corrupted "
              "| project recipe, corrupted | gap | goal (+5 both) |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for e in summary:
-        lines.append(f"| {e['preset']} | {cell(e['seed_clean'])} | {cell(e['project_clean'])} | "
-                     f"{e['gap_clean']:+.2f} | {cell(e['seed_corrupted'])} | {cell(e['project_corrupted'])} | "
+        lines.append(f"| {e['preset']} | {cell(e['report_clean'])} | {cell(e['project_clean'])} | "
+                     f"{e['gap_clean']:+.2f} | {cell(e['report_corrupted'])} | {cell(e['project_corrupted'])} | "
                      f"{e['gap_corrupted']:+.2f} | {'met' if e['goal_met'] else 'NOT met'} |")
     return "\n".join(lines)
 

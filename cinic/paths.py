@@ -1,13 +1,21 @@
 """Where things live: runs, caches and data folders, each overridable by env.
 
 Only names of places: nothing here creates, reads or decides anything (which
-data set is in use is `cinic.data.choice.data_in_use`).
+data set is in use is `cinic.data.choice.data_in_use`). `overlap` compares two
+places as the file system sees them.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+
+def overlap(a, b) -> bool:
+    """Whether folders `a` and `b` are the same or one holds the other, compared as resolved paths
+    (links followed, '..' removed): no spelling of a folder (a link to it) hides that it is the other."""
+    a, b = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    return a.is_relative_to(b) or b.is_relative_to(a)
 
 
 def project_root() -> Path:

@@ -13,8 +13,9 @@ from ui import app_ui
 app_ui.page_start("Augmentation")  # first: the menu shows while the library (torch) loads
 
 from cinic import app_state
+from cinic.data import choice as datasets
 from cinic.augment.sample import preview_grid
-from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, format_pipeline, validate_pipeline
+from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, format_pipeline, report_image_count, validate_pipeline
 
 PIPELINE = "aug-pipeline"   # session key: list of {"uid", "step"}; uids keep widget keys stable on reorder
 NEXT_UID = "aug-next-uid"   # in the session, not the module: a page script runs afresh on every rerun
@@ -99,27 +100,45 @@ def add_step() -> None:
         st.rerun()
 
 
-def remove_all() -> None:
-    """Remove every step, after a question: a misclick lost a whole pipeline."""
-    if not st.session_state.get("aug-confirm-clear"):
-        if st.button("Remove all steps", icon=":material/delete_sweep:"):
-            st.session_state["aug-confirm-clear"] = True
+def ask_first(key: str, label: str, icon: str, question: str, answers: tuple[str, str], action) -> None:
+    """A button whose `action` waits for a yes (a misclick lost a whole pipeline); one question at a time."""
+    if st.session_state.get("aug-asking") != key:
+        if st.button(label, icon=icon, key=f"{key}-ask"):
+            st.session_state["aug-asking"] = key
             st.rerun()
         return
-    st.warning(f"Remove all {len(st.session_state[PIPELINE])} steps? This cannot be undone "
-               "(a saved pipeline stays saved).", icon=":material/warning:")
+    st.warning(f"{question} This cannot be undone (a saved pipeline stays saved).", icon=":material/warning:")
     left, right = st.columns(2)
-    remove, keep = left.button("Yes, remove them", type="primary"), right.button("Keep them")
-    if remove:
-        st.session_state[PIPELINE] = []
-    if remove or keep:
-        st.session_state["aug-confirm-clear"] = False
+    agreed, kept = left.button(answers[0], type="primary", key=f"{key}-yes"), right.button(answers[1], key=f"{key}-no")
+    if agreed:
+        action()
+    if agreed or kept:
+        st.session_state.pop("aug-asking")
         st.rerun()
+
+
+def start_from_the_report(root) -> None:
+    """The report's steps, and its N: a third of the training split (30,000 beside CINIC-10's 90,000)."""
+    n = report_image_count(root) if root is not None else st.session_state["aug-n"]
+
+    def replace() -> None:
+        st.session_state[PIPELINE] = entries(SEED_PIPELINE)
+        st.session_state["aug-n"] = n
+
+    ask_first("aug-report", "Start from the report's pipeline", ":material/restart_alt:",
+              f"Replace the {len(st.session_state[PIPELINE])} steps with the report's {len(SEED_PIPELINE)}, and N "
+              f"with {n:,} (a third of the training split, as the report added 30,000 images to 90,000)?",
+              ("Yes, replace them", "Keep mine"), replace)
+
+
+def remove_all() -> None:
+    ask_first("aug-clear", "Remove all steps", ":material/delete_sweep:",
+              f"Remove all {len(st.session_state[PIPELINE])} steps?", ("Yes, remove them", "Keep them"),
+              lambda: st.session_state.__setitem__(PIPELINE, []))
 
 
 def first_image():
     """One training image of the data set in use (1 x 32 x 32 x 3), for the previews of each step."""
-    from cinic.data import choice as datasets
     from cinic.data.images import open_image, to_model_input
 
     root = datasets.data_in_use()
@@ -153,9 +172,8 @@ with app_ui.page_body():
                 "Here they are made in memory and cached outside your data folder.")
     start_pipeline()
     reset, clear = st.columns(2)
-    if reset.button("Start from the report's pipeline", icon=":material/restart_alt:"):
-        st.session_state[PIPELINE] = entries(SEED_PIPELINE)
-        st.rerun()
+    with reset:
+        start_from_the_report(datasets.data_in_use())
     with clear:
         remove_all()
 
@@ -184,8 +202,8 @@ with app_ui.page_body():
     if steps is not None:
         if st.button("Save pipeline", type="primary", icon=":material/save:"):
             path = app_state.save_pipeline(steps, n)
-            st.success(f"Saved to {path}. The Train page offers it as 'the pipeline saved on the Augmentation "
-                       f"page'; from a terminal use `--augment {path} --augment-n {n}`.")
+            st.success(f"Saved to {app_ui.as_text(path)}. The Train page offers it as 'the pipeline saved on the "
+                       f"Augmentation page'; from a terminal use `--augment {path} --augment-n {n}`.")
         st.subheader("Preview")
         root = app_ui.data_root_or_offer_demo("augment")
         if root is not None:

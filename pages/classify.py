@@ -31,31 +31,31 @@ def enlarged(image_hwc: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(image_hwc, ZOOM, axis=0), ZOOM, axis=1)
 
 
-def classify(model, facts: dict, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
+def classify(classifier, arrays: list[np.ndarray], k: int) -> list[list[dict]]:
     from cinic.analysis.evaluate import classify_pictures
 
-    return classify_pictures(model, arrays, facts["mean"], facts["std"], facts["classes"], k)
+    return classify_pictures(classifier, arrays, k)
 
 
 def show_prediction(title: str, original, model_input: np.ndarray, notes: list[str], top: list[dict],
                     truth: str | None = None) -> None:
     with st.container(border=True):
-        st.markdown(f"**{title}**")
+        st.markdown(f"**{app_ui.as_text(title)}**")
         left, middle, right = st.columns([1, 1, 2])
         if original is not None:
             left.image(original, caption="uploaded", width=160)
         middle.image(enlarged(model_input), caption="what the model sees (32x32)")
         for note in notes:
-            middle.caption(note)
-        verdict = f"**{top[0]['class']}** ({top[0]['prob']:.0%})"
+            middle.caption(app_ui.as_text(note))
+        verdict = f"**{app_ui.as_text(top[0]['class'])}** ({top[0]['prob']:.0%})"
         if truth is not None:
             verdict += (" :material/check_circle:" if top[0]["class"] == truth
-                        else f" :material/cancel: (true: {truth})")
+                        else f" :material/cancel: (true: {app_ui.as_text(truth)})")
         right.markdown(verdict)
         right.altair_chart(charts.top_k_chart(top))
 
 
-def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+def uploaded_images(classifier, k: int) -> list[tuple[str, np.ndarray]]:
     """Classify the uploads; returns (name, 32x32 picture) of each, for the explanation below."""
     files = st.file_uploader(f"Images (PNG, JPEG, GIF, BMP, TIFF or WebP; {limits_in_words()})", type=UPLOAD_TYPES,
                              accept_multiple_files=True, key="classify-upload")
@@ -69,15 +69,15 @@ def uploaded_images(model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
             array, notes = to_model_input(image, fit)
             opened.append((f.name, image, array, notes))
         except ImageError as e:  # says what is wrong with the file and what to do
-            st.error(str(e), icon=":material/error:")
+            st.error(app_ui.as_text(e), icon=":material/error:")
     if opened:
-        tops = classify(model, facts, [o[2] for o in opened], k)
+        tops = classify(classifier, [o[2] for o in opened], k)
         for (name, image, array, notes), top in zip(opened, tops):
             show_prediction(name, display_image(image), array, notes, top)
     return [(name, array) for name, _, array, _ in opened]
 
 
-def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[str, np.ndarray]]:
+def random_test_image(run: RunFolder, classifier, k: int) -> list[tuple[str, np.ndarray]]:
     """Classify a random test image on request; returns [(title, picture)] of it, for the explanation."""
     if st.button("Pick a random test image", icon=":material/casino:"):
         st.session_state["classify-random"] = random.randrange(1 << 30)
@@ -88,7 +88,7 @@ def random_test_image(run: RunFolder, model, facts: dict, k: int) -> list[tuple[
         test = app_ui.load_split_cached(data_root, "test")
         index = st.session_state["classify-random"] % len(test.labels)
         array = app_ui.pictures(test.images, [index])[0]
-        top = classify(model, facts, [array], k)[0]
+        top = classify(classifier, [array], k)[0]
         show_prediction(f"test image {display_name(test.files[index])}", None, array, [], top,
                         truth=test.classes[int(test.labels[index])])
         return [(f"test image {display_name(test.files[index])}", array)]
@@ -103,8 +103,8 @@ def explain_section(summary: dict, shown: list[tuple[str, np.ndarray]]) -> None:
         return
     names = [name for name, _ in shown]
     picked = st.selectbox("Image", range(len(shown)), format_func=names.__getitem__, key="classify-explain-image")
-    who = explain_view.model_of(summary["name"], summary["path"])
-    explain_view.explain_picture(who, shown[picked][1], key="classify-explain")
+    model = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(model, shown[picked][1], key="classify-explain")
 
 
 # --- many images at once ------------------------------------------------------------------------
@@ -113,14 +113,15 @@ BATCH_GALLERY = 24
 
 
 @st.cache_data(show_spinner=False, max_entries=3)
-def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: float = 0.0):
+def classified(run_path: str, mtime: float, k: int, kind: str, payload, name: str, version: str = ""):
     """(the result of cinic.analysis.image_sets.classify_batch, the 32x32 images) of one zip, uploaded folder or folder
-    path; kept while the same images and checkpoint come back (`version`: the folder's mtime)."""
+    path; kept while the same images and checkpoint come back (`version`: what a folder path holds,
+    image_sets.source_key)."""
     from cinic.analysis.image_sets import classify_batch, from_members, load_batch
 
-    model, facts = app_ui.load_best(run_path, mtime)
+    classifier = app_ui.load_best(run_path, mtime)
     batch = from_members(payload, name) if kind == "folder-upload" else load_batch(payload, name)
-    return classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"], k), batch.images
+    return classify_batch(classifier, batch, k), batch.images
 
 
 def batch_source() -> tuple | None:
@@ -129,19 +130,21 @@ def batch_source() -> tuple | None:
                     key="batch-from")
     if kind == "zip":
         upload = st.file_uploader("A .zip of images (loose, or in class folders)", type=["zip"], key="batch-zip")
-        return (kind, upload.getvalue(), upload.name, 0.0) if upload else None
+        return (kind, upload.getvalue(), upload.name, "") if upload else None
     if kind == "folder-upload":
         files = st.file_uploader("A folder of images (loose, or in class folders)", type=UPLOAD_TYPES,
                                  accept_multiple_files="directory", key="batch-folder")
-        return (kind, [(f.name, f.getvalue()) for f in files], "the uploaded folder", 0.0) if files else None
+        return (kind, [(f.name, f.getvalue()) for f in files], "the uploaded folder", "") if files else None
     path = st.text_input("Folder path", key="batch-path", placeholder="/home/me/photos or .../CINIC-10/test",
                          help="Read on the machine that runs this app.").strip()
     if not path:
         return None
     from pathlib import Path
 
+    from cinic.analysis.image_sets import source_key
+
     folder = Path(path).expanduser()
-    return kind, str(folder), str(folder), folder.stat().st_mtime if folder.exists() else 0.0
+    return kind, str(folder), str(folder), source_key(folder)
 
 
 def batch_section(run: RunFolder, k: int) -> None:
@@ -165,19 +168,23 @@ def show_batch(run: RunFolder, result: dict, images) -> None:
     if result["errors"]:
         with st.expander(f"{len(result['errors'])} images could not be read and were left out",
                          icon=":material/warning:"):
-            st.markdown("\n".join(f"- {message}" for message in result["errors"]))
+            st.markdown("\n".join(f"- {app_ui.as_text(message)}" for message in result["errors"]))
     if result["skipped"]:
         st.caption(f"{len(result['skipped'])} files that are not images were left out: "
-                   + ", ".join(result["skipped"][:5]) + (" ..." if len(result["skipped"]) > 5 else ""))
+                   + app_ui.as_text(", ".join(result["skipped"][:5])) + (" ..." if len(result["skipped"]) > 5 else ""))
     if result["labelled"]:
         labelled_summary(result["evaluation"], images)
     else:
         st.markdown(f"**{result['n']:,} images**, most likely classes first")
         shown = range(min(BATCH_GALLERY, result["n"]))
         st.image(app_ui.pictures(images, shown, zoom=3), width=96,
-                 caption=[f"{result['predictions'][i]['top'][0]['class']} "
-                          f"{result['predictions'][i]['top'][0]['prob']:.0%}" for i in shown])
-    st.dataframe(predictions_frame(result), hide_index=True, key="batch-table")
+                 caption=[app_ui.as_text(f"{result['predictions'][i]['top'][0]['class']} "
+                                         f"{result['predictions'][i]['top'][0]['prob']:.0%}") for i in shown])
+    rows = predictions_frame(result)
+    # One decimal in every probability column: 69.0 showed as "69" beside 53.6.
+    st.dataframe(rows, hide_index=True, key="batch-table", column_config={
+        column: st.column_config.NumberColumn(format="%.1f") for column in (rows[0] if rows else {})
+        if column.startswith("p ")})
     st.download_button("Predictions (CSV)", predictions_csv(result), file_name=f"{run.name}-predictions.csv",
                        mime="text/csv", icon=":material/table:", key="batch-csv", on_click="ignore")
 
@@ -186,7 +193,7 @@ def labelled_summary(evaluation: dict, images) -> None:
     present = {name: acc for (name, acc), row in zip(evaluation["per_class"].items(), evaluation["confusion"])
                if sum(row)}
     cols = st.columns(3)
-    cols[0].metric("Accuracy", f"{evaluation['accuracy']:.2f}%")
+    cols[0].metric("Accuracy", charts.percent(evaluation['accuracy']))
     cols[1].metric("Images", f"{evaluation['n']:,}")
     cols[2].metric("Right", f"{evaluation['correct']:,}")
     left, right = st.columns([3, 2], gap="large")
@@ -194,9 +201,10 @@ def labelled_summary(evaluation: dict, images) -> None:
     right.altair_chart(charts.per_class_chart(present))
     wrong = evaluation.get("misclassified", [])[:BATCH_GALLERY]
     if wrong:
-        st.markdown("**Mistakes, worst first** (true → predicted)")
+        st.markdown("**Mistakes, worst first**")
+        st.caption(f"Ranked {charts.MISTAKES_RANKED}")
         st.image(app_ui.pictures(images, [m["index"] for m in wrong], zoom=3), width=96,
-                 caption=[charts.mistake_caption(m) for m in wrong])
+                 caption=[app_ui.as_text(charts.mistake_caption(m)) for m in wrong])
 
 
 def predictions_frame(result: dict) -> list[dict]:
@@ -222,14 +230,14 @@ with app_ui.page_body():
 
     run = RunFolder(summary["path"])
     try:
-        model, facts = app_ui.load_best(str(run.path))
+        classifier = app_ui.load_best(str(run.path))
     except CheckpointError as e:  # damaged, unsafe or of another model
-        st.error(f"{e}", icon=":material/error:")
+        st.error(app_ui.as_text(e), icon=":material/error:")
         st.stop()
-    st.caption(f"{facts['spec'].describe()} · best epoch {facts.get('epoch')} · "
-               f"validation {facts.get('best_valid_acc') or 0:.1f}%")
-    k = int(st.number_input("Classes to show", 1, len(facts["classes"]), 3, key="classify-k"))
-    shown = uploaded_images(model, facts, k)
-    shown += random_test_image(run, model, facts, k)
+    st.caption(f"{app_ui.as_text(summary.get('label', '?'))} · {app_ui.as_text(classifier.spec.describe())} · "
+               f"best epoch {app_ui.as_text(classifier.epoch)} · validation {classifier.best_valid_acc or 0:.1f}%")
+    k = int(st.number_input("Classes to show", 1, len(classifier.classes), 3, key="classify-k"))
+    shown = uploaded_images(classifier, k)
+    shown += random_test_image(run, classifier, k)
     explain_section(summary, shown)
     batch_section(run, k)

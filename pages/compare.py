@@ -51,22 +51,23 @@ def pair_or_offer(a: dict, b: dict):
             pair = run_pair(a["path"], mtimes[0], b["path"], mtimes[1], data,
                             app_ui.folder_fingerprint(data or a_run.config().get("data", "")))
     except DiffError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(app_ui.as_text(e), icon=":material/error:")
         a_data = a_run.config().get("data", "")
-        if st.button(f"Compare both on {a['name']}'s test images", key="ab-use-a-data"):
+        if st.button(f"Compare both on {app_ui.as_text(a['name'])}'s test images", key="ab-use-a-data"):
             st.session_state["ab-data"] = {"pair": (a["name"], b["name"]), "data": a_data}
             st.rerun()
         return None
     if data:
-        st.caption(f"Both evaluated on {a['name']}'s test images ({pair.dataset.source}).")
+        st.caption(f"Both evaluated on {app_ui.as_text(a['name'])}'s test images "
+                   f"({app_ui.as_text(pair.dataset.source)}).")
     return pair
 
 
 def ab_headline(result: dict) -> None:
     cols = st.columns(7)
-    cols[0].metric("Accuracy A", f"{result['accuracy_a']:.2f}%")
-    cols[1].metric("Accuracy B", f"{result['accuracy_b']:.2f}%",
-                   delta=f"{result['accuracy_b'] - result['accuracy_a']:+.2f} points")
+    cols[0].metric("Accuracy A", charts.percent(result["accuracy_a"]))
+    cols[1].metric("Accuracy B", charts.percent(result["accuracy_b"]),
+                   delta=charts.points(result["accuracy_a"], result["accuracy_b"]))
     cols[2].metric("B fixed", result["fixed"], help="A wrong, B right")
     cols[3].metric("B broke", result["broken"], help="A right, B wrong")
     cols[4].metric("Both right", result["both_right"])
@@ -90,7 +91,7 @@ def gallery(pair, rows: list[dict], empty: str) -> None:
         return
     shown = rows[:GALLERY_IMAGES]
     st.image(app_ui.pictures(pair.dataset.images, [r["index"] for r in shown], zoom=3), width=96,
-             caption=[charts.diff_caption(r) for r in shown])
+             caption=[app_ui.as_text(charts.diff_caption(r)) for r in shown])
     if len(rows) > len(shown):
         st.caption(f"{len(shown)} of {len(rows)} shown, B's surest first.")
 
@@ -112,11 +113,13 @@ def ab_cell(pair, result: dict) -> list[tuple[str, dict]]:
         cell = (pair.classes[t], pair.classes[p])
     moved = pair.moved(*cell)
     true_class, predicted = cell
+    shown_true, shown_predicted = map(app_ui.as_text, cell)
     with right:
-        st.markdown(f"**Into** {true_class} → {predicted} ({len(moved['into'])}): B predicts {predicted}, A did not")
+        st.markdown(f"**Into** {shown_true} → {shown_predicted} ({len(moved['into'])}): B predicts "
+                    f"{shown_predicted}, A did not")
         gallery(pair, moved["into"], "None.")
-        st.markdown(f"**Out of** {true_class} → {predicted} ({len(moved['out_of'])}): A predicted {predicted}, "
-                    "B does not")
+        st.markdown(f"**Out of** {shown_true} → {shown_predicted} ({len(moved['out_of'])}): A predicted "
+                    f"{shown_predicted}, B does not")
         gallery(pair, moved["out_of"], "None.")
     st.markdown("**Per class**, largest gain first")
     st.dataframe(charts.diff_class_table(result["per_class"]), hide_index=True, column_config={
@@ -180,12 +183,37 @@ def by_variant(picked: list[str]) -> None:
     from cinic.sweeps.runner import sweeps_of_runs
 
     for name, sweep in sweeps_of_runs(picked).items():
-        st.markdown(f"**Sweep {name}**, by variant ({len(sweep['trials'])} of the runs above)")
+        st.markdown(f"**Sweep {app_ui.as_text(name)}**, by variant ({len(sweep['trials'])} of the runs above)")
         number = st.column_config.NumberColumn(format="%.2f")
         st.dataframe(charts.sweep_variant_table(sweep["variants"]), hide_index=True, column_config={
             "test %": number, "± std": number, "valid %": number, "valid ± std": number})
         if any(v["n"] for v in sweep["variants"]):
             st.altair_chart(charts.sweep_chart(sweep["trials"], sweep["variants"]))
+
+
+def choose_runs(summaries: list[dict]) -> list[str]:
+    """A whole group in one choice (a sweep's runs, or the newest runs on one data set; the newest group
+    first), then runs added or removed one by one. The table below lists them, one row each."""
+    from cinic.runs.admin import comparison_groups
+    from cinic.sweeps.runner import list_sweeps
+
+    names = [s["name"] for s in summaries]
+    groups = {g["key"]: g for g in comparison_groups(summaries, list_sweeps())}
+    st.selectbox("Runs to compare", list(groups), format_func=lambda key: groups[key]["label"], key="compare-group",
+                 on_change=take_group, args=(groups,), help="Picks every run of the group; add or remove runs below.")
+    picked = st.session_state.get("compare-runs")
+    if picked is None:  # the first visit: the newest group
+        picked = groups[st.session_state["compare-group"]]["names"]
+    st.session_state["compare-runs"] = [name for name in picked if name in names]  # a run deleted since: gone
+    chosen = st.session_state["compare-runs"]
+    with st.expander(f"{len(chosen)} runs picked: add or remove one by one", icon=":material/checklist:"):
+        st.multiselect("Runs", names, key="compare-runs", placeholder="pick runs")
+    return st.session_state["compare-runs"]
+
+
+def take_group(groups: dict) -> None:
+    """The group picked above replaces the runs picked (a callback: it runs before the widgets)."""
+    st.session_state["compare-runs"] = groups[st.session_state["compare-group"]]["names"]
 
 
 with app_ui.page_body():
@@ -198,9 +226,7 @@ with app_ui.page_body():
         st.stop()
 
     by_name = {s["name"]: s for s in summaries}
-    finished = [s["name"] for s in summaries if s.get("test_acc") is not None]
-    picked = st.multiselect("Runs", list(by_name), default=finished[:4] or list(by_name)[:2],
-                            format_func=lambda name: app_ui.run_label(by_name[name]), key="compare-runs")
+    picked = choose_runs(summaries)
     if not picked:
         st.caption("Pick at least one run.")
         st.stop()
@@ -213,17 +239,20 @@ with app_ui.page_body():
     table = charts.compare_table(chosen, PRESET_NOTES, REPORT_RESULTS if reference else None)
     # "What changed" is a sentence per variant: cut to a column it was unreadable, and it pushed the
     # state column off the page. It is said once per variant under the table instead.
-    st.dataframe(table, hide_index=True, width="stretch",
+    st.dataframe(table, hide_index=True, width="stretch", height="content",  # every run in sight, not scrolled
                  column_order=[c for c in table.columns if c != "what changed"], column_config={
+        "run": st.column_config.TextColumn(width="large"),  # a sweep trial's name is long
         "test %": percent, "valid %": percent,
         "s / epoch": st.column_config.NumberColumn(format="%.2f", help="the median epoch, warm-up excluded"),
         "parameters": st.column_config.NumberColumn(format="localized")})
-    st.markdown("\n".join(f"- **{variant}**: {changed}" for variant, changed
-                          in dict(zip(table["variant"], table["what changed"])).items() if changed))
+    st.markdown("\n".join(f"- **{app_ui.as_text(variant)}**: {app_ui.as_text(changed)}" for variant, changed
+                          in dict(zip(table["variant"].str.split(" · ").str[0], table["what changed"])).items()
+                          if changed))  # a preset's change is the same under either recipe: said once
 
     key = st.selectbox("Curve", list(charts.CURVE_TITLES), format_func=charts.CURVE_TITLES.get,
                        key="compare-curve")
-    epochs = {name: RunFolder(by_name[name]["path"]).epochs() for name in picked}
+    named = {name: app_ui.chart_name(by_name[name]) for name in picked}  # "run · base · report recipe"
+    epochs = {named[name]: RunFolder(by_name[name]["path"]).epochs() for name in picked}
     st.altair_chart(charts.mark_best_epochs(charts.overlay_chart(epochs, key), epochs))
 
     per_class = {}
@@ -231,12 +260,12 @@ with app_ui.page_body():
         with app_ui.errors_as_boxes(f"Run {name}"):  # a damaged eval.json spoils one run, not the page
             evaluation = RunFolder(by_name[name]["path"]).evaluation()
             if evaluation and evaluation.get("per_class"):
-                per_class[name] = evaluation["per_class"]
+                per_class[named[name]] = evaluation["per_class"]
     if per_class:
         st.altair_chart(charts.per_class_compare_chart(per_class))
-        missing = [name for name in picked if name not in per_class]
+        missing = [name for name in picked if named[name] not in per_class]
         if missing:
-            st.caption(f"Not evaluated yet (no per-class accuracy): {', '.join(missing)}")
+            st.caption(f"Not evaluated yet (no per-class accuracy): {app_ui.as_text(', '.join(missing))}")
     else:
         st.caption("Per-class accuracy appears once a picked run has finished (and been evaluated).")
 

@@ -63,7 +63,7 @@ def show_error() -> None:
     """The last data job's error, kept until the path changes or another job starts: a background
     check ends between polls, and an error drawn once would vanish a second later."""
     if st.session_state.get("data-error"):
-        st.error(st.session_state["data-error"], icon=":material/error:")
+        st.error(app_ui.as_text(st.session_state["data-error"]), icon=":material/error:")
 
 
 def resolve(given: str, progress) -> Path:
@@ -88,7 +88,7 @@ def jobs() -> dict:
 def start_job(label: str, work) -> None:
     running = jobs().get("data")
     if running is not None and not running.finished:
-        st.warning(f"{running.label} is still running; wait for it to finish.")
+        st.warning(f"{app_ui.as_text(running.label)} is still running; wait for it to finish.")
         return
     forget_error()
     jobs()["data"] = app_state.BackgroundJob(work, label).start()
@@ -102,8 +102,8 @@ def show_job() -> None:
         return
     if not job.finished:
         stage = f" ({job.stage})" if job.stage else ""
-        st.progress(job.fraction, text=f"{job.label}{stage}: {job.done:,} of {job.total:,}" if job.total
-                    else job.label + stage)
+        st.progress(job.fraction, text=app_ui.as_text(f"{job.label}{stage}: {job.done:,} of {job.total:,}"
+                                                      if job.total else job.label + stage))
         return
     del jobs()["data"]
     if job.error is not None:
@@ -144,7 +144,7 @@ def show_validation(root: Path) -> dict | None:
     try:
         report = validation_report(root)
     except DataError as e:
-        st.error(f"{e}\n\n" + "\n".join(f"- {p}" for p in e.problems[:20])
+        st.error(f"{app_ui.as_text(e)}\n\n" + "\n".join(f"- {app_ui.as_text(p)}" for p in e.problems[:20])
                  + "\n\nFix these files or folders (or choose another data set above), then reload.",
                  icon=":material/error:")
         return None
@@ -190,7 +190,7 @@ def show_samples(root: Path) -> None:
         seed = st.session_state["sample-seed"] = seed + 1
     shown = []
     for name, files in app_state.sample_files(root, split or "train", SAMPLES_PER_CLASS, seed).items():
-        st.caption(name)
+        st.caption(app_ui.as_text(name))
         images, origins = [], []
         for f in files:
             with app_ui.errors_as_boxes(f"Cannot show {f}"):
@@ -208,7 +208,7 @@ with app_ui.page_body():
     st.title("Data")
     st.subheader("Choose the data")
     current = datasets.data_in_use()
-    st.write(f"In use: **{datasets.describe_data_root(current)}**")
+    st.write(f"In use: **{app_ui.as_text(datasets.describe_data_root(current))}**")
     choose_data()
     st.fragment(show_job, run_every=1.0 if jobs().get("data") is not None else None)()
     show_error()

@@ -18,7 +18,7 @@ from ui import explain_view
 from ui import charts
 from cinic.data.dataset import display_name
 from cinic.runs.admin import delete_run, known_tags, locate, rename_run, set_tags
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs, run_label
 
 GALLERY_SIZE = 24
 CELL_IMAGES = 30
@@ -29,8 +29,7 @@ def predictions(run_path: str, mtime: float, data_root: str, fingerprint: float,
     """(predicted labels, probability of the prediction) for every test image, as numpy arrays."""
     from cinic.analysis.evaluate import predict_probs
 
-    model, facts = app_ui.load_best(run_path, mtime)
-    probs = predict_probs(model, _test.images, facts["mean"], facts["std"], "cpu")
+    probs = predict_probs(app_ui.load_best(run_path, mtime), _test.images)
     top, predicted = probs.max(dim=1)
     return predicted.numpy(), top.numpy()
 
@@ -46,9 +45,9 @@ def evaluate_now(run: RunFolder) -> None:
 
 def headline(summary: dict, evaluation: dict | None) -> None:
     cols = st.columns(4)
-    cols[0].metric("Test accuracy", f"{evaluation['accuracy']:.2f}%" if evaluation else "n/a")
+    cols[0].metric("Test accuracy", charts.percent(evaluation["accuracy"]) if evaluation else "n/a")
     cols[1].metric("Best validation accuracy",
-                   f"{summary['best_valid_acc']:.2f}%" if summary.get("best_valid_acc") is not None else "n/a")
+                   charts.percent(summary["best_valid_acc"]) if summary.get("best_valid_acc") is not None else "n/a")
     cols[2].metric("Epochs", f"{summary.get('epoch', 0)} of {summary.get('epochs') or '?'}")
     cols[3].metric("Parameters", f"{summary['params']:,}" if summary.get("params") else "n/a")
 
@@ -93,7 +92,7 @@ def picked_cell(pairs: list[dict]) -> tuple[str, str] | None:
 def cell_images(run: RunFolder, evaluation: dict, data_root: str, true_class: str,
                 predicted: str) -> list[tuple[str, int]]:
     classes = evaluation["classes"]
-    st.markdown(f"**Images of class {true_class} predicted as {predicted}** "
+    st.markdown(f"**Images of class {app_ui.as_text(true_class)} predicted as {app_ui.as_text(predicted)}** "
                 "(click a cell of the matrix to pick another pair; double-click clears)")
     if not run.has_checkpoint("best"):  # deleted by hand, or a copy without weights: eval.json alone stays readable
         st.caption("The images of a cell come from the run's best checkpoint (best.pt), which is missing.")
@@ -130,7 +129,7 @@ def misclassified_gallery(evaluation: dict, data_root: str) -> list[tuple[str, i
                    "(the test folder changed); evaluate the run again to refresh.")
     # Short captions ("cat → dog 71%", two lines at most at this width); the rest is in the table below.
     st.image(app_ui.pictures(test.images, [m["index"] for m in usable], zoom=4), width=128,
-             caption=[charts.mistake_caption(m) for m in usable])
+             caption=[app_ui.as_text(charts.mistake_caption(m)) for m in usable])
     with st.expander("Details: probability of the true class, loss, file"):
         st.dataframe(charts.mistakes_table(usable), hide_index=True, column_config={
             "p(predicted) %": st.column_config.NumberColumn(format="%.1f"),
@@ -151,9 +150,9 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
                           key="results-explain-image")
     test = app_ui.load_split_cached(data_root, "test")
     picture = app_ui.pictures(test.images, [candidates[picked][1]])[0]
-    st.caption(f"True class: **{test.classes[int(test.labels[candidates[picked][1]])]}**")
-    who = explain_view.model_of(summary["name"], summary["path"])
-    explain_view.explain_picture(who, picture, key="results-explain")
+    st.caption(f"True class: **{app_ui.as_text(test.classes[int(test.labels[candidates[picked][1]])])}**")
+    model = explain_view.model_of(summary["name"], summary["path"])
+    explain_view.explain_picture(model, picture, key="results-explain")
 
 
 # --- downloads ------------------------------------------------------------------------------
@@ -234,7 +233,7 @@ def manage_section(run: RunFolder, summary: dict, summaries: list[dict]) -> None
             try:
                 current = run.notes()
             except RunError as e:  # a hand-edited notes.json: the run's results are still shown
-                st.warning(str(e), icon=":material/warning:")
+                st.warning(app_ui.as_text(e), icon=":material/warning:")
                 current = {"notes": "", "tags": []}
             notes = st.text_area("Notes", current["notes"], key=f"notes-{run.name}", height=100)
             tags = st.multiselect("Tags", sorted(set(known_tags(summaries)) | set(current["tags"])),
@@ -252,13 +251,13 @@ def confirm_delete(run: RunFolder) -> None:
     if st.session_state.get("confirm-delete") != run.name:
         return
     size = sum(f.stat().st_size for f in run.path.rglob("*") if f.is_file() and not f.is_symlink())
-    st.warning(f"Delete **{run.name}** and every file in {run.path} ({size / 1e6:.1f} MB)? "
-               "This cannot be undone.", icon=":material/warning:")
+    st.warning(f"Delete **{app_ui.as_text(run.name)}** and every file in {app_ui.as_text(run.path)} "
+               f"({size / 1e6:.1f} MB)? This cannot be undone.", icon=":material/warning:")
     yes, no = st.columns(2)
     if yes.button("Yes, delete it", key="delete-yes", type="primary"):
         with app_ui.errors_as_boxes("The run could not be deleted"):
             delete_run(locate(run.name))
-            st.query_params.pop("run", None)
+            app_ui.follow_run(None)
             show_run(None, f"Deleted {run.name}.")
     if no.button("Keep it", key="delete-no"):
         show_run(run.name)
@@ -269,7 +268,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
     for key in ("results-run", "confirm-delete"):
         st.session_state.pop(key, None)  # the picker forgets the old name; the confirmation is done
     if name is not None:
-        st.query_params["run"] = name
+        app_ui.follow_run(name)
     if message:
         st.session_state["results-message"] = message
     st.rerun()
@@ -279,7 +278,7 @@ def show_run(name: str | None, message: str | None = None) -> None:
 with app_ui.page_body():
     st.title("Results")
     if "results-message" in st.session_state:
-        st.success(st.session_state.pop("results-message"), icon=":material/check_circle:")
+        st.success(app_ui.as_text(st.session_state.pop("results-message")), icon=":material/check_circle:")
     summaries = list_runs()
     summary = app_ui.pick_run(summaries, key="results-run")
     if summary is None:
@@ -287,7 +286,8 @@ with app_ui.page_body():
         app_ui.link_to("Train", label="Go to Train")
         st.stop()
     if summary.get("state") == "damaged":
-        st.error(f"{summary['error']}. This run folder cannot be read; delete it or restore its config.json.")
+        st.error(f"{app_ui.as_text(summary['error'])}. This run folder cannot be read; delete it or restore its "
+                 "config.json.")
         if st.button("Delete this run…", key="delete", icon=":material/delete:"):
             st.session_state["confirm-delete"] = summary["name"]
         confirm_delete(RunFolder(summary["path"]))
@@ -299,12 +299,13 @@ with app_ui.page_body():
     try:
         evaluation = run.evaluation()
     except RunError as e:  # a damaged eval.json: say so, and offer to evaluate again below
-        st.error(f"{e}. Evaluate the run again to replace it.", icon=":material/error:")
+        st.error(f"{app_ui.as_text(e)}. Evaluate the run again to replace it.", icon=":material/error:")
         evaluation = None
     headline(summary, evaluation)
     augmentation = charts.augmentation_label(config.get("augment_name"), config.get("augment_n"))
     augmentation = "no augmentation" if augmentation == "none" else f"augmentation {augmentation}"
-    st.caption(f"{summary.get('model')} · recipe {config.get('recipe')} · {augmentation} · data {data_root}")
+    st.caption(" · ".join(map(app_ui.as_text, (run_label(config), summary.get("model"), augmentation,
+                                                f"data {data_root}"))))
     with st.expander("Configuration (config.json)"):
         st.json(config, expanded=False)
     manage_section(run, summary, summaries)
@@ -334,8 +335,7 @@ with app_ui.page_body():
         right.caption("CINIC-10 mixes CIFAR-10 images with downsampled ImageNet ones; "
                       "the file name says which.")
     st.subheader("Misclassified, worst first")
-    st.caption("Ranked by loss: the images the model was most confidently wrong about. Under each: "
-               "true class → predicted class, and the probability of the prediction.")
+    st.caption(f"Ranked {charts.MISTAKES_RANKED}")
     candidates = cell  # the images to explain: the mistakes first, then the cell's
     with app_ui.errors_as_boxes("The misclassified images cannot be shown"):
         candidates = misclassified_gallery(evaluation, data_root) + cell

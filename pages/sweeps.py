@@ -14,13 +14,13 @@ import streamlit as st
 from ui import app_ui
 app_ui.page_start("Sweeps")  # first: the menu shows while the library (torch) loads
 
-from ui import charts
+from ui import charts, sweep_view
 
 from cinic.data import choice as datasets
 from cinic.training.config import RECIPES
 from cinic.model.lenet import PRESETS
 from cinic.sweeps.runner import launch_sweep, list_sweeps, stop_sweep, summarize_sweep, sweep_folder
-from cinic.sweeps.spec import SweepSpecError, variant_labels
+from cinic.sweeps.spec import SweepSpecError
 
 POLL_SECONDS = 2.0
 LIVE = ("queued", "running")
@@ -35,10 +35,16 @@ def choose_spec(data_root: str) -> dict:
                                 "again resumes it.")
     epochs = int(middle.number_input("Epochs", 1, 1000, 10, key="sweep-epochs"))
     batch_size = int(right.number_input("Batch size", 1, 65536, 64, key="sweep-batch"))
-    presets = st.multiselect("Presets", list(PRESETS), ["base", "stepping"], key="sweep-presets")
+    left, right = st.columns([2, 1])
+    presets = left.multiselect("Presets", list(PRESETS), ["base", "stepping"], key="sweep-presets")
+    augment_n = int(right.number_input(
+        "Augmentor images", 0, 1_000_000, 0, 1000, key="sweep-augment-n",
+        help="Extra training images sampled with the report's Augmentor pipeline, drawn per trial's seed and "
+             "kept in the cache folder. The report added one third of its training split (30,000 to 90,000); "
+             "0 adds none."))
     left, middle, right = st.columns(3)
     recipes = left.multiselect("Recipes", RECIPES, ["project"], key="sweep-recipes",
-                               help="project: ours; seed: the course report's (Adam 0.001, dropped late).")
+                               help="project: ours; report: the course report's (Adam 0.001, dropped late).")
     rates = middle.text_input("Learning rates (comma separated)", "", key="sweep-lrs",
                               placeholder="the recipe's own", help="e.g. 0.002, 0.004")
     seeds = int(right.number_input("Seeds per variant", 1, 50, 3, key="sweep-seeds",
@@ -49,7 +55,18 @@ def choose_spec(data_root: str) -> dict:
     if lrs:
         grid["lr"] = lrs
     grid["seed"] = list(range(seeds))
-    return {"name": name.strip(), "data": data_root, "epochs": epochs, "batch_size": batch_size, "grid": grid}
+    return {"name": name.strip(), "data": data_root, "epochs": epochs, "batch_size": batch_size,
+            **report_augmentation(augment_n), "grid": grid}
+
+
+def report_augmentation(n: int) -> dict:
+    """The settings that add `n` Augmentor images made with the report's pipeline (none for 0)."""
+    if not n:
+        return {}
+    from cinic.augment.ops import SEED_PIPELINE, validate_pipeline
+
+    # Named "report" as the reproduce study names it: "seed" is for random seeds only.
+    return {"augment": validate_pipeline(SEED_PIPELINE), "augment_name": "report", "augment_n": n}
 
 
 def parse_rates(text: str) -> list[float]:
@@ -66,7 +83,7 @@ def launch(spec: dict) -> None:
     with app_ui.errors_as_boxes("The sweep could not be started"):
         folder = launch_sweep(spec)
         st.query_params["sweep"] = folder.name
-        st.toast(f"Started sweep {folder.name}")
+        st.toast(f"Started sweep {app_ui.as_text(folder.name)}")
         st.rerun()
 
 
@@ -75,22 +92,10 @@ def watch(folder: str) -> None:
     """Its trials and variants, re-read from the run folders on every fragment rerun."""
     summary = summarize_sweep(folder)
     trials, state = summary["trials"], summary["state"]
-    counts = {s: sum(t["state"] == s for t in trials) for s in ("queued", "running", "finished", "failed")}
-    others = len(trials) - sum(counts.values())
-    st.markdown(f"**{summary['sweep']}**: {state}")
-    columns = st.columns(5)
-    for column, (word, n) in zip(columns, [*counts.items(), ("stopped or interrupted", others)]):
-        column.metric(word, n)
-    st.progress(counts["finished"] / max(len(trials), 1),
-                text=f"{counts['finished']} of {len(trials)} trials finished")
+    st.text(f"Sweep {summary['sweep']}: {state}")  # a name as text, never as markdown
+    sweep_view.show_progress(trials)
     actions(folder, state, trials)
-    labels = variant_labels([t["settings"] for t in trials])
-    st.dataframe([{"trial": t["name"], "settings": label, "state": t["state"],
-                   "epoch": f"{t['epoch'] or 0}/{t['epochs'] or '?'}", "test %": t["test_acc"],
-                   "valid %": t["valid_acc"], "error": t["error"] or ""} for t, label in zip(trials, labels)],
-                 hide_index=True, key="sweep-trials", column_config={
-                     "test %": st.column_config.NumberColumn(format="%.2f"),
-                     "valid %": st.column_config.NumberColumn(format="%.2f")})
+    sweep_view.show_trials(trials, key="sweep-trials")
     st.subheader("Variants")
     if not any(v["n"] for v in summary["variants"]):
         st.caption("The variants' means and error bars appear as trials finish.")
@@ -101,9 +106,8 @@ def watch(folder: str) -> None:
         st.altair_chart(charts.sweep_chart(trials, summary["variants"]))
         st.caption("Each dot is one seed's test accuracy; the tick is the variant's mean and the bar its 95% "
                    "confidence interval (Student t over the seeds: wide with few seeds, as it should be).")
-    if state not in LIVE and st.session_state.get("sweep-live"):
-        st.session_state["sweep-live"] = False
-        st.rerun()  # the sweep ended: redraw once, which stops the polling
+    if state != st.session_state.get("sweep-drawn-state"):
+        st.rerun(scope="app")  # the picker above shows the old state: redraw it (an ended sweep stops polling)
 
 
 def actions(folder: str, state: str, trials: list[dict]) -> None:
@@ -125,12 +129,13 @@ with app_ui.page_body():
     st.title("Sweeps")
     st.caption("A grid of trainings (presets x recipes x learning rates x seeds), run side by side on Ray; "
                "each trial is an ordinary run (Results and Compare show it), and each variant gets its mean "
-               "over seeds with an error bar.")
+               "over seeds with an error bar. Sweeps of listed variants (a study of the Reproduce page, or a "
+               "spec file with variants of their own epochs) show here too.")
     data_root = app_ui.data_root_or_offer_demo("sweeps")
     sweeps = list_sweeps()
     if data_root is not None:
         with st.expander("New sweep", expanded=not sweeps, icon=":material/add:"):
-            st.caption(f"Data: {datasets.describe_data_root(data_root)}")
+            st.text(f"Data: {datasets.describe_data_root(data_root)}")  # a path as text: it may hold * or _
             with app_ui.errors_as_boxes("These settings cannot be used"):
                 spec = choose_spec(str(data_root))
                 grid = spec["grid"]
@@ -149,7 +154,8 @@ with app_ui.page_body():
     picked = st.selectbox("Sweep", names, names.index(wanted) if wanted in names else 0, key="sweep-picked",
                           format_func=lambda n: next(f"{n} ({s['state']}, {s['trials']} trials)"
                                                      for s in sweeps if s["name"] == n))
-    live = next(s for s in sweeps if s["name"] == picked)["state"] in LIVE
-    st.session_state["sweep-live"] = live
+    # The state the picker shows: the fragment below redraws the page when the sweep's state moves on.
+    st.session_state["sweep-drawn-state"] = next(s for s in sweeps if s["name"] == picked)["state"]
+    live = st.session_state["sweep-drawn-state"] in LIVE
     # Poll only while the sweep can still change; an ended one is drawn once.
     st.fragment(watch, run_every=POLL_SECONDS if live else None)(str(sweep_folder(picked)))

@@ -1,6 +1,6 @@
 """Train: pick or compose a LeNet variant, set the recipe, launch it in the background, watch it.
 
-The training is its own process (cinic.runs.folder.launch_training) writing its run
+The training is its own process (cinic.runs.launch.launch_training) writing its run
 folder; this page only reads that folder, in a fragment that reruns every few
 seconds. A reload, a closed tab or a rerun never touches the training.
 """
@@ -19,11 +19,13 @@ from cinic import app_state
 from ui import charts
 
 from cinic.data import choice as datasets
-from cinic.training.config import OPTIMIZER_NAMES, OPTIMIZERS, RECIPES, SCHEDULES, lr_curve, make_config, recipe_defaults
+from cinic.training.config import SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
 from cinic.runs import warm
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs, stop_run
+from cinic.runs.folder import (LIVE_STATES, RunError, RunFolder, list_runs, optimizer_label, recipe_label,
+                               run_label)
+from cinic.runs.launch import launch_training, stop_run
 
 POLL_SECONDS = 2.0
 RESUMABLE = ("interrupted", "cancelled", "failed")
@@ -33,8 +35,10 @@ RESUMABLE = ("interrupted", "cancelled", "failed")
 def choose_model() -> tuple[str | None, ModelSpec | None]:
     """(preset name or None for custom, spec); the spec is None when the composed one is invalid."""
     mode = st.radio("Model", ["Preset", "Compose a variant"], horizontal=True, key="model-mode")
-    preset = st.selectbox("Preset", list(PRESETS), key="preset",
-                          format_func=lambda p: f"{p}: {PRESET_NOTES.get(p, '')}",
+    # The recipe changes what a preset trains (the project recipe's input norm, TTA, init): named with it.
+    recipe = recipe_label(st.session_state.get("recipe", SETTING["recipe"].default))
+    preset = st.selectbox("Preset (with the recipe picked beside)", list(PRESETS), key="preset",
+                          format_func=lambda p: f"{p} · {recipe}: {PRESET_NOTES.get(p, '')}",
                           help="Start from one of the report's models or a one-change variant of the base.")
     if mode == "Preset":
         return preset, PRESETS[preset]
@@ -44,42 +48,58 @@ def choose_model() -> tuple[str | None, ModelSpec | None]:
 
 
 def compose_spec(start: ModelSpec) -> ModelSpec:
-    """Widgets for every field of a ModelSpec, starting from `start`; raises ModelSpecError."""
-    n_conv = st.number_input("Conv blocks", 1, 4, len(start.conv), key=f"n-conv-{id_of(start)}")
+    """Widgets for every field of a ModelSpec, starting from `start` (or from a run's model, loaded into
+    them by "Use these settings"); raises ModelSpecError."""
+    prefix = id_of(start)
+    for key, value in compose_widget_values(start, prefix).items():
+        st.session_state.setdefault(key, value)
+    n_conv = st.number_input("Conv blocks", 1, 4, key=f"n-conv-{prefix}")
     layers = []
-    columns = st.columns(int(n_conv))
-    for i, column in enumerate(columns):
-        base = start.conv[i] if i < len(start.conv) else ConvSpec(start.conv[-1].out_channels * 2, 3)
+    added = ConvSpec(start.conv[-1].out_channels * 2, 3)  # a block beyond the start's
+    for i, column in enumerate(st.columns(int(n_conv))):
+        key = f"{prefix}-conv{i}"
+        for widget, value in conv_widget_values(added, key).items():
+            st.session_state.setdefault(widget, value)
         with column:
             st.markdown(f"**conv {i + 1}**")
-            key = f"{id_of(start)}-conv{i}"
             layers.append(ConvSpec(
-                out_channels=int(st.number_input("feature maps", 1, 512, base.out_channels, key=f"{key}-maps")),
-                kernel_size=int(st.number_input("kernel", 1, 11, base.kernel_size, key=f"{key}-k")),
-                padding=int(st.number_input("padding", 0, 5, base.padding, key=f"{key}-pad")),
-                pool=st.checkbox("max-pool 2x2", base.pool, key=f"{key}-pool"),
-                batch_norm=st.checkbox("batch norm", base.batch_norm, key=f"{key}-bn"),
+                out_channels=int(st.number_input("feature maps", 1, 512, key=f"{key}-maps")),
+                kernel_size=int(st.number_input("kernel", 1, 11, key=f"{key}-k")),
+                padding=int(st.number_input("padding", 0, 5, key=f"{key}-pad")),
+                pool=st.checkbox("max-pool 2x2", key=f"{key}-pool"),
+                batch_norm=st.checkbox("batch norm", key=f"{key}-bn"),
             ))
-    fc_text = st.text_input("Hidden fully connected sizes (comma separated)",
-                            ", ".join(map(str, start.fc)), key=f"{id_of(start)}-fc",
+    fc_text = st.text_input("Hidden fully connected sizes (comma separated)", key=f"{prefix}-fc",
                             help="The last layer to the 10 classes is added for you; leave empty for none.")
     left, middle, right = st.columns(3)
-    activation = left.selectbox("Activation", list(ACTIVATIONS), list(ACTIVATIONS).index(start.activation),
-                                key=f"{id_of(start)}-act")
-    dropout = middle.number_input("Dropout after each hidden layer", 0.0, 0.9, start.dropout, 0.05,
-                                  key=f"{id_of(start)}-drop")
-    init = right.selectbox("Initialisation", list(INITS), list(INITS).index(start.init), key=f"{id_of(start)}-init")
+    activation = left.selectbox("Activation", list(ACTIVATIONS), key=f"{prefix}-act")
+    dropout = middle.number_input("Dropout after each hidden layer", 0.0, 0.9, step=0.05, key=f"{prefix}-drop")
+    init = right.selectbox("Initialisation", list(INITS), key=f"{prefix}-init")
     left, right = st.columns(2, vertical_alignment="bottom")
-    input_norm = left.selectbox("Input normalisation", INPUT_NORMS, INPUT_NORMS.index(start.input_norm),
-                                key=f"{id_of(start)}-norm", help=(
-                                    "contrast: each image to zero mean and unit spread inside the model, so a dim "
-                                    "or washed-out photo looks like a clear one (the project recipe's choice)"))
-    flip_tta = right.checkbox("Flip test-time augmentation", start.flip_tta, key=f"{id_of(start)}-tta",
+    input_norm = left.selectbox("Input normalisation", INPUT_NORMS, key=f"{prefix}-norm", help=(
+        "contrast: each image to zero mean and unit spread inside the model, so a dim "
+        "or washed-out photo looks like a clear one (the project recipe's choice)"))
+    flip_tta = right.checkbox("Flip test-time augmentation", key=f"{prefix}-tta",
                               help="Predict from the mean of the image's and its mirror image's logits.")
     return ModelSpec.from_dict({**start.to_dict(), "conv": [asdict(layer) for layer in layers],
                                 "fc": parse_sizes(fc_text), "activation": activation,
                                 "dropout": float(dropout), "init": init, "input_norm": input_norm,
                                 "flip_tta": flip_tta})
+
+
+def compose_widget_values(spec: ModelSpec, prefix: str) -> dict:
+    """The composing widgets' values (by key) that show `spec`."""
+    values = {f"n-conv-{prefix}": len(spec.conv), f"{prefix}-fc": ", ".join(map(str, spec.fc)),
+              f"{prefix}-act": spec.activation, f"{prefix}-drop": float(spec.dropout), f"{prefix}-init": spec.init,
+              f"{prefix}-norm": spec.input_norm, f"{prefix}-tta": spec.flip_tta}
+    for i, layer in enumerate(spec.conv):
+        values.update(conv_widget_values(layer, f"{prefix}-conv{i}"))
+    return values
+
+
+def conv_widget_values(layer: ConvSpec, key: str) -> dict:
+    return {f"{key}-maps": layer.out_channels, f"{key}-k": layer.kernel_size, f"{key}-pad": layer.padding,
+            f"{key}-pool": layer.pool, f"{key}-bn": layer.batch_norm}
 
 
 def id_of(spec: ModelSpec) -> str:
@@ -102,78 +122,126 @@ def parse_sizes(text: str) -> list[int]:
 def show_summary(spec: ModelSpec) -> int:
     rows = summarize(spec)
     params = sum(r["params"] for r in rows)
-    st.caption(spec.describe())
+    st.caption(app_ui.as_text(spec.describe()))
     st.dataframe([{"layer": r["layer"], "output shape": " x ".join(map(str, r["output_shape"])),
                    "parameters": r["params"]} for r in rows], hide_index=True, height="content")
     st.metric("Parameters", f"{params:,}")
     return params
 
 
-# --- the recipe -------------------------------------------------------------------
+# --- the recipe: a widget per setting of the table -----------------------------------
+# The recipe and the epochs come first: the other settings' defaults depend on them.
+FIRST = ("recipe", "epochs")
+GRID_KINDS = ("number", "select", "device")  # three to a row; checkboxes two to a row (their labels are long)
+
+
 def choose_recipe(data_root: str, preset: str | None, spec: ModelSpec):
-    """Widgets for the training settings; returns a validated TrainConfig or None (error shown)."""
-    recipe = st.radio("Recipe", RECIPES, horizontal=True, key="recipe", help=(
-        "project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
-        "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
-        "seed: the course report's Adam at 0.001 dropped late, nothing else."))
-    epochs = int(st.number_input("Epochs", 1, 1000, 10, key="epochs"))
-    d = recipe_defaults(recipe, epochs)
-    k = f"-{recipe}"  # keys per recipe: switching recipe shows that recipe's defaults
-    left, middle, right = st.columns(3)
-    optimizer = left.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(d["optimizer"]), key="opt" + k,
-                               format_func=OPTIMIZER_NAMES.get)
-    lr = middle.number_input("Learning rate", 1e-6, 10.0, float(d["lr"]), format="%.5f", key="lr" + k)
-    schedule = right.selectbox("Schedule", SCHEDULES, SCHEDULES.index(d["schedule"]), key="sched" + k)
-    drops_text = ""
-    if schedule == "step":
-        follow_epochs("drops" + k, ", ".join(f"{e}:{v:g}" for e, v in d["lr_drops"]))
-        drops_text = st.text_input("Learning-rate drops (epoch:lr, ...)", key="drops" + k,
-                                   help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on. The recipe's own "
-                                        "drops follow the epochs until you edit them.")
-    left, middle, right = st.columns(3)
-    follow_epochs("warm" + k, min(float(d["warmup_epochs"]), epochs))
-    warmup = left.number_input("Warm-up epochs", 0.0, float(epochs), step=0.5, key="warm" + k)
-    weight_decay = middle.number_input("Weight decay", 0.0, 0.5, float(d["weight_decay"]), format="%.5f",
-                                       key="wd" + k)
-    smoothing = right.number_input("Label smoothing", 0.0, 0.5, float(d["label_smoothing"]), 0.05, key="ls" + k)
-    left, middle, right = st.columns(3)
-    batch_size = int(left.number_input("Batch size", 1, 65536, 64, key="batch"))
-    crop_pad = int(middle.number_input("Crop padding (px)", 0, 8, int(d["crop_pad"]), key="crop" + k,
-                                       help="Random crops: pad each side with this many zero pixels, then cut a "
-                                            "32x32 window at a random place; 0 turns crops off."))
-    seed = int(right.number_input("Seed", 0, 2**31 - 1, 0, key="seed"))
-    # The checkbox gets half the width: in a third its label was cut to "Random horizon…".
-    left, right = st.columns(2, vertical_alignment="bottom")
-    device = left.selectbox("Device", device_choices(), key="device")
-    flip = right.checkbox("Random horizontal flips", d["flip"], key="flip" + k,
-                          help="Mirror each training image left to right with probability 0.5.")
-    augmentation = choose_augmentation()
+    """Widgets for the training settings of the table; returns a validated TrainConfig or None (error shown)."""
+    values = {}
+    for name in FIRST:
+        values[name] = draw_setting(SETTING[name], st, values)
+    on_form = [s for s in SETTINGS if s.widget and s.name not in FIRST]
+    for row in rows_of([s for s in on_form if s.widget.kind in GRID_KINDS], 3):
+        for column, setting in zip(st.columns(3), row):
+            values[setting.name] = draw_setting(setting, column, values)
+    values["lr_drops"] = choose_drops(values)
+    for row in rows_of([s for s in on_form if s.widget.kind == "checkbox"], 2):
+        for column, setting in zip(st.columns(2), row):
+            values[setting.name] = draw_setting(setting, column, values)
+    values.update(choose_augmentation())
 
     with app_ui.errors_as_boxes("These settings cannot be used"):
-        config = make_config(
-            data_root, preset=preset, recipe=recipe, model=None if preset else spec.to_dict(),
-            epochs=epochs, optimizer=optimizer, lr=float(lr), schedule=schedule,
-            lr_drops=parse_drops(drops_text) if schedule == "step" else [],
-            warmup_epochs=float(warmup), weight_decay=float(weight_decay), label_smoothing=float(smoothing),
-            batch_size=batch_size, flip=flip, crop_pad=crop_pad, device=device, seed=seed, **augmentation)
+        config = make_config(data_root, preset=preset, model=None if preset else spec.to_dict(), **values)
         trained = ModelSpec.from_dict(config.model)
-        if trained != spec:  # the recipe's model fields: say what will really be trained
-            st.caption(f"The {recipe} recipe trains {preset} as: {trained.describe()}")
+        # What will really be trained: the recipe may change the preset's model fields.
+        st.markdown(f"Trains **{app_ui.as_text(run_label(config.to_dict()))}**: {app_ui.as_text(trained.describe())}")
         st.altair_chart(charts.lr_schedule_chart(lr_curve(config)))
         return config
     return None
 
 
-def follow_epochs(key: str, default) -> None:
+def rows_of(items: list, n: int) -> list[list]:
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+# The settings a recipe gives defaults to (both recipes give the same ones).
+PER_RECIPE = tuple(recipe_defaults(SETTING["recipe"].default, SETTING["epochs"].default))
+
+
+def widget_key(name: str, recipe: str | None) -> str:
+    """A setting's widget key; a setting the recipe gives a default has one per recipe, so switching
+    recipe shows that recipe's defaults."""
+    return f"{name}-{recipe}" if name in PER_RECIPE else name
+
+
+def form_default(setting, values: dict):
+    """The recipe's default for the epochs chosen, once both are drawn; else the table's."""
+    if "epochs" not in values:
+        return setting.default
+    return recipe_defaults(values["recipe"], values["epochs"]).get(setting.name, setting.default)
+
+
+def draw_setting(setting, where, values: dict):
+    """One setting's widget in `where` (the page or a column), from the table: its label, bounds and
+    help; it shows the default until the person changes it (or loads a run's settings)."""
+    key, w = widget_key(setting.name, values.get("recipe")), setting.widget
+    label = setting.label[:1].upper() + setting.label[1:]
+    if w.kind == "device":
+        return where.selectbox(label, device_choices(), key=key, help=setting.help)
+    follow_default(key, form_default(setting, values))
+    if w.kind == "radio":
+        return where.radio(label, setting.choices, key=key, help=setting.help, horizontal=True,
+                           format_func=in_words(setting, values))
+    if w.kind == "select":
+        return where.selectbox(label, setting.choices, key=key, help=setting.help,
+                               format_func=in_words(setting, values))
+    if w.kind == "checkbox":
+        return where.checkbox(label, key=key, help=setting.help)
+    number = setting.number_type
+    high = values[w.high] if isinstance(w.high, str) else w.high
+    value = where.number_input(label, number(w.low), number(high), step=number(w.step) if w.step else None,
+                               format=w.format, key=key, help=setting.help, placeholder="default")
+    return None if value is None else number(value)
+
+
+def in_words(setting, values: dict):
+    """How a choice of `setting` reads where it is picked: a recipe as "report recipe", the optimiser as
+    Adam where the recipe's weight decay is 0 (AdamW without it is Adam, the report's), else the table's words."""
+    if setting.name == "recipe":
+        return recipe_label
+    if setting.name == "optimizer":
+        return lambda v: optimizer_label(v, form_default(SETTING["weight_decay"], values))
+    return (lambda v: setting.widget.words.get(v, v)) if setting.widget.words else str
+
+
+def follow_default(key: str, default) -> None:
     """Give widget `key` the recipe's default for these epochs unless the person changed it by hand.
 
-    The seed recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
-    epoch 8 would be refused. A value still equal to the last default follows the new one.
+    The report recipe drops the rate at 80 % of the epochs: with 10 -> 3 epochs a drop kept at
+    epoch 8 would be refused. A value still equal to the last default follows the new one; one loaded
+    from a run ("Use these settings") has no last default, so it stays.
     """
     last = f"{key}-default"
-    if key not in st.session_state or st.session_state[key] == st.session_state.get(last):
-        st.session_state[key] = default
-    st.session_state[last] = default
+    state = st.session_state
+    if key not in state or (last in state and state[key] == state[last]):
+        state[key] = default
+    state[last] = default
+
+
+def choose_drops(values: dict) -> list[list]:
+    """The step schedule's drops, typed as text; none for the other schedules."""
+    if values["schedule"] != "step":
+        return []
+    key = widget_key("lr_drops", values["recipe"])
+    follow_default(key, drops_text(recipe_defaults(values["recipe"], values["epochs"])["lr_drops"]))
+    text = st.text_input("Learning-rate drops (epoch:lr, ...)", key=key,
+                         help="e.g. 8:0.0005 uses lr 0.0005 from epoch 8 on. The recipe's own "
+                              "drops follow the epochs until you edit them.")
+    return parse_drops(text)
+
+
+def drops_text(drops) -> str:
+    return ", ".join(f"{e}:{v:g}" for e, v in drops or [])
 
 
 def parse_drops(text: str) -> list[list]:
@@ -200,22 +268,28 @@ def device_choices() -> list[str]:
 
 
 def choose_augmentation() -> dict:
-    """Augmentor images added before training: none, the report's pipeline, or the one saved on the Augmentation page."""
+    """Augmentor images added before training: none, the report's pipeline, the one saved on the
+    Augmentation page, or the one a run used (after "Use these settings")."""
     from cinic.augment.ops import load_pipeline
 
-    saved = app_state.saved_pipeline()
-    options = ["none", "seed"] + (["saved"] if saved else [])
-    labels = {"none": "none", "seed": "the report's pipeline",
-              "saved": "the pipeline saved on the Augmentation page"}
+    saved, loaded = app_state.saved_pipeline(), st.session_state.get("augment-loaded")
+    options = ["none", "report"] + (["saved"] if saved else []) + (["loaded"] if loaded else [])
+    labels = {"none": "none", "report": "the report's pipeline",
+              "saved": "the pipeline saved on the Augmentation page",
+              "loaded": f"{loaded['augment_name']}, as the run used it" if loaded else ""}
     left, right = st.columns(2)
     choice = left.selectbox("Augmentor images", options, format_func=labels.get, key="augment-choice",
                             help="Extra training images sampled once before training, kept in the cache "
                                  "folder (never in your data folder). Compose a pipeline on the Augmentation page.")
     if choice == "none":
         return {"augment": [], "augment_name": "none", "augment_n": 0}
-    steps, saved_n = saved if choice == "saved" else (load_pipeline("seed"), 0)
-    n = int(right.number_input("How many extra images", 1, 1_000_000, saved_n or 1000, key=f"augment-n-{choice}"))
-    name = "seed" if choice == "seed" else str(app_state.pipeline_path().name)
+    if choice == "loaded":
+        steps, name, default_n = loaded["augment"], loaded["augment_name"], loaded["augment_n"]
+    elif choice == "saved":
+        (steps, default_n), name = saved, str(app_state.pipeline_path().name)
+    else:
+        steps, name, default_n = load_pipeline("report"), "report", 0
+    n = int(right.number_input("How many extra images", 1, 1_000_000, default_n or 1000, key=f"augment-n-{choice}"))
     return {"augment": list(steps), "augment_name": name, "augment_n": n}
 
 
@@ -224,21 +298,20 @@ def launch(config, name: str | None) -> None:
     with app_ui.errors_as_boxes("The training could not be started"):
         run = launch_training(config.to_dict(), name=name)
         st.session_state.pop("run-name", None)  # the next run gets a name of its own
-        st.query_params["run"] = run.name
-        st.toast(f"Started {run.name}")
+        app_ui.follow_run(run.name)  # this tab watches its own run, whatever another tab starts
+        st.toast(f"Started {app_ui.as_text(run.name)}")
         st.rerun()
 
 
 def watched_run(summaries: list[dict]) -> dict | None:
-    """The run in the URL while it trains, else the one training now, else the URL's, else the newest
-    that trained (one cancelled while still queued has nothing to show)."""
-    wanted = next((s for s in summaries if s["name"] == st.query_params.get("run")), None)
+    """The run this tab follows (it started or picked it: the URL says which), whatever its state; else
+    the one training now; else the newest that trained (one cancelled while still queued has nothing
+    to show). Another tab's run never replaces this tab's own."""
+    wanted = app_ui.followed_run([s["name"] for s in summaries])
+    if wanted is not None:
+        return next(s for s in summaries if s["name"] == wanted)
     live = [s for s in summaries if s.get("state") in LIVE_STATES]
-    if wanted is not None and wanted in live:
-        return wanted
-    if live:
-        return live[0]
-    return wanted or next((s for s in summaries if not never_started(s)), None)
+    return live[0] if live else next((s for s in summaries if not never_started(s)), None)
 
 
 def watch(run_path: str) -> None:
@@ -248,10 +321,10 @@ def watch(run_path: str) -> None:
     state = status.get("state")
     others = list_runs(run.path.parent) if state == "queued" else []
     word, ahead = charts.live_state(state, run.name, others)
-    st.markdown(f"**{run.name}**: {app_ui.STATE_ICONS.get(state, '')} {word}"
-                + (f" on {status['device']}" if status.get("device") else ""))
+    st.markdown(f"**{app_ui.as_text(run.name)}**: {app_ui.STATE_ICONS.get(state, '')} {app_ui.as_text(word)}"
+                + (f" on {app_ui.as_text(status['device'])}" if status.get("device") else ""))
     if ahead:
-        st.info(f"Queued behind {', '.join(ahead)}: it starts when that training ends.",
+        st.info(f"Queued behind {app_ui.as_text(', '.join(ahead))}: it starts when that training ends.",
                 icon=":material/hourglass_top:")
     settings_of(run)
     progress = charts.training_progress(status, epochs, run.batches() if state == "running" else ())
@@ -259,7 +332,7 @@ def watch(run_path: str) -> None:
     if state == "finished":
         how_it_went(run, status, epochs)
     if status.get("error") and state in ("failed", "interrupted"):
-        st.error(f"{status['error']}. Resume it from its last completed epoch, or change the settings "
+        st.error(f"{app_ui.as_text(status['error'])}. Resume it from its last completed epoch, or change the settings "
                  "and start a new run.", icon=":material/error:")
     actions(run, state)
     app_ui.show_curves(run, epochs)
@@ -276,16 +349,16 @@ def settings_of(run: RunFolder) -> None:
     try:
         c = run.config()
     except RunError as e:  # a damaged config.json: the progress beside it still shows
-        st.warning(f"{e}. Its settings cannot be shown or reused.", icon=":material/warning:")
+        st.warning(f"{app_ui.as_text(e)}. Its settings cannot be shown or reused.", icon=":material/warning:")
         return
-    if not all(name in c for name in FORM_SETTINGS):
+    if not all(s.name in c for s in SETTINGS if s.widget):
         return  # not a config the form can show (written by hand or by an older version)
-    drops = ", ".join(f"{e}:{v:g}" for e, v in c["lr_drops"] or [])
-    st.caption(f"Settings: **{c['preset'] or 'a composed model'}**, {c['epochs']} epochs, {c['recipe']} recipe "
-               f"({OPTIMIZER_NAMES.get(c['optimizer'], c['optimizer'])} {c['lr']:g}, {c['schedule']}"
-               f"{' ' + drops if drops else ''}), batch {c['batch_size']}, "
-               f"Augmentor images: {charts.augmentation_label(c['augment_name'], c['augment_n'])}, "
-               f"device {c['device']}")
+    drops = drops_text(c["lr_drops"])
+    text = app_ui.as_text  # every value read from config.json, which may be anyone's
+    st.caption(f"Settings: **{text(run_label(c))}**, {text(c['epochs'])} epochs "
+               f"({text(optimizer_label(c['optimizer'], c['weight_decay']))} {c['lr']:g}, {text(c['schedule'])}"
+               f"{' ' + text(drops) if drops else ''}), batch {text(c['batch_size'])}, Augmentor images: "
+               f"{text(charts.augmentation_label(c['augment_name'], c['augment_n']))}, device {text(c['device'])}")
     st.button("Use these settings", key="use-settings", icon=":material/settings_backup_restore:",
               on_click=load_settings, args=(c,),
               help="Fill the form above with this run's settings, to train it again or change one thing.")
@@ -293,29 +366,68 @@ def settings_of(run: RunFolder) -> None:
         st.rerun(scope="app")  # the form lives outside this fragment
 
 
-FORM_SETTINGS = ("preset", "recipe", "epochs", "optimizer", "lr", "schedule", "lr_drops", "warmup_epochs",
-                 "weight_decay", "label_smoothing", "crop_pad", "flip", "batch_size", "seed", "device",
-                 "augment_name", "augment_n")
-
-
 def load_settings(config: dict) -> None:
-    """Set the form's widgets to a run's config (a button's callback: widgets may be set only here)."""
-    state, k = st.session_state, f"-{config['recipe']}"
-    if config.get("preset") in PRESETS:
-        state["model-mode"], state["preset"] = "Preset", config["preset"]
-    state["recipe"], state["epochs"] = config["recipe"], int(config["epochs"])
-    state["opt" + k], state["lr" + k], state["sched" + k] = config["optimizer"], float(config["lr"]), config["schedule"]
-    state["drops" + k] = ", ".join(f"{e}:{v:g}" for e, v in config.get("lr_drops") or [])
-    state["warm" + k], state["wd" + k] = float(config["warmup_epochs"]), float(config["weight_decay"])
-    state["ls" + k], state["crop" + k] = float(config["label_smoothing"]), int(config["crop_pad"])
-    state["flip" + k], state["batch"], state["seed"] = bool(config["flip"]), int(config["batch_size"]), int(config["seed"])
-    if config.get("device") in device_choices():
-        state["device"] = config["device"]
-    if config.get("augment_name") in ("none", "seed"):
-        state["augment-choice"] = config["augment_name"]
-        if config["augment_name"] == "seed":
-            state["augment-n-seed"] = int(config["augment_n"])
-    state["settings-loaded"] = True
+    """Set the form's widgets to a run's config (a button's callback: widgets may be set only here):
+    every setting the table puts on the form, each by its widget's kind."""
+    loaded = set()
+    for setting in SETTINGS:
+        if setting.widget and setting.widget.kind not in loaded:
+            LOADERS[setting.widget.kind](setting, config)
+            if setting.widget.kind in COMPOSED:
+                loaded.add(setting.widget.kind)  # one widget sets several settings
+    st.session_state["settings-loaded"] = True
+
+
+def load_widget(setting, config: dict) -> None:
+    key = widget_key(setting.name, config["recipe"])
+    value = config[setting.name]
+    number = setting.number_type
+    st.session_state[key] = number(value) if number and value is not None else value
+    st.session_state.pop(f"{key}-default", None)  # loaded, not a default: it stays when the epochs change
+
+
+def load_device(setting, config: dict) -> None:
+    if config["device"] in device_choices():  # a GPU this machine lacks keeps the form's choice
+        st.session_state["device"] = config["device"]
+
+
+def load_drops(setting, config: dict) -> None:
+    key = widget_key("lr_drops", config["recipe"])
+    st.session_state[key] = drops_text(config["lr_drops"])
+    st.session_state.pop(f"{key}-default", None)
+
+
+def load_model(setting, config: dict) -> None:
+    """A preset's model as the preset (the recipe adds its model fields again), any other as composed."""
+    state = st.session_state
+    preset = config.get("preset")
+    if preset in PRESETS and make_config(config["data"], preset=preset, recipe=config["recipe"]).model == config["model"]:
+        state["model-mode"], state["preset"] = "Preset", preset
+        return
+    state["model-mode"] = "Compose a variant"
+    start = PRESETS[state.get("preset", next(iter(PRESETS)))]  # the composing widgets' keys name it
+    for key, value in compose_widget_values(ModelSpec.from_dict(config["model"]), id_of(start)).items():
+        state[key] = value
+
+
+def load_augmentation(setting, config: dict) -> None:
+    """The run's Augmentor pipeline, steps and all, as the "loaded" choice (the saved one may have changed)."""
+    from cinic.augment.ops import load_pipeline
+
+    state = st.session_state
+    if config["augment_name"] == "none" or not config["augment_n"]:
+        state["augment-choice"] = "none"
+    elif config["augment_name"] in ("report", "seed") and config["augment"] == load_pipeline("report"):
+        # "seed": the report's pipeline's old name
+        state["augment-choice"], state["augment-n-report"] = "report", int(config["augment_n"])
+    else:
+        state["augment-loaded"] = {k: config[k] for k in ("augment", "augment_name", "augment_n")}
+        state["augment-choice"], state["augment-n-loaded"] = "loaded", int(config["augment_n"])
+
+
+LOADERS = {"number": load_widget, "select": load_widget, "radio": load_widget, "checkbox": load_widget,
+           "device": load_device, "drops": load_drops, "model": load_model, "augmentation": load_augmentation}
+COMPOSED = ("model", "augmentation")
 
 
 def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
@@ -323,14 +435,14 @@ def how_it_went(run: RunFolder, status: dict, epochs: list[dict]) -> None:
     and the way to its Results."""
     best = charts.best_epoch(epochs)
     valid = next((e["valid_acc"] for e in epochs if e["epoch"] == best), None)
-    parts = [f"test accuracy {status['test_acc']:.2f}%" if status.get("test_acc") is not None
+    parts = [f"test accuracy {charts.percent(status['test_acc'])}" if status.get("test_acc") is not None
              else "not evaluated"]
     if best is not None:
-        parts.append(f"best at epoch {best} (validation {valid:.2f}%), whose checkpoint was tested")
+        parts.append(f"best at epoch {best} (validation {charts.percent(valid)}), whose checkpoint was tested")
     if epochs:
         parts.append(f"{charts.format_duration(sum(e['seconds'] for e in epochs))} of training")
     st.success("Finished: " + "; ".join(parts) + ".", icon=":material/check_circle:")
-    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {run.name} in Results",
+    st.page_link(app_ui.menu_entry("Results").file, label=f"Open {app_ui.as_text(run.name)} in Results",
                  icon=":material/analytics:", query_params={"run": run.name})
 
 
@@ -353,7 +465,7 @@ with app_ui.page_body():
     data_root = app_ui.data_root_or_offer_demo("train")
     if data_root is not None:
         warm.keep_warm()  # Start reaches the first batch without Python's and torch's imports
-        st.caption(f"Data: {datasets.describe_data_root(data_root)}")
+        st.caption(f"Data: {app_ui.as_text(datasets.describe_data_root(data_root))}")
         model_col, recipe_col = st.columns([1, 1], gap="large")
         with model_col:
             st.subheader("Model")

@@ -46,22 +46,37 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_data):
-    """A finished one-epoch run of base on the tiny data set (trained once for each module using it;
-    a module may define its own `trained`, which then wins)."""
+@pytest.fixture(scope="session")
+def train_finished(tmp_path_factory):
+    """A factory: `train_finished(data, name=..., root=..., cache=..., **settings)` trains a run to its end
+    and returns its RunFolder. The settings go to make_config over a tiny default (base, 1 epoch, batch 32,
+    cpu); the run goes into `root` (default: a fresh folder), its decoded images into `cache` (default:
+    a fresh one, so no test sees another's), on one thread (tiny models on a shared CPU)."""
     import torch
 
-    from cinic.training.config import make_config
     from cinic.runs.folder import RunFolder
+    from cinic.training.config import make_config
     from cinic.training.loop import train_run
 
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("trained-cache")))
-        torch.set_num_threads(1)
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("trained-runs"), name="base-1")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    torch.set_num_threads(threads)
-    return run
+    def train(data, name: str = "run", root: Path | None = None, cache: Path | None = None, **settings):
+        settings = {"preset": "base", "epochs": 1, "batch_size": 32, "device": "cpu", **settings}
+        threads = torch.get_num_threads()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CINIC_CACHE", str(cache or tmp_path_factory.mktemp("cache")))
+            torch.set_num_threads(1)
+            try:
+                config = make_config(str(data), **settings)
+                run = RunFolder.create(config.to_dict(), root=root or tmp_path_factory.mktemp("runs"), name=name)
+                assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+            finally:
+                torch.set_num_threads(threads)
+        return run
+
+    return train
+
+
+@pytest.fixture(scope="module")
+def trained(train_finished, tiny_data):
+    """A finished one-epoch run of base on the tiny data set (trained once for each module using it;
+    a module may define its own `trained`, which then wins)."""
+    return train_finished(tiny_data, "base-1", recipe="report")

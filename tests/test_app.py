@@ -23,7 +23,8 @@ from cinic import app_state, paths
 from cinic.data import choice as datasets
 from cinic.errors import CinicError
 from cinic.model.lenet import PRESETS, summarize
-from cinic.runs.folder import RunFolder, this_process
+from cinic.runs.folder import RunFolder
+from cinic.runs.process import this_process
 
 PROJECT = Path(__file__).resolve().parents[1]
 APP = PROJECT / "app.py"
@@ -47,18 +48,9 @@ def with_demo(demo_dir, tiny_data) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finished_runs_root(tmp_path_factory, tiny_data) -> Path:
+def finished_runs_root(train_finished, tiny_data) -> Path:
     """A runs root holding one finished 1-epoch run on the tiny demo set (trained once per module)."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    root = tmp_path_factory.mktemp("finished-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("finished-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=root, name="finished-base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return root
+    return train_finished(tiny_data, "finished-base").path.parent
 
 
 @pytest.fixture
@@ -141,7 +133,8 @@ def test_every_page_opens_with_the_demo_set_and_the_whole_menu(with_demo):
         assert [c.value.split(":")[0] for c in at.sidebar.caption] == ["Data", "Device"]
     go_to(at, "Home")
     next_steps = [link.value for link in at.main.get("page_link")]
-    assert next_steps == [f"{e.title}: {e.purpose}" for e in app_ui.MENU[1:]]
+    # Every page with a purpose line; Reproduce has none: Home opens with a card of its own for it.
+    assert next_steps == [f"{e.title}: {e.purpose}" for e in app_ui.MENU[1:] if e.purpose]
 
 
 # --- the layout: Streamlit's pages/ folder, one menu, page_start and page_body on every page------------------------
@@ -232,17 +225,18 @@ def test_train_page_shows_the_preset_summary_and_a_composed_variant(with_demo):
 def test_train_page_recipe_controls_and_schedule_plot(with_demo):
     at = open_app("Train")
     assert charts_on(at), "the learning-rate plot is missing"
-    trained = [c.value for c in at.caption if c.value.startswith("The project recipe trains base as: ")]
+    trained = [m.value for m in at.markdown if m.value.startswith("Trains **base · project recipe**: ")]
     assert trained and "contrast-normalised input" in trained[0] and "xavier init" in trained[0], trained
-    at.selectbox(key="sched-project").set_value("step").run()
-    at.text_input(key="drops-project").set_value("3:0.0001, 99:0.1").run()
+    at.selectbox(key="schedule-project").set_value("step").run()
+    at.text_input(key="lr_drops-project").set_value("3:0.0001, 99:0.1").run()
     assert at.error and "learning-rate drop" in at.error[0].value
     assert button(at, "Start training").disabled
-    at.text_input(key="drops-project").set_value("3:0.0001").run()
+    at.text_input(key="lr_drops-project").set_value("3:0.0001").run()
     assert_clean(at)
-    at.radio(key="recipe").set_value("seed").run()
-    assert at.selectbox(key="sched-seed").value == "step"
-    assert not any(" recipe trains " in c.value for c in at.caption)  # the seed recipe keeps the preset as it is
+    at.radio(key="recipe").set_value("report").run()
+    assert at.selectbox(key="schedule-report").value == "step"
+    # the report's recipe keeps the preset as it is
+    assert any(m.value == f"Trains **base · report recipe**: {PRESETS['base'].describe()}" for m in at.markdown)
 
 
 @pytest.mark.slow
@@ -319,20 +313,13 @@ def test_classify_page_predicts_uploads_and_explains_bad_files(with_finished_run
 
 # --- understanding the model: best epoch, A vs B, what it looks at -----------------------------------
 @pytest.fixture(scope="module")
-def two_runs_root(tmp_path_factory, finished_runs_root, tiny_data) -> Path:
+def two_runs_root(tmp_path_factory, train_finished, finished_runs_root, tiny_data) -> Path:
     """finished-base and a 1-epoch stepping run on the tiny demo set, in one runs root."""
     import shutil
 
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
     root = tmp_path_factory.mktemp("two-runs")
     shutil.copytree(finished_runs_root / "finished-base", root / "finished-base")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("two-runs-cache")))
-        config = make_config(str(tiny_data), preset="stepping", epochs=1, batch_size=16, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=root, name="finished-stepping")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    train_finished(tiny_data, "finished-stepping", root, preset="stepping", batch_size=16)
     return root
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from cinic import paths
 from cinic.runs.admin import annotate
-from cinic.runs.folder import RunFolder, list_runs, this_process
+from cinic.runs.folder import RunFolder, list_runs
+from cinic.runs.process import this_process
 from test_app import (assert_clean, button, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
                       with_demo, with_finished_run)
 
@@ -229,3 +230,29 @@ def test_a_hostile_zip_is_explained_in_the_page(with_finished_run):
     at.file_uploader(key="batch-zip").set_value(("evil.zip", _zip_bytes({"../x.png": b"x"}), "application/zip")).run()
     assert not at.exception
     assert len(at.error) == 1 and "points outside the zip" in at.error[0].value
+
+
+def test_a_folder_path_is_classified_again_when_its_images_change(with_finished_run, tiny_data, tmp_path):
+    """Issue 20, item 2: six images copied into cat/ show in the next tab, although the top folder's
+    own mtime did not change (the result cache is keyed on what the listing holds)."""
+    import os
+
+    folder = tmp_path / "mine"
+    cats = sorted((tiny_data / "train" / "cat").iterdir())
+    (folder / "cat").mkdir(parents=True)
+    for p in cats[:2]:
+        shutil.copy(p, folder / "cat" / p.name)
+
+    def images_shown() -> str:
+        at = open_app("Classify")
+        at.radio(key="batch-from").set_value("path").run()
+        at.text_input(key="batch-path").set_value(str(folder)).run()
+        assert_clean(at)
+        return next(m for m in at.metric if m.label == "Images").value
+
+    assert images_shown() == "2"
+    top = folder.stat().st_mtime_ns
+    for p in cats[2:8]:
+        shutil.copy(p, folder / "cat" / p.name)
+    os.utime(folder, ns=(top, top))  # as a copy into cat/ leaves it
+    assert images_shown() == "8"

@@ -17,18 +17,18 @@ from test_app import (PROJECT, assert_clean, button, demo_dir, finished_runs_roo
                       with_finished_run)
 
 
-# --- 2. the seed recipe's drop follows the epochs -----------------------------------------------------
-def test_the_seed_recipes_drop_follows_the_epochs_until_edited(with_demo):
+# --- 2. the report recipe's drop follows the epochs -----------------------------------------------------
+def test_the_report_recipes_drop_follows_the_epochs_until_edited(with_demo):
     at = open_app("Train")
-    at.radio(key="recipe").set_value("seed").run()
-    assert at.text_input(key="drops-seed").value == "8:0.0005"
+    at.radio(key="recipe").set_value("report").run()
+    assert at.text_input(key="lr_drops-report").value == "8:0.0005"
     at.number_input(key="epochs").set_value(3).run()
     assert_clean(at)
-    assert at.text_input(key="drops-seed").value == "2:0.0005"
+    assert at.text_input(key="lr_drops-report").value == "2:0.0005"
     assert not button(at, "Start training").disabled
-    at.text_input(key="drops-seed").set_value("3:0.0001").run()  # by hand: it stays
+    at.text_input(key="lr_drops-report").set_value("3:0.0001").run()  # by hand: it stays
     at.number_input(key="epochs").set_value(5).run()
-    assert at.text_input(key="drops-seed").value == "3:0.0001"
+    assert at.text_input(key="lr_drops-report").value == "3:0.0001"
     assert_clean(at)
 
 
@@ -90,13 +90,13 @@ def test_a_data_path_error_stays_until_the_path_changes_and_names_the_root(with_
 # --- 10. small ones: AdamW by name, run.sh's data set, no CLI hint in the app's log, no zombies, wrapped log
 def test_the_optimiser_is_named_adamw_and_the_log_wraps_long_lines(with_finished_run):
     at = open_app("Train")
-    assert at.selectbox(key="opt-project").options == ["AdamW", "SGD with Nesterov momentum"]
-    assert at.selectbox(key="opt-project").value == "adam"  # the setting itself is unchanged
+    assert at.selectbox(key="optimizer-project").options == ["AdamW", "SGD with Nesterov momentum"]
+    assert at.selectbox(key="optimizer-project").value == "adam"  # the setting itself is unchanged
     assert [c.proto.wrap_lines for c in at.code] == [True]
 
 
 def test_run_sh_names_the_data_set_the_app_uses(with_demo):
-    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "print('data set:'" in x)
+    line = next(x for x in (PROJECT / "run.sh").read_text().splitlines() if "ready_for_first_start" in x)
     code = shlex.split(line.strip())[-1]  # "$PY" -c "CODE"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True,
                          env=os.environ.copy(), timeout=120)
@@ -123,7 +123,7 @@ def test_a_stopped_training_logs_no_command_line_hint(with_demo):
 
 def test_a_finished_training_process_is_reaped(with_demo):
     from cinic.training.config import make_config
-    from cinic.runs.folder import launch_training
+    from cinic.runs.launch import launch_training
 
     run = launch_training(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict())
     deadline = time.time() + 240
@@ -199,17 +199,79 @@ def test_classify_states_its_limits_and_squeezes_or_crops_non_square_pictures(wi
 # --- 3. the watched run's settings beside its progress, and "use these settings" --------------------------
 def test_the_watched_runs_settings_show_and_load_into_the_form(with_finished_run):
     at = open_app("Train")  # a fresh session: the form shows its defaults
-    assert any(c.value.startswith("Settings: **base**, 1 epochs, project recipe (AdamW 0.004, onecycle), "
+    assert any(c.value.startswith("Settings: **base · project recipe**, 1 epochs (AdamW 0.004, onecycle), "
                                   "batch 32, Augmentor images: none, device cpu") for c in at.caption)
     at.selectbox(key="preset").set_value("best").run()
-    at.radio(key="recipe").set_value("seed").run()
-    assert at.number_input(key="epochs").value == 10 and at.number_input(key="batch").value == 64
+    at.radio(key="recipe").set_value("report").run()
+    assert at.number_input(key="epochs").value == 10 and at.number_input(key="batch_size").value == 64
     button(at, "Use these settings").click().run()
     assert_clean(at)
     assert at.selectbox(key="preset").value == "base" and at.radio(key="recipe").value == "project"
-    assert at.number_input(key="epochs").value == 1 and at.number_input(key="batch").value == 32
+    assert at.number_input(key="epochs").value == 1 and at.number_input(key="batch_size").value == 32
     assert at.selectbox(key="device").value == "cpu"
-    assert at.number_input(key="warm-project").value == with_finished_run.config()["warmup_epochs"]
+    assert at.number_input(key="warmup_epochs-project").value == with_finished_run.config()["warmup_epochs"]
+
+
+def a_value_the_form_does_not_show(setting, shown: dict, chosen: dict):
+    """For each kind of widget of the table, a value inside its bounds that differs from what the form
+    shows before loading (the table's default or the recipe's): loading must set it, or it is missed."""
+    w, default = setting.widget, shown[setting.name]
+    if w.kind == "number":
+        number = setting.number_type
+        low, high = number(w.low), number(chosen[w.high] if isinstance(w.high, str) else w.high)
+        value = low + (high - low) // 3 if number is int else round(low + (high - low) / 3, 2)
+        return value if value != default else value + number(1)
+    if w.kind in ("select", "radio"):
+        return next(c for c in setting.choices if c != default)
+    if w.kind == "checkbox":
+        return not default
+    if w.kind == "device":
+        return "cpu"  # the form shows "auto"
+    if w.kind == "drops":
+        return [[2, 0.0005], [chosen["epochs"] - 1, 0.0001]]
+    raise AssertionError(f"a setting drawn as {w.kind!r} ({setting.name}): teach this test a value for it")
+
+
+def test_use_these_settings_restores_every_setting_a_run_was_trained_with(with_demo, monkeypatch):
+    """Every setting of the table that the form shows, a composed model and a run's own Augmentor
+    pipeline included, comes back from "Use these settings": the run started from the filled form
+    has the run's config."""
+    from cinic.augment.ops import load_pipeline
+    from cinic.model.lenet import ModelSpec, get_preset
+    from cinic.runs import launch
+    from cinic.training.config import SETTING, SETTINGS, make_config, recipe_defaults
+
+    on_form = [s for s in SETTINGS if s.widget]
+    assert {s.name for s in SETTINGS} - {s.name for s in on_form} == {"data", "mean", "std"}  # the page's, measured
+    recipe = SETTING["recipe"].default  # the form is switched to the other recipe before loading
+    chosen = {"recipe": recipe}
+    chosen["epochs"] = a_value_the_form_does_not_show(SETTING["epochs"], {"epochs": SETTING["epochs"].default}, {})
+    shown = {s.name: s.default for s in SETTINGS} | recipe_defaults(recipe, chosen["epochs"])
+    shown["schedule"] = "onecycle" if shown["schedule"] != "onecycle" else "cosine"  # so that "step" is chosen:
+    chosen["schedule"] = "step"                                                       # the drops show only there
+    for setting in on_form:
+        if setting.widget.kind not in ("model", "augmentation") and setting.name not in chosen:
+            chosen[setting.name] = a_value_the_form_does_not_show(setting, shown, chosen)
+    base = get_preset("base").to_dict()
+    model = {**base, "conv": [{**base["conv"][0], "out_channels": 7, "padding": 1}, base["conv"][1]],
+             "fc": [60], "activation": "tanh", "dropout": 0.25, "init": "xavier", "input_norm": "contrast",
+             "flip_tta": True}
+    steps = load_pipeline("seed")[:2]
+    config = make_config(str(with_demo), preset=None, model=ModelSpec.from_dict(model).to_dict(),
+                         augment=steps, augment_name="mine.json", augment_n=123,
+                         **{k: v for k, v in chosen.items() if k not in ("preset", "model")}).to_dict()
+    run = RunFolder.create(config, root=paths.runs_root(), name="every-setting")
+    run.write_status("finished")
+    launched = []
+    monkeypatch.setattr(launch, "launch_training", lambda config, name=None: launched.append(config) or run)
+
+    at = open_app("Train")
+    at.radio(key="recipe").set_value(next(r for r in SETTING["recipe"].choices if r != recipe)).run()
+    button(at, "Use these settings").click().run()
+    assert_clean(at)
+    button(at, "Start training").click().run()
+    [started] = launched
+    assert {name: started[name] for name in config} == config
 
 
 # --- 4. a launch says what it is doing before its first batch ---------------------------------------------
@@ -233,7 +295,7 @@ def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeyp
 
 
 def test_the_train_page_shows_the_phase_of_a_starting_run(with_demo):
-    from cinic.runs.folder import this_process
+    from cinic.runs.process import this_process
 
     run = RunFolder.create({"preset": "base", "epochs": 3}, root=paths.runs_root(), name="starting")
     run.write_status("running", **this_process(), epochs=3, phase="building the model and moving 160 training "

@@ -19,16 +19,8 @@ from made_images import header_only_png, image_bytes
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory) -> RunFolder:
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("batch-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("batch-runs"), name="r")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+def trained(train_finished, tiny_data) -> RunFolder:
+    return train_finished(tiny_data, "r")
 
 
 def _zip(path: Path, entries: dict[str, bytes]) -> Path:
@@ -72,10 +64,10 @@ def test_a_zip_of_loose_images_gets_top_k_for_each_and_says_what_it_left_out(tra
                            and n.endswith(".png") and "broken" not in n)  # the common folder dropped
     assert result["skipped"] == ["holiday/notes.txt"]
     assert len(result["errors"]) == 1 and "broken.png" in result["errors"][0]
-    model, facts = load_model(trained)
+    classifier = load_model(trained)
     for p in result["predictions"]:
         picture, _ = to_model_input(open_image(entries["holiday/" + p["file"]]))
-        [expected] = classify_pictures(model, [picture], facts["mean"], facts["std"], facts["classes"], 2)
+        [expected] = classify_pictures(classifier, [picture], 2)
         assert [t["class"] for t in p["top"]] == [t["class"] for t in expected]
     assert any("resized from 300x200" in n for p in result["predictions"] for n in p["notes"])
     rows = predictions_csv(result).splitlines()
@@ -219,8 +211,90 @@ def test_an_uploaded_folder_is_read_like_a_zip(trained, tiny_data):
     members = [(f"my-photos/{name}", data) for name, data in _test_images(tiny_data).items()]
     batch = from_members(members, "the uploaded folder")
     assert batch.labelled and batch.files[0] == "cat/" + members[0][0].split("/")[-1]
-    model, facts = load_model(trained)
-    result = classify_batch(model, batch, facts["mean"], facts["std"], facts["classes"])
+    result = classify_batch(load_model(trained), batch)
     assert result["evaluation"]["n"] == 6 and sum(map(sum, result["evaluation"]["confusion"])) == 6
     buffer = io.StringIO(predictions_csv(result))
     assert buffer.readline().strip() == "file,true,class 1,p 1,class 2,p 2,class 3,p 3"
+
+
+# --- zip bombs of entries that are not images (issue 20, item 3) --------------------------------------
+def _opened_entries(monkeypatch) -> list[str]:
+    """The names of the zip entries anything opens (to read their bytes) from now on."""
+    opened = []
+    original = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **k: opened.append(
+        getattr(name, "filename", name)) or original(self, name, *a, **k))
+    return opened
+
+
+def _bzip2_zeros_zip(path: Path, entries: int, size: int) -> Path:
+    """One small PNG and `entries` bzip2 entries of `size` zero bytes each: tiny packed, huge unpacked."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("a.png", image_bytes(Image.new("RGB", (8, 8), (200, 10, 10))))
+        for i in range(entries):
+            archive.writestr(f"filler/{i}.bin", b"\0" * size)
+    return path
+
+
+def test_a_zip_that_packs_far_more_than_it_weighs_is_refused_before_any_entry_is_read(tmp_path, monkeypatch):
+    archive = _bzip2_zeros_zip(tmp_path / "bomb.zip", 20, 1 << 20)  # 20 MB declared in about 2 kB
+    opened = _opened_entries(monkeypatch)
+    with pytest.raises(BatchError, match="times its packed size"):
+        load_batch(archive)
+    with pytest.raises(BatchError, match="times its packed size"):
+        load_batch(archive.read_bytes(), name="upload.zip")
+    assert opened == []
+
+
+def test_an_entry_that_is_not_an_image_is_never_read(tmp_path, monkeypatch):
+    entries = {"a.png": image_bytes(Image.new("RGB", (8, 8), (200, 10, 10))), "notes.txt": os.urandom(4096),
+               "__MACOSX/._a.png": os.urandom(512)}
+    archive = _zip(tmp_path / "mixed.zip", entries)
+    opened = _opened_entries(monkeypatch)
+    batch = load_batch(archive)
+    assert batch.files == ["a.png"] and batch.skipped == ["notes.txt"]
+    assert opened == ["a.png"]
+
+
+def test_the_declared_sizes_of_every_entry_count_against_the_limit(tmp_path, monkeypatch):
+    from cinic.analysis import image_sets as batch
+
+    png = image_bytes(Image.new("RGB", (8, 8), (200, 10, 10)))
+    archive = _zip(tmp_path / "big.zip", {"a.png": png, "video.mp4": os.urandom(64 << 10)})
+    monkeypatch.setattr(batch, "MAX_TOTAL_BYTES", 32 << 10)
+    with pytest.raises(BatchError, match="would unpack to"):
+        load_batch(archive)
+
+
+def test_reading_a_batch_is_bounded_in_time(tmp_path, monkeypatch):
+    from cinic.analysis import image_sets as batch
+
+    pngs = {f"{i}.png": image_bytes(Image.new("RGB", (8, 8), (i, 10, 10))) for i in range(3)}
+    monkeypatch.setattr(batch, "MAX_SECONDS", 0)
+    with pytest.raises(BatchError, match="took more than 0 s"):
+        load_batch(_zip(tmp_path / "slow.zip", pngs))
+    folder = tmp_path / "loose"
+    folder.mkdir()
+    for name, data in pngs.items():
+        (folder / name).write_bytes(data)
+    with pytest.raises(BatchError, match="took more than 0 s"):
+        load_batch(folder)
+
+
+def test_the_source_key_follows_what_the_folder_holds(tmp_path):
+    """Issue 20, item 2: the key the app caches a folder's result on changes with any image deep in it."""
+    import os
+
+    from cinic.analysis.image_sets import source_key
+
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "a.png").write_bytes(image_bytes(Image.new("RGB", (8, 8))))
+    first = source_key(tmp_path)
+    assert source_key(tmp_path) == first
+    top = tmp_path.stat().st_mtime_ns
+    (tmp_path / "cat" / "b.png").write_bytes(image_bytes(Image.new("RGB", (8, 8))))
+    os.utime(tmp_path, ns=(top, top))
+    second = source_key(tmp_path)
+    assert second != first
+    (tmp_path / "cat" / "b.png").write_bytes(image_bytes(Image.new("RGB", (9, 9))))  # replaced, same name
+    assert source_key(tmp_path) != second

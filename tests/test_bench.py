@@ -57,7 +57,11 @@ def test_knobs_and_accuracy_are_reported(tiny_data, capsys):
         assert knob["verdict"] in ("helps", "hurts", "no effect")
     accuracy = result["accuracy"]
     assert accuracy["epochs"] == 1 and len(accuracy["runs"]) == 1
-    assert 0 <= accuracy["seed_valid_acc"] <= 100 and 0 <= accuracy["project_valid_acc"] <= 100
+    # Both models scored on the whole valid split (60 images): each accuracy is a count of those images.
+    [run] = accuracy["runs"]
+    for key in ("seed_valid_acc", "project_valid_acc"):
+        right = accuracy[key] * 60 / 100
+        assert accuracy[key] == run[key] and right == pytest.approx(round(right), abs=0.01), (key, accuracy)
 
 
 def test_the_gap_to_the_bare_loop_switches_each_part_off_alone(tiny_data, capsys):

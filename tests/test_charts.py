@@ -32,14 +32,14 @@ def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
     assert len(chart.data) > 3 * 10 and chart.data["epochs"].iloc[-1] == 3
     first_epoch = chart.data[chart.data["epochs"] <= 1]["lr"]
     assert first_epoch.iloc[0] < 0.01 * config.lr and first_epoch.max() > 0.5 * config.lr  # climbs within it
-    assert spec["encoding"]["x"]["axis"]["values"] == [0, 1, 2, 3]
+    assert spec["encoding"]["x"]["axis"]["tickCount"] == 3  # a tick per epoch
 
 
 def test_epoch_axes_show_whole_epochs_only():
     one = [EPOCHS[0]]
     for chart in (charts.epoch_metric_chart(one, "acc"), charts.overlay_chart({"a": one})):
         axis = spec_of(chart)["encoding"]["x"]["axis"]
-        assert axis["format"] == "d" and axis["values"] == [1]
+        assert axis["format"] == "d" and axis["tickCount"] == 1
 
 
 def test_batch_loss_chart_takes_the_batch_records():
@@ -202,7 +202,7 @@ def test_augmentation_label_says_none_rather_than_none_x0():
 def test_mistakes_get_a_short_caption_and_a_detail_table():
     mistakes = [{"index": 3, "file": "cat/n0212_1.png", "true": "cat", "pred": "dog", "p_pred": 0.7123,
                  "p_true": 0.1, "loss": 2.3}]
-    assert charts.mistake_caption(mistakes[0]) == "cat → dog 71%"
+    assert charts.mistake_caption(mistakes[0]) == "cat → dog, p(cat) 10.0%"
     row = charts.mistakes_table(mistakes).to_dict("records")[0]
     assert row == {"#": 1, "true": "cat", "predicted": "dog", "p(predicted) %": pytest.approx(71.23),
                    "p(true) %": pytest.approx(10.0), "loss": 2.3, "file": "cat/n0212_1.png"}
@@ -328,3 +328,109 @@ def test_a_sweep_charts_dots_sit_on_their_variants_row_while_other_models_still_
     chart = charts.sweep_chart(trials, variants(trials))
     means, dots = chart.layer[0].data, chart.layer[2].data
     assert set(dots["variant"]) == {"model: init default"} <= set(means["variant"])
+
+
+# --- the reproduce study ---------------------------------------------------------------------------------
+# Shaped as cinic.study.reproduce.study_result returns it (STUDY_CONTRACT.md): the input of the builders.
+STUDY_CURVES = [
+    {"variant": "base", "recipe": "report", "label": "base · report recipe", "epochs": [1, 2, 3],
+     "valid_mean": [30.0, 35.0, 38.0], "valid_std": [1.0, 2.0, None], "report_points": [[1, 39.36], [3, 50.5]]},
+    {"variant": "best", "recipe": "report", "label": "best · report recipe", "epochs": [1, 2],
+     "valid_mean": [50.0, None], "valid_std": [0.5, None], "report_points": [[1, 59.15], [2, 62.62]]},
+    {"variant": "best", "recipe": "project", "label": "best · project recipe", "epochs": [1, 2],
+     "valid_mean": [52.0, 55.0], "valid_std": [0.0, 1.5], "report_points": [[1, 59.15], [2, 62.62]]},
+]
+STUDY_VARIANTS = [
+    {"variant": "base", "recipe": "report", "label": "base · report recipe", "changes": "LeNet-5 as published",
+     "report": {"test": 50.73, "valid": 51.22, "epochs": 16}, "n": 3, "test_mean": 40.123, "test_std": 1.5,
+     "test_ci95": [36.4, 43.85], "valid_mean": 41.0, "valid_std": 1.2, "diff_to_report": -10.607,
+     "verdict": "the report's 50.73 lies above your interval", "trials": ["a", "b", "c"]},
+    {"variant": "best", "recipe": "report", "label": "best · report recipe", "changes": "BatchNorm, more maps",
+     "report": {"test": 64.38, "valid": 64.66, "epochs": 5}, "n": 0, "test_mean": None, "test_std": None,
+     "test_ci95": None, "valid_mean": None, "valid_std": None, "diff_to_report": None, "verdict": None,
+     "trials": []},
+]
+
+
+def test_the_study_data_line_says_whether_the_figures_compare_with_the_report():
+    assert charts.study_data_line({"root": "/d", "train_images": 90000, "comparable_to_report": True}) == \
+        "CINIC-10 at full size (90,000 training images): the figures compare with the report's."
+    line = charts.study_data_line({"root": "/d", "train_images": 4068, "comparable_to_report": False})
+    assert line.startswith("This data set (4,068 training images) is not the report's")
+    assert "compare the ranking and the gaps, not the figures" in line
+
+
+def test_the_study_table_puts_the_reports_figures_beside_the_studys():
+    table = charts.study_table(STUDY_VARIANTS)
+    assert list(table.columns) == charts.STUDY_COLUMNS
+    base, best = table.to_dict("records")
+    assert (base["variant"], base["report test %"], base["report epochs"]) == ("base · report recipe", 50.73, 16)
+    assert (base["test %"], base["± std"], base["n"], base["difference"]) == (40.12, 1.5, 3, -10.61)
+    assert base["test 95% CI"] == "36.40 .. 43.85" and base["verdict"].endswith("above your interval")
+    # No finished seed yet: no figure at all, not a zero.
+    assert pd.isna(best["test %"]) and best["test 95% CI"] == "-" and best["n"] == 0 and best["verdict"] == ""
+
+
+def test_the_study_curves_show_the_mean_its_spread_and_the_reports_points():
+    chart = charts.study_curves_chart(STUDY_CURVES)
+    spec = spec_of(chart)
+    band, lines, marks = chart.layer
+    means = lines.data
+    assert list(means["variant"]) == ["base · report recipe"] * 3 + ["best · report recipe"] + \
+        ["best · project recipe"] * 2  # best's unfinished epoch 2 is left out, not drawn as 0
+    row = means[(means.variant == "base · report recipe") & (means.epoch == 2)].iloc[0]
+    assert (row["low"], row["valid %"], row["high"]) == (33.0, 35.0, 37.0)
+    one_seed = means[(means.variant == "base · report recipe") & (means.epoch == 3)].iloc[0]
+    assert one_seed["low"] == one_seed["high"] == 38.0
+    assert band.mark.type == "area" and spec["layer"][0]["encoding"]["y2"]["field"] == "high"
+    report = marks.data  # once per variant: "and ours" does not draw best's points twice
+    assert list(zip(report["variant"], report["epoch"], report["valid %"])) == [
+        ("base · report recipe", 1, 39.36), ("base · report recipe", 3, 50.5),
+        ("best · report recipe", 1, 59.15), ("best · report recipe", 2, 62.62)]
+    shape = spec["layer"][2]["encoding"]["shape"]
+    assert shape["field"] == "source" and shape["scale"]["range"] == ["diamond"]  # without it: circles
+    assert set(report["source"]) == {"the report"}
+    color = spec["layer"][1]["encoding"]["color"]["scale"]
+    assert color == {"domain": [c["label"] for c in STUDY_CURVES], "range": charts.RUN_PALETTE[:3]}
+    # The legend's swatches at full strength, not the band's faint fill; the same in every layer (no conflict).
+    legends = [layer["encoding"]["color"]["legend"] for layer in spec["layer"]]
+    assert legends[0]["symbolOpacity"] == 1 and legends.count(legends[0]) == 3
+    assert spec["layer"][1]["encoding"]["x"]["axis"]["tickCount"] == 2  # whole epochs 1..3 (charts.epoch_axis)
+    assert spec["autosize"] == {"type": "fit-x", "contains": "padding"} and spec["height"] == 320
+
+
+def test_the_confusion_chart_takes_a_title_and_the_class_rates_table_pairs_study_and_report():
+    spec = spec_of(charts.confusion_chart(CONFUSION, CLASSES, True, title="The report's (transposed)"))
+    assert spec["layer"][0]["title"] == "The report's (transposed)"
+    confusion = {"classes": CLASSES, "study": CONFUSION, "report": CONFUSION,
+                 "study_recall": {"cat": 80.0, "dog": 60.0, "ship": None},
+                 "study_precision": {"cat": 72.727, "dog": 75.0, "ship": None},
+                 "report_recall": {"cat": 48.9, "dog": 47.29, "ship": 69.75},
+                 "report_precision": {"cat": 47.77, "dog": 47.49, "ship": 70.36}}
+    table = charts.class_rates_table(confusion)
+    assert list(table["class"]) == CLASSES
+    cat = table.iloc[0]
+    assert (cat["recall % (study)"], cat["recall % (report)"], cat["precision % (study)"],
+            cat["precision % (report)"]) == (80.0, 48.9, 72.73, 47.77)
+    assert pd.isna(table.iloc[2]["recall % (study)"])
+
+
+def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_line():
+    supported = charts.claim_summary({
+        "id": 1, "claim": "Smaller filters raise accuracy.", "verdict": "supported", "p_value": 0.0004,
+        "test": "Welch's t test over seeds",
+        "evidence": {"mean_a": 34.443, "ci95": [-3.0084, 5.2284], "n_a": 3, "p_value": 0.0004},
+        "n_to_settle": None})
+    assert supported == {"title": "1. Smaller filters raise accuracy.", "verdict": "supported",
+                         "detail": "Welch's t test over seeds · p < 0.001",
+                         "evidence": "mean a: 34.44; ci95: -3.01 .. 5.23; n a: 3; p value: < 0.001"}
+    pairs = charts.claim_summary({
+        "id": 3, "claim": "Most mistakes fall between similar classes.", "verdict": "inconclusive", "p_value": 0.31,
+        "test": "top pairs", "n_to_settle": 12,
+        "evidence": {"study_top": [{"pair": ["deer", "horse"], "count": 12, "share": 12.2449}],
+                     "shared": [["automobile", "truck"]], "epochs": {"base": 7, "best": 2}}})
+    assert pairs["detail"] == "top pairs · p = 0.310 · about 12 seeds per variant would settle it"
+    assert pairs["evidence"] == ("study top: (pair deer/horse, count 12, share 12.24); shared: automobile/truck; "
+                                 "epochs: base 7, best 2")
+    assert charts.claim_summary({"id": 6, "claim": "c", "verdict": "not supported", "p_value": None,
+                                 "test": "", "evidence": {}})["detail"] == ""

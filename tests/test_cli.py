@@ -341,7 +341,8 @@ def test_bench(tiny_data, capsys):
     code, out, _ = run(capsys, "bench", "--data", tiny_data, "--presets", "base", "--epochs", "1",
                        "--workers", "0", "--eval-images", "0", "--json")
     [result] = json.loads(out)["results"]
-    assert code == 0 and result["ratio"] > 0
+    assert code == 0 and result["ratio"] == pytest.approx(result["seed_s_per_epoch"] / result["project_s_per_epoch"],
+                                                          rel=1e-3)
 
 
 def test_bench_with_a_bad_option(capsys):
@@ -372,7 +373,21 @@ def test_sweep_with_a_bad_spec_names_the_field(tiny_data, tmp_path, capsys):
 # sweep's: test_sweep).
 TESTED = {"demo-data", "fetch", "check", "summary", "train", "runs", "stop", "evaluate", "predict", "export",
           "augment", "augment-preview", "bench", "make-full-scale", "report", "rename", "delete", "note",
-          "diff", "explain", "sweep", "corrupt"}
+          "diff", "explain", "sweep", "corrupt", "reproduce"}
+
+
+def test_reproduce_refuses_bad_options_before_anything_is_made(tiny_data, tmp_path, capsys):
+    # Its happy path starts Ray and trains: tests/test_study.py runs it (slow).
+    runs = tmp_path / "runs"
+    assert "seeds must be a whole number 1..100" in user_error(capsys, "reproduce", "--data", tiny_data, "--seeds", "0",
+                                                                "--runs-root", runs)
+    assert "epochs scale" in user_error(capsys, "reproduce", "--data", tiny_data, "--epochs-scale", "2",
+                                        "--runs-root", runs)
+    assert "--max-concurrent" in user_error(capsys, "reproduce", "--data", tiny_data, "--max-concurrent", "0")
+    assert "no Ray cluster answers at 127.0.0.1:1" in user_error(
+        capsys, "reproduce", "--data", tiny_data, "--address", "127.0.0.1:1", "--runs-root", runs)
+    assert "sweep name" in user_error(capsys, "reproduce", "--data", tiny_data, "--name", "../up", "--runs-root", runs)
+    assert not runs.exists()
 
 
 def test_a_new_command_gets_its_tests_here_too():

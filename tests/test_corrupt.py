@@ -105,3 +105,21 @@ def test_bad_settings_are_refused_by_name(tiny_data, tmp_path, setting, message)
     with pytest.raises(CorruptError, match=message):
         corrupt_split(tiny_data, tmp_path / "out", **setting)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_link_to_the_data_folder_hides_no_overlap(tiny_data, tmp_path, capsys):
+    """Issue 20, item 10: the overlap check compares resolved paths, whatever spelling the data has."""
+    import shutil
+
+    from cinic import cli
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    link = tmp_path / "link"
+    link.symlink_to(data)
+    for given, out in ((link, data / "newc"), (data, link / "newc"), (data / ".." / "link", data / "c2")):
+        with pytest.raises(CorruptError, match="overlaps the data folder"):
+            corrupt_split(given, out)
+        assert cli.main(["corrupt", str(given), "--out", str(out)]) == 2
+        assert "overlaps the data folder" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == sorted(p.name for p in tiny_data.iterdir())

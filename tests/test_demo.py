@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from cinic.data import demo
-from cinic.data.dataset import CLASSES, SPLITS, origin_of
+from cinic.data.dataset import CLASSES, SPLITS, origin_of, validate_root
 from cinic.data.demo import DemoError, ensure_demo_dataset, make_demo_dataset
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -72,10 +72,16 @@ def test_half_of_each_class_is_named_like_each_origin(default_demo):
     assert (root / "train" / "cat" / "n02121808_00600.png").is_file()
 
 
-def test_default_set_is_made_in_seconds(default_demo):
-    _, seconds = default_demo
+def test_the_default_set_is_a_small_folder_the_library_takes_as_cinic10(default_demo):
+    """What the demo set is for: a data set every page and command accepts before CINIC-10 is downloaded,
+    small enough to draw on the spot. (The seconds it took are printed, not asserted: a shared machine
+    varies more than any bound would say.)"""
+    root, seconds = default_demo
     print(f"default demo set (3,000 images) made in {seconds:.2f} s")
-    assert seconds < 20          # about 2.5 s on 2 busy cores; the bound allows a slow CI machine
+    report = validate_root(root)
+    assert report["total"] == 3000 and report["non_rgb"] == 0
+    assert report["counts"]["train"] == dict.fromkeys(CLASSES, 200)
+    assert sum(p.stat().st_size for p in root.rglob("*.png")) < 10_000_000  # about 7 MB: CINIC-10 is 690
 
 
 def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path):

@@ -98,18 +98,11 @@ def test_nothing_to_compare_is_refused():
 
 # --- two real runs ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, tiny_data):
+def two_runs(tmp_path_factory, train_finished, tiny_data):
     """base and stepping, one epoch each on the tiny demo set (a second or two each)."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    root = tmp_path_factory.mktemp("diff-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("diff-cache")))
-        for preset in ("base", "stepping"):
-            config = make_config(str(tiny_data), preset=preset, epochs=1, batch_size=16, device="cpu")
-            run = RunFolder.create(config.to_dict(), root=root, name=preset)
-            assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    root, cache = tmp_path_factory.mktemp("diff-runs"), tmp_path_factory.mktemp("diff-cache")
+    for preset in ("base", "stepping"):
+        train_finished(tiny_data, preset, root, cache, preset=preset, batch_size=16)
     return root
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from cinic.training.device import uses_bf16
 from cinic.analysis.evaluate import EvaluationError, classify_pictures, evaluate, predict_logits, predict_probs, top_k
 from cinic.model.lenet import PRESETS, build_model
-from cinic.training.loader import normalize
+from cinic.model.classifier import Classifier, normalize
 
 
 @dataclass
@@ -69,6 +69,10 @@ ORIGINS = ["cifar10"] * 5 + ["imagenet"] * 5
 MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
 
+def classifier_of(model):
+    return Classifier(model, MEAN, STD, CLASSES)
+
+
 def tiny_dataset():
     labels = torch.tensor([label for label, _ in CASES])
     files = [f"{CLASSES[label]}/img{i}.png" for i, (label, _) in enumerate(CASES)]
@@ -86,7 +90,7 @@ def hand_prob(logits, k):
 @pytest.fixture
 def result():
     model = LookupModel([logits for _, logits in CASES])
-    out = evaluate(model, tiny_dataset(), MEAN, STD, "cpu", batch_size=4)
+    out = evaluate(classifier_of(model), tiny_dataset(), batch_size=4)
     assert model.batch_sizes == [4, 4, 2], "the short last batch must be part of the test"
     return out
 
@@ -147,7 +151,7 @@ def test_result_is_plain_json_in_the_documented_shape(result):
 
 def test_misclassified_limit_and_split_name():
     model = LookupModel([logits for _, logits in CASES])
-    out = evaluate(model, tiny_dataset(), MEAN, STD, "cpu", batch_size=3, top_misclassified=2, split="valid")
+    out = evaluate(classifier_of(model), tiny_dataset(), batch_size=3, top_misclassified=2, split="valid")
     assert [row["index"] for row in out["misclassified"]] == [7, 8]
     assert out["split"] == "valid" and out["accuracy"] == 60.0
 
@@ -157,7 +161,7 @@ def test_classes_never_seen_or_never_predicted_score_zero():
     data = TinyDataSet(images_numbered(2), torch.tensor([0, 1]), ["cat/a.png", "dog/b.png"],
                        ["cifar10", "unknown"], classes)
     model = LookupModel([[1, 0, -5], [0, 1, -5]])
-    out = evaluate(model, data, MEAN, STD, "cpu")
+    out = evaluate(classifier_of(model), data)
     assert out["per_class"]["truck"] == 0.0 and out["precision"]["truck"] == 0.0
     assert out["most_confused"] == [] and out["misclassified"] == []
     assert out["per_origin"] == {"cifar10": {"n": 1, "accuracy": 100.0}, "unknown": {"n": 1, "accuracy": 100.0}}
@@ -166,14 +170,14 @@ def test_classes_never_seen_or_never_predicted_score_zero():
 def test_model_with_the_wrong_number_of_outputs_is_refused():
     model = LookupModel([[0.0] * 10] * len(CASES))
     with pytest.raises(EvaluationError, match="model gives 10 outputs per image but /data/tiny/test has 3 classes"):
-        evaluate(model, tiny_dataset(), MEAN, STD, "cpu")
+        evaluate(classifier_of(model), tiny_dataset())
 
 
 def test_empty_split_is_refused():
     empty = TinyDataSet(torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64),
                         [], [], CLASSES)
     with pytest.raises(EvaluationError, match="test split of /data/tiny/test has no images"):
-        evaluate(LookupModel([[0, 0, 0]]), empty, MEAN, STD, "cpu")
+        evaluate(classifier_of(LookupModel([[0, 0, 0]])), empty)
 
 
 def test_predict_logits_normalises_on_the_way_in():
@@ -183,34 +187,38 @@ def test_predict_logits_normalises_on_the_way_in():
 
     images = torch.zeros(5, 3, 32, 32, dtype=torch.uint8)
     images[:, 0], images[:, 2] = 255, 51
-    logits = predict_logits(ChannelMeans(), images, (0.5, 0.25, 0.1), (0.5, 0.25, 0.2), "cpu", batch_size=2)
+    logits = predict_logits(Classifier(ChannelMeans(), (0.5, 0.25, 0.1), (0.5, 0.25, 0.2), CLASSES), images, batch_size=2)
     assert logits.dtype == torch.float32 and logits.device.type == "cpu"
     torch.testing.assert_close(logits, torch.tensor([[1.0, -1.0, 0.5]]).expand(5, 3))
 
 
-def test_predict_logits_matches_one_big_forward_and_restores_train_mode():
+def test_predict_logits_matches_one_big_forward_in_eval_mode():
     torch.manual_seed(0)
     model = build_model(PRESETS["batchnorm"])  # BN behaves differently in train mode
     images = torch.randint(0, 256, (7, 3, 32, 32), dtype=torch.uint8)
     mean, std = (0.47, 0.47, 0.43), (0.24, 0.24, 0.26)
-    logits = predict_logits(model, images, mean, std, "cpu", batch_size=3)
-    assert model.training, "predict_logits must leave the model's mode as it found it"
+    classifier = Classifier(model, mean, std, [f"c{i}" for i in range(10)])
+    logits = predict_logits(classifier, images, batch_size=3)
+    assert not model.training, "a Classifier's network is in eval mode from the start"
     assert not logits.requires_grad
     with torch.no_grad():
-        expected = model.eval()(normalize(images, torch.tensor(mean), torch.tensor(std)))
+        expected = model(normalize(images, torch.tensor(mean), torch.tensor(std)))
     # On a CPU with bf16 in hardware predictions run in bf16 (as training does): close to fp32, not equal.
     bf16 = uses_bf16(torch.device("cpu"), True)
     torch.testing.assert_close(logits, expected, **(dict(rtol=0.05, atol=0.05) if bf16 else {}))
 
 
-def test_predict_logits_puts_the_model_in_eval_mode():
+def test_a_classifier_puts_its_network_in_eval_mode_once_and_predicting_never_flips_it():
     model = LookupModel([[0, 1, 2]]).train()
-    predict_logits(model, images_numbered(1), MEAN, STD, "cpu")
-    assert model.training_flags == [False] and model.training
+    classifier = classifier_of(model)
+    assert not model.training
+    predict_logits(classifier, images_numbered(1))
+    predict_logits(classifier, images_numbered(1))
+    assert model.training_flags == [False, False] and not model.training
 
 
 def test_predict_probs_rows_sum_to_one():
-    probs = predict_probs(LookupModel([[2, 0, 0], [0, 0, 5]]), images_numbered(2), MEAN, STD, "cpu")
+    probs = predict_probs(classifier_of(LookupModel([[2, 0, 0], [0, 0, 5]])), images_numbered(2))
     torch.testing.assert_close(probs.sum(dim=1), torch.ones(2))
     assert probs[1].argmax() == 2
     assert probs[0, 0].item() == pytest.approx(hand_prob([2, 0, 0], 0))
@@ -218,9 +226,9 @@ def test_predict_probs_rows_sum_to_one():
 
 def test_predict_logits_refuses_bad_images():
     with pytest.raises(EvaluationError, match="uint8 tensor N x 3 x H x W"):
-        predict_logits(LookupModel([[0, 0, 0]]), torch.zeros(1, 3, 32, 32), MEAN, STD, "cpu")
+        predict_logits(classifier_of(LookupModel([[0, 0, 0]])), torch.zeros(1, 3, 32, 32))
     with pytest.raises(EvaluationError, match="empty"):
-        predict_logits(LookupModel([[0, 0, 0]]), torch.zeros(0, 3, 32, 32, dtype=torch.uint8), MEAN, STD, "cpu")
+        predict_logits(classifier_of(LookupModel([[0, 0, 0]])), torch.zeros(0, 3, 32, 32, dtype=torch.uint8))
 
 
 def test_top_k_orders_by_probability():
@@ -238,6 +246,6 @@ def test_classify_pictures_takes_hwc_pictures_as_predict_takes_nchw_images():
     model = build_model(PRESETS["base"])
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     pictures = [image.permute(1, 2, 0).numpy() for image in images]  # what to_model_input gives
-    mean, std, classes = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), [f"c{i}" for i in range(10)]
-    expected = [top_k(row, classes, 2) for row in predict_probs(model, images, mean, std, "cpu")]
-    assert classify_pictures(model, pictures, mean, std, classes, 2) == expected
+    classifier = Classifier(model, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), [f"c{i}" for i in range(10)])
+    expected = [top_k(row, classifier.classes, 2) for row in predict_probs(classifier, images)]
+    assert classify_pictures(classifier, pictures, 2) == expected

@@ -17,10 +17,15 @@ from PIL import Image
 from cinic import cli
 
 from cinic.analysis import explain
+from cinic.model.classifier import Classifier
 from cinic.model.lenet import PRESETS, ConvSpec, ModelSpec, build_model
 
-FACTS = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "classes": ["plain", "red top-left"]}
 RED = 1
+
+
+def quadrant_classifier(model) -> Classifier:
+    """The model with no normalisation (mean 0, std 1), so a pixel's value is what it reads."""
+    return Classifier(model, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], ["plain", "red top-left"])
 
 
 def quadrant_model():
@@ -61,7 +66,7 @@ def test_pixel_methods_find_the_only_quadrant_the_model_reads(method, least):
     model, rng = quadrant_model(), np.random.default_rng(0)
     for _ in range(6):
         picture = red_squares(rng, EVERY_QUADRANT)
-        saliency_map = explain.saliency(model, picture, FACTS["mean"], FACTS["std"], RED, method)
+        saliency_map = explain.saliency(quadrant_classifier(model), picture, RED, method)
         assert top_left_share(saliency_map) >= least
         peak = np.unravel_index(saliency_map.argmax(), saliency_map.shape)
         assert peak[0] < 16 and peak[1] < 16
@@ -72,7 +77,7 @@ def test_every_method_finds_the_evidence_where_the_model_reads_it(method):
     model, rng = quadrant_model(), np.random.default_rng(1)
     for _ in range(4):
         picture = red_squares(rng, [(0, 0)])
-        saliency_map = explain.saliency(model, picture, FACTS["mean"], FACTS["std"], RED, method)
+        saliency_map = explain.saliency(quadrant_classifier(model), picture, RED, method)
         assert top_left_share(saliency_map) >= 0.75
 
 
@@ -80,7 +85,7 @@ def test_gradcam_marks_where_the_features_fire_not_which_positions_are_read():
     """Grad-CAM weighs whole feature maps: a red square the classifier ignores lights up as much as
     the one it reads. What METHOD_NOTES tells the user, measured."""
     picture = red_squares(np.random.default_rng(2), EVERY_QUADRANT)
-    saliency_map = explain.saliency(quadrant_model(), picture, FACTS["mean"], FACTS["std"], RED, "gradcam")
+    saliency_map = explain.saliency(quadrant_classifier(quadrant_model()), picture, RED, "gradcam")
     assert top_left_share(saliency_map) == pytest.approx(0.25, abs=0.05)
 
 
@@ -91,7 +96,7 @@ def test_evidence_against_the_class_is_not_shown_as_evidence_for_it(method):
     with torch.no_grad():
         model.classifier[-1].weight.view(2, 32, 32)[RED, :16, 16:] = -1.0
     picture = red_squares(np.random.default_rng(5), [(0, 0), (0, 1)])
-    saliency_map = explain.saliency(model, picture, FACTS["mean"], FACTS["std"], RED, method)
+    saliency_map = explain.saliency(quadrant_classifier(model), picture, RED, method)
     assert saliency_map[:16, 20:].max() < 0.05 and saliency_map[:16, :12].max() == 1.0
 
 
@@ -99,30 +104,29 @@ def test_evidence_against_the_class_is_not_shown_as_evidence_for_it(method):
 def test_nothing_speaks_for_a_class_whose_score_is_constant(method):
     """"Why not plain?": class 0's score is a constant, so no pixel speaks for it."""
     picture = red_squares(np.random.default_rng(3), [(0, 0)])
-    saliency_map = explain.saliency(quadrant_model(), picture, FACTS["mean"], FACTS["std"], 0, method)
+    saliency_map = explain.saliency(quadrant_classifier(quadrant_model()), picture, 0, method)
     assert not saliency_map.any()
 
 
 # --- the map's form and the prediction beside it ---------------------------------------------------------
 def test_explain_picture_gives_the_prediction_and_a_32x32_map_in_0_1():
-    model = build_model(PRESETS["base"]).eval()
+    classifier = Classifier(build_model(PRESETS["base"]), [0.5] * 3, [0.25] * 3, [f"c{i}" for i in range(10)])
     picture = np.random.default_rng(4).integers(0, 256, (32, 32, 3)).astype(np.uint8)
-    facts = {"mean": [0.5] * 3, "std": [0.25] * 3, "classes": [f"c{i}" for i in range(10)]}
     from cinic.analysis.evaluate import classify_pictures
 
-    top = classify_pictures(model, [picture], facts["mean"], facts["std"], facts["classes"], k=1)[0][0]
+    top = classify_pictures(classifier, [picture], k=1)[0][0]
     for method in explain.METHODS:
-        result = explain.explain_picture(model, facts, picture, method)
+        result = explain.explain_picture(classifier, picture, method)
         assert result["predicted"] == result["target"] == top["class"]
         assert result["p_predicted"] == pytest.approx(top["prob"], abs=1e-6)
         saliency_map = np.array(result["saliency"])
         assert saliency_map.shape == (32, 32) and saliency_map.min() >= 0 and saliency_map.max() == 1
-    other = explain.explain_picture(model, facts, picture, "gradcam", target="c7")
+    other = explain.explain_picture(classifier, picture, "gradcam", target="c7")
     assert other["target"] == "c7" and other["predicted"] == top["class"]
     with pytest.raises(explain.ExplainError, match="unknown class 'kitten'"):
-        explain.explain_picture(model, facts, picture, "gradcam", target="kitten")
+        explain.explain_picture(classifier, picture, "gradcam", target="kitten")
     with pytest.raises(explain.ExplainError, match="unknown method"):
-        explain.saliency(model, picture, facts["mean"], facts["std"], 0, "lime")
+        explain.saliency(classifier, picture, 0, "lime")
 
 
 @pytest.mark.parametrize("preset", ["base", "best"])
@@ -159,31 +163,24 @@ def test_hide_sets_the_masked_pixels_to_the_image_mean_colour():
 
 # --- faithfulness on a trained model -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def trained_base(sample_root, tmp_path_factory):
+def trained_base(sample_root, train_finished):
     """base trained for three epochs on the real sample (about 45 % test accuracy)."""
+    from cinic.data.dataset import load_split
     from cinic.model import checkpoints
-    from cinic.training.config import make_config
-    from cinic.runs.folder import RunFolder
-    from cinic.training.loop import train_run
+    from cinic.training.config import TrainConfig
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cache")))
-        config = make_config(str(sample_root), preset="base", epochs=3, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("explain-runs"), name="base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-        from cinic.data.dataset import load_split
-
-        test = load_split(sample_root, "test")
-    model, facts = checkpoints.load_model(run, "best", "cpu")
+    run = train_finished(sample_root, "base", epochs=3, batch_size=TrainConfig.batch_size)
+    test = load_split(sample_root, "test")
+    classifier = checkpoints.load_model(run, "best", "cpu")
     pictures = [test.images[i].permute(1, 2, 0).numpy() for i in range(0, 1017, 28)]  # 37 images, all classes
-    return model, facts, pictures
+    return classifier, pictures
 
 
 @pytest.mark.slow  # trains base for three epochs on the real sample
 @pytest.mark.parametrize("method", list(explain.METHODS))
 def test_hiding_the_most_salient_pixels_costs_more_than_hiding_the_least(trained_base, method):
-    model, facts, pictures = trained_base
-    result = explain.faithfulness(model, facts, pictures, method)
+    classifier, pictures = trained_base
+    result = explain.faithfulness(classifier, pictures, method)
     print(result)
     assert result["n"] == 37
     assert result["drop_most"] > result["drop_least"] + 0.02, result  # two points: more than noise here
@@ -191,17 +188,8 @@ def test_hiding_the_most_salient_pixels_costs_more_than_hiding_the_least(trained
 
 # --- the command line ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def a_run(tmp_path_factory, tiny_data):
-    from cinic.training.config import make_config
-    from cinic.runs.folder import RunFolder
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("explain-cli-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=1, batch_size=16, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("runs"), name="base")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+def a_run(train_finished, tiny_data):
+    return train_finished(tiny_data, "base", batch_size=16)
 
 
 def test_explain_from_the_command_line(a_run, tiny_data, tmp_path, capsys):
@@ -229,12 +217,12 @@ def test_gradcam_with_flip_tta_shows_the_image_as_given_not_its_mirror():
 
     torch.manual_seed(0)
     spec = replace(PRESETS["base"], input_norm="contrast")
-    single = build_model(spec).eval()
-    both = build_model(replace(spec, flip_tta=True)).eval()
+    single = build_model(spec)
+    both = build_model(replace(spec, flip_tta=True))
     both.load_state_dict(single.state_dict())
     picture = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    mean, std = [0.5] * 3, [0.25] * 3
-    expected = explain.saliency(single, picture, mean, std, 3, "gradcam")
-    got = explain.saliency(both, picture, mean, std, 3, "gradcam")
+    normalisation, classes = ([0.5] * 3, [0.25] * 3), [f"c{i}" for i in range(10)]
+    expected = explain.saliency(Classifier(single, *normalisation, classes), picture, 3, "gradcam")
+    got = explain.saliency(Classifier(both, *normalisation, classes), picture, 3, "gradcam")
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert not np.allclose(got, got[:, ::-1], atol=1e-3)

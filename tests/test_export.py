@@ -8,22 +8,17 @@ import pytest
 
 from cinic import cli
 from cinic.model.export import ExportError, export_model, format_of
+from cinic.outputs import OutputError
 from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
-def sample_run(sample_root, tmp_path_factory) -> RunFolder:
+def sample_run(sample_root, train_finished) -> RunFolder:
     """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample,
     with the project recipe's contrast-normalised input and flip TTA, which the graph must hold too."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
+    from cinic.training.config import TrainConfig
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("export-cache")))
-        config = make_config(str(sample_root), preset="best", epochs=1, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("export-runs"), name="best-1")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+    return train_finished(sample_root, "best-1", preset="best", batch_size=TrainConfig.batch_size)
 
 
 @pytest.mark.slow
@@ -38,9 +33,9 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
 
     assert cli.main(["export", str(sample_run.path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
     test = load_split(sample_root, "test")
-    model, facts = load_model(sample_run, "best", "cpu")
-    assert (facts["spec"].input_norm, facts["spec"].flip_tta) == ("contrast", True)  # kept by the checkpoint
-    ours = predict_probs(model, test.images, facts["mean"], facts["std"], "cpu").numpy()
+    classifier = load_model(sample_run, "best", "cpu")
+    assert (classifier.spec.input_norm, classifier.spec.flip_tta) == ("contrast", True)  # kept by the checkpoint
+    ours = predict_probs(classifier, test.images).numpy()
 
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     [images] = session.get_inputs()
@@ -58,22 +53,22 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     assert np.allclose(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), theirs, atol=1e-6)
     metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(metadata["classes"]) == list(test.classes)
-    assert json.loads(metadata["mean"]) == pytest.approx(facts["mean"])
+    assert json.loads(metadata["mean"]) == pytest.approx(classifier.mean)
     assert "uint8" in metadata["input"]
-    assert json.loads(metadata["spec"]) == facts["spec"].to_dict()
+    assert json.loads(metadata["spec"]) == classifier.spec.to_dict()
 
 
 def test_an_export_never_lands_in_the_run_folder(tmp_path, capsys):
     run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")
     for target in (run.path / "best.pt", run.path / "config.json", run.path / "model.onnx"):
-        with pytest.raises(ExportError, match="inside the run folder"):
+        with pytest.raises(OutputError, match="inside the run folder"):
             export_model(run, target, "onnx")
         assert cli.main(["export", str(run.path), "--out", str(target)]) == 2
     assert "inside the run folder" in capsys.readouterr().err
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json"]
-    with pytest.raises(ExportError, match="is a folder"):
+    with pytest.raises(OutputError, match="is a folder"):
         export_model(run, tmp_path, "onnx")
-    with pytest.raises(ExportError, match="no folder"):
+    with pytest.raises(OutputError, match="no folder"):
         export_model(run, tmp_path / "missing" / "m.onnx", "onnx")
 
 

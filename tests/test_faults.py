@@ -29,9 +29,10 @@ import torch
 from cinic import cli
 
 from cinic.data import dataset as data
-from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, launch_training, list_runs
+from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
+from cinic.runs.launch import launch_training
 from cinic.model import checkpoints
-from cinic.runs import folder as runs
+from cinic.runs.process import process_start
 from cinic.training.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def one_thread(monkeypatch):
 
 
 def pid_alive(pid: int) -> bool:
-    return runs.process_start(pid) is not None
+    return process_start(pid) is not None
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def children():
 def new_run(tiny_data, root=None, name=None, **settings) -> RunFolder:
     """A run of the base LeNet with the report's recipe on the tiny set (160 training images)."""
     settings = {"epochs": 4, "batch_size": 4, "device": "cpu", "seed": 1, **settings}
-    config = make_config(str(tiny_data), preset="base", recipe="seed", **settings)
+    config = make_config(str(tiny_data), preset="base", recipe="report", **settings)
     return RunFolder.create(config.to_dict(), root=root, name=name)
 
 
@@ -248,7 +249,7 @@ def writes_fail_for(name: str, when):
 
 @pytest.mark.parametrize("victim", ["last.pt", "metrics.jsonl"])
 def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny_data, capsys):
-    import cinic.runs.folder
+    import cinic.runs.records
 
     run = new_run(tiny_data, epochs=3, batch_size=32)
     with pytest.MonkeyPatch.context() as disk:  # full from epoch 2 on, until the context ends
@@ -256,7 +257,7 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_checkpoint(victim, tiny
             disk.setattr(os, "fsync", fsync_fails_for(
                 lambda p: p.name.startswith(".last.pt.") and run.has_checkpoint("last")))
         else:
-            disk.setattr(cinic.runs.folder, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
+            disk.setattr(cinic.runs.records, "open", writes_fail_for(victim, lambda: epoch_lines(run)), raising=False)
         code = cli.main(["train", "--run", str(run.path), "--no-progress"])
     err = capsys.readouterr().err
 
@@ -450,7 +451,7 @@ def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkey
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(tiny_data)
-    long_run = launch_training(make_config(str(tiny_data), preset="base", recipe="seed", epochs=1000,
+    long_run = launch_training(make_config(str(tiny_data), preset="base", recipe="report", epochs=1000,
                                            batch_size=2, device="cpu").to_dict())  # minutes: killed long before
     children.append(long_run)
     wait_for(lambda: long_run.status()["state"] == "running" and long_run.epochs(), "an epoch", run=long_run)
@@ -461,7 +462,7 @@ def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkey
     done = len(long_run.epochs())
     wait_for(lambda: len(long_run.epochs()) > done, "another epoch with no page open", run=long_run)
 
-    short_run = launch_training(make_config(str(tiny_data), preset="base", recipe="seed", epochs=2,
+    short_run = launch_training(make_config(str(tiny_data), preset="base", recipe="report", epochs=2,
                                             batch_size=32, device="cpu").to_dict())
     children.append(short_run)
     wait_for(lambda: short_run.status().get("pid") is not None, "the second launch to queue", run=short_run)
@@ -483,7 +484,7 @@ def test_a_training_outlives_its_page_and_the_server(tiny_data, tmp_path, monkey
 # --- two launches at once -----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_two_launches_at_once_take_turns_and_decode_once(tiny_data, isolated_dirs, children):
-    config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=2, batch_size=2, device="cpu")
+    config = make_config(str(tiny_data), preset="base", recipe="report", epochs=2, batch_size=2, device="cpu")
     runs = [launch_training(config.to_dict()), launch_training(config.to_dict())]
     children.extend(runs)
     assert runs[0].name != runs[1].name

@@ -49,3 +49,18 @@ def test_bad_sizes_are_refused_before_any_work(tiny_data, tmp_path, per_split, j
     with pytest.raises(full_scale.FullScaleError, match=words):
         full_scale.make_full_scale(tiny_data, tmp_path / "out", per_split=per_split, jobs=jobs)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_copy_never_lands_inside_its_source(tiny_data, tmp_path):
+    """Issue 20, item 10: make-full-scale refuses an --out inside (or holding) the images it copies,
+    however the path is spelled (a link to the source)."""
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_data, source)
+    link = tmp_path / "link"
+    link.symlink_to(source)
+    for given, out in ((link, source / "train" / "big"), (source, link / "big"), (source / "train", source)):
+        with pytest.raises(full_scale.FullScaleError, match="overlaps"):
+            full_scale.make_full_scale(given, out, per_split=10, jobs=1)
+    assert sorted(p.name for p in (source / "train").iterdir()) == sorted(p.name for p in (tiny_data / "train").iterdir())

@@ -32,20 +32,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def finished(tmp_path_factory, tiny_data) -> RunFolder:
+def finished(train_finished, tiny_data) -> RunFolder:
     """One finished one-epoch run on the tiny data set, trained once for the session."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("fuzz-cache")))
-        config = make_config(str(tiny_data), preset="base", recipe="seed", epochs=1, batch_size=64, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("fuzz-source"), name="done")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
+    run = train_finished(tiny_data, "done", recipe="report", batch_size=64)
     run.write_notes("a note", ["fuzz"])
-    torch.set_num_threads(threads)
     return run
 
 

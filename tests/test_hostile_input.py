@@ -330,7 +330,7 @@ ACCEPTED_FILES = {
     "anim.gif": (animated_gif, "used the first of 3 frames; converted from palette (P) to RGB; "
                                "resized from 40x40 to 32x32"),
     "sixteen.png": (sixteen_bit_png, "converted from 16-bit grayscale (I;16) to 8-bit RGB"),
-    "cmyk.jpg": (cmyk_jpeg, "converted from CMYK (CMYK) to RGB; resized from 50x50 to 32x32"),
+    "cmyk.jpg": (cmyk_jpeg, "converted from CMYK to RGB; resized from 50x50 to 32x32"),
     "palette.png": (palette_png, "converted from palette (P) to RGB"),
 }
 
@@ -555,7 +555,7 @@ def test_export_round_trips_and_holds_no_pickle(trained, tmp_path, capsys):
     # The exported weights rebuild the same model.
     model = build_model(ModelSpec.from_dict(json.loads(meta["spec"])))
     model.load_state_dict(tensors)
-    reference, _ = load_model(trained)
+    reference = load_model(trained).network
     x = torch.randn(4, 3, 32, 32)
     model.eval()
     assert torch.equal(model(x), reference(x))
@@ -594,11 +594,6 @@ def test_settings_out_of_range_are_refused_before_any_run_exists(options, messag
     assert not runs.exists() or [p.name for p in runs.iterdir() if not p.name.startswith(".")] == []
 
 
-# The Train page's number inputs, by key prefix: the TrainConfig field each sets.
-TRAIN_WIDGETS = {"epochs": "epochs", "batch": "batch_size", "lr": "lr", "ls": "label_smoothing",
-                 "wd": "weight_decay", "crop": "crop_pad"}
-
-
 def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -616,22 +611,23 @@ def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
 
 def test_the_app_cannot_send_settings_out_of_range(tiny_data, tmp_path, monkeypatch):
     """Every Train page input is bounded inside what validate_config accepts, and the browser
-    cannot push a value past those bounds (Streamlit keeps the last valid value)."""
+    cannot push a value past those bounds (Streamlit brings it back within them)."""
     from cinic.training.config import make_config
 
+    from cinic.training.config import SETTING, SETTINGS
+
     at = open_app_page("train", tiny_data, tmp_path, monkeypatch)
-    inputs = {n.key.split("-")[0]: n for n in at.number_input if n.key and n.key.split("-")[0] in TRAIN_WIDGETS}
-    assert inputs.keys() == TRAIN_WIDGETS.keys()
-    for prefix, field in TRAIN_WIDGETS.items():
-        widget = inputs[prefix]
+    # The Train page's number inputs, keyed by setting (and recipe): every number setting of the table.
+    inputs = {n.key.split("-")[0]: n for n in at.number_input if n.key and n.key.split("-")[0] in SETTING}
+    assert inputs.keys() == {s.name for s in SETTINGS if s.widget and s.widget.kind == "number"}
+    for field, widget in inputs.items():
         for bound in (widget.min, widget.max):
-            value = int(bound) if field in ("epochs", "batch_size", "crop_pad") else float(bound)
+            value = SETTING[field].number_type(bound)
             make_config(str(tiny_data), preset="base", **{field: value})  # raises if the app allowed too much
-    for prefix, bad in [("epochs", 0), ("epochs", 5000), ("batch", 0), ("crop", 20)]:
-        key = inputs[prefix].key
-        before = at.number_input(key=key).value
-        at.number_input(key=key).set_value(bad).run()
-        assert at.number_input(key=key).value == before, (prefix, bad)
+    for field, bad in [("epochs", 0), ("epochs", 5000), ("batch_size", 0), ("crop_pad", 20)]:
+        widget = inputs[field]
+        at.number_input(key=widget.key).set_value(bad).run()
+        assert not at.exception and widget.min <= at.number_input(key=widget.key).value <= widget.max, (field, bad)
 
     aug = open_app_page("augmentation", tiny_data, tmp_path, monkeypatch)
     probability = next(n for n in aug.number_input if n.label == "probability")

@@ -163,7 +163,7 @@ def test_high_depth_grayscale_modes(mode, values, expected):
     assert img.mode == mode
     array, notes = to_model_input(img)
     assert sorted(set(array[0, :, 1].tolist())) == sorted(expected)
-    assert notes and notes[0].startswith(f"converted from {images._mode_name(mode)} ({mode})")
+    assert notes and notes[0].startswith(f"converted from {images._mode_words(mode)} to")
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
@@ -174,7 +174,7 @@ def test_cmyk_files_become_rgb(fmt):
     array, notes = to_model_input(img)
     red, green, blue = array[16, 16].astype(int)
     assert red > 200 and green < 60 and blue < 60
-    assert notes == ["converted from CMYK (CMYK) to RGB"]
+    assert notes == ["converted from CMYK to RGB"]
 
 
 def test_palette_png_with_transparency_is_composited_on_white():
@@ -199,7 +199,7 @@ def test_rgba_is_composited_on_white():
     assert array[10, 5].tolist() == [0, 0, 255]
     assert array[10, 20].tolist() == [255, 255, 255]
     assert all(abs(v - 127) <= 1 for v in array[0, 0].tolist())
-    assert notes == ["converted from RGBA (RGBA) to RGB, transparent parts made white"]
+    assert notes == ["converted from RGBA to RGB, transparent parts made white"]
 
 
 @pytest.mark.parametrize("mode, note", [
@@ -255,3 +255,23 @@ def test_decode_chunk_keeps_going_past_broken_files(tmp_path):
     assert np.array_equal(array[0], np.asarray(Image.open(good))) and not array[1].any()
     assert [index for index, _ in errors] == [1] and "bad.png is empty" in errors[0][1]
     assert adjusted == 0
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_float_tiff_without_a_finite_pixel_has_no_valid_pixels(value):
+    """Issue 20, item 12: refused in words, with no numpy warning, not classified as a black image."""
+    data = image_bytes(Image.fromarray(np.full((8, 8), value, dtype=np.float32), mode="F"), "TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageError, match="no valid pixels"):
+            to_model_input(open_image(data, name="nan.tif"))
+
+
+def test_a_float_tiff_with_some_nan_pixels_uses_the_finite_ones():
+    values = np.linspace(0.0, 1.0, 64, dtype=np.float32).reshape(8, 8)
+    values[0, :4] = np.nan
+    values[1, :2] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        picture, notes = to_model_input(open_image(image_bytes(Image.fromarray(values, mode="F"), "TIFF")))
+    assert picture.shape == (32, 32, 3) and picture.max() == 255 and any("not finite" in n for n in notes)

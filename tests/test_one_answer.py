@@ -18,6 +18,7 @@ import torch
 
 from cinic.data.dataset import CLASSES
 from cinic.analysis.evaluate import classify_pictures, evaluate, predict_probs
+from cinic.model.classifier import Classifier
 from cinic.model.lenet import PRESETS, build_model
 from test_app import (demo_dir, finished_runs_root, open_app,  # noqa: F401
                       with_demo, with_finished_run)
@@ -34,33 +35,32 @@ def model_and_images():
     with torch.no_grad():
         model(torch.randn(512, 3, 32, 32))
         model.classifier[-1].weight.mul_(60)  # logits of a trained model's size (about 5), not about 0.1
-    model.eval()
     images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (300, 3, 32, 32), dtype=np.uint8))
-    return model, images
+    return Classifier(model, MEAN, STD, CLASSES), images
 
 
 MEAN, STD = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
 
 
 def test_an_image_gets_the_same_probabilities_alone_in_7_and_in_256(model_and_images):
-    model, images = model_and_images
+    classifier, images = model_and_images
     images = images[:256]
-    alone = predict_probs(model, images, MEAN, STD, "cpu", batch_size=1)  # each image on its own
-    in_sevens = predict_probs(model, images, MEAN, STD, "cpu", batch_size=7)  # each with 6 neighbours
-    in_256 = predict_probs(model, images, MEAN, STD, "cpu", batch_size=256)  # all together
+    alone = predict_probs(classifier, images, batch_size=1)  # each image on its own
+    in_sevens = predict_probs(classifier, images, batch_size=7)  # each with 6 neighbours
+    in_256 = predict_probs(classifier, images, batch_size=256)  # all together
     assert (alone - in_sevens).abs().max() < TOLERANCE
     assert (alone - in_256).abs().max() < TOLERANCE
     other_neighbours = torch.cat([images[128:], images[:128]])  # the same images beside others
-    moved = predict_probs(model, other_neighbours, MEAN, STD, "cpu", batch_size=7)
+    moved = predict_probs(classifier, other_neighbours, batch_size=7)
     assert (torch.cat([moved[128:], moved[:128]]) - alone).abs().max() < TOLERANCE
 
 
 def test_batch_size_and_order_change_no_prediction(model_and_images):
-    model, images = model_and_images
-    reference = predict_probs(model, images, MEAN, STD, "cpu", batch_size=1)
+    classifier, images = model_and_images
+    reference = predict_probs(classifier, images, batch_size=1)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(3))
     for batch_size in (7, 64, 256, 1024):
-        shuffled = predict_probs(model, images[order], MEAN, STD, "cpu", batch_size=batch_size)
+        shuffled = predict_probs(classifier, images[order], batch_size=batch_size)
         assert torch.allclose(shuffled, reference[order], atol=TOLERANCE, rtol=0), batch_size
         assert torch.equal(shuffled.argmax(1), reference[order].argmax(1)), batch_size
 
@@ -69,14 +69,14 @@ def test_the_classify_path_and_the_evaluation_path_agree(model_and_images):
     """classify_pictures (the Classify page, `predict`) against evaluate (eval.json, the Results page)."""
     from types import SimpleNamespace
 
-    model, images = model_and_images
+    classifier, images = model_and_images
     pictures = [img.permute(1, 2, 0).numpy() for img in images[:20]]
-    tops = classify_pictures(model, pictures, MEAN, STD, CLASSES, k=1)
-    probs = predict_probs(model, images[:20], MEAN, STD, "cpu")
+    tops = classify_pictures(classifier, pictures, k=1)
+    probs = predict_probs(classifier, images[:20])
     labels = probs.argmax(1)
     dataset = SimpleNamespace(images=images[:20], labels=labels, files=[f"x{i}.png" for i in range(20)],
                               origins=["unknown"] * 20, classes=CLASSES, source="memory")
-    result = evaluate(model, dataset, MEAN, STD, "cpu", batch_size=8)
+    result = evaluate(classifier, dataset, batch_size=8)
     assert result["accuracy"] == 100.0 and result["compute_dtype"] == "float32"
     for top, row in zip(tops, probs):
         assert top[0]["class"] == CLASSES[int(row.argmax())]

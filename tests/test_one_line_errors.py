@@ -81,6 +81,64 @@ CASES = {  # name -> (argv maker, what the one line says)
 }
 
 
+def a_fifo(tmp_path, name: str) -> Path:
+    os.mkfifo(tmp_path / name)
+    return tmp_path / name
+
+
+def a_null_device(tmp_path, name: str) -> Path:
+    os.mknod(tmp_path / name, 0o20666, os.makedev(1, 3))  # a character device: a copy of /dev/null
+    return tmp_path / name
+
+
+def own_image(tiny_data, tmp_path) -> Path:
+    (tmp_path / "cat.png").write_bytes(Path(one_image(tiny_data)).read_bytes())
+    return tmp_path / "cat.png"
+
+
+def explain(run, image, out) -> list:
+    return ["explain", run.path, image, "--device", "cpu", "--out", out]
+
+
+CASES |= {  # issue 20, items 5 and 6: --out that is not a regular file or a new name
+    "report --out a FIFO": (lambda d, t, r: ["report", r.path, "--out", a_fifo(t, "r.html")], "is a FIFO"),
+    "export --out a character device": (lambda d, t, r: ["export", r.path, "--out", a_null_device(t, "m.onnx")],
+                                        "is a character device"),
+    "explain --out its own image": (lambda d, t, r: explain(r, own_image(d, t), own_image(d, t)),
+                                    "the command's own input"),
+    "explain --out into the run folder": (lambda d, t, r: explain(r, one_image(d), r.path / "overlay.png"),
+                                          "is inside the run folder"),
+    "explain --out x.pt": (lambda d, t, r: explain(r, one_image(d), t / "x.pt"), "ending in .png or .jpg"),
+    "explain --out in a missing folder": (lambda d, t, r: explain(r, one_image(d), t / "no" / "o.png"),
+                                          "create it first"),
+    "augment-preview --out x.jpeg2": (lambda d, t, r: ["augment-preview", "--data", d, "--out", t / "x.jpeg2"],
+                                      "ending in .png or .jpg"),
+}
+
+
+def sweep_spec(tmp_path, text: str) -> Path:
+    (tmp_path / "s.json").write_text(text)
+    return tmp_path / "s.json"
+
+
+def resources(data, text: str) -> str:
+    return '{"data": "%s", "epochs": 1, "resources": {"cpus": %s}}' % (data, text)
+
+
+CASES |= {  # issue 20, item 4: sweep spec files
+    "sweep: a FIFO as the spec": (lambda d, t, r: ["sweep", a_fifo(t, "s.json")], "is a FIFO"),
+    "sweep: a device as the spec": (lambda d, t, r: ["sweep", a_null_device(t, "s.json")], "is a character device"),
+    "sweep: 100,000 nested [": (lambda d, t, r: ["sweep", sweep_spec(t, "[" * 100_000 + "]" * 100_000)],
+                                "nests lists or objects more than"),
+    "sweep: a key given twice": (lambda d, t, r: ["sweep", sweep_spec(t, '{"data": "%s", "data": "x"}' % d)],
+                                 "'data' is given twice"),
+    "sweep: cpus Infinity": (lambda d, t, r: ["sweep", sweep_spec(t, resources(d, "Infinity"))],
+                             "resources.cpus: inf is not a finite number"),
+    "sweep: cpus 1e9": (lambda d, t, r: ["sweep", sweep_spec(t, resources(d, "1e9"))],
+                        "more than the"),
+}
+
+
 def other_run(run: RunFolder) -> Path:
     other = run.path.parent / "other"
     if not other.exists():
@@ -137,10 +195,17 @@ def test_the_data_page_shows_a_symlink_loop_as_a_problem(tiny_data, tmp_path, mo
     from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
-    datasets.remember_data_root(looped(tiny_data, tmp_path))
+    root = looped(tiny_data, tmp_path)
+    datasets.remember_data_root(root)
+    links = sorted(str(p) for p in (root / "train" / "cat").iterdir() if p.is_symlink())
     for _ in range(2):  # once remembered, every visit
         at = open_page("pages/data.py")
         assert not at.exception, [e.value for e in at.exception]
+        [error] = [e.value for e in at.error]  # the loop is said, naming both links and what to do
+        assert error.startswith(f"{root} is not a usable CINIC-10 folder: 2 problems found")
+        for link in links:
+            assert f"cannot read {link}: Too many levels of symbolic links (a broken or looping link?); " \
+                   "fix or remove it." in error
 
 
 def test_file_names_that_are_not_utf8_are_shown(trained, tiny_data, tmp_path, monkeypatch):

@@ -18,21 +18,13 @@ from cinic.runs.folder import RunFolder
 
 
 @pytest.fixture(scope="module")
-def finished(tiny_data, tmp_path_factory) -> RunFolder:
+def finished(train_finished, tiny_data) -> RunFolder:
     """A 2-epoch run on the tiny demo set, evaluated (eval.json) as training leaves it."""
-    from cinic.training.config import make_config
-    from cinic.training.loop import train_run
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CINIC_CACHE", str(tmp_path_factory.mktemp("report-cache")))
-        config = make_config(str(tiny_data), preset="base", epochs=2, batch_size=32, device="cpu")
-        run = RunFolder.create(config.to_dict(), root=tmp_path_factory.mktemp("report-runs"), name="r")
-        assert train_run(run, progress=False, log=lambda m: None)["state"] == "finished"
-    return run
+    return train_finished(tiny_data, "r", epochs=2)
 
 
 def _rows(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text)))
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def test_the_csv_tables_read_back_to_the_runs_figures(finished):
@@ -127,3 +119,41 @@ def test_the_report_opens_in_chromium_with_the_network_off(finished, tmp_path):
         browser.close()
     assert requests == [out.as_uri()]
     assert images and all(images) and svgs == [True, True, True]
+
+
+HOSTILE = ["=1+2+x.png", "+SUM(1;2).png", "-2+3.png", "@SUM(1).png", "\t=1.png", "\r=1.png"]
+
+
+def _no_formula(text: str) -> None:
+    for row in _rows(text):
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or _is_number(cell), (cell, row)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def test_no_csv_cell_is_a_formula_a_spreadsheet_would_run():
+    """Issue 20, item 11: a text cell that starts with = + - @ (or a tab, a CR) gets a leading
+    apostrophe in every CSV the app and CLI write; numbers, negative ones too, stay numbers."""
+    from cinic.analysis.image_sets import predictions_csv
+
+    result = {"labelled": True, "predictions": [
+        {"file": name, "true": "=cmd|' /C calc'!A0", "top": [{"class": "-cat", "prob": 0.5}]} for name in HOSTILE]}
+    text = predictions_csv(result)
+    _no_formula(text)
+    assert [r[0] for r in _rows(text)[1:]] == ["'" + name for name in HOSTILE]
+    assert _rows(text)[1][3] == "0.5"
+    evaluation = {"classes": ["@cat", "dog"], "confusion": [[1, 0], [0, 1]], "per_class": {"@cat": 100.0, "dog": 100.0},
+                  "precision": {"@cat": 100.0, "dog": 100.0}}
+    for text in (confusion_csv(evaluation), per_class_csv(evaluation),
+                 metrics_csv([{"epoch": 1, "train_loss": -0.25, "lr": "=HYPERLINK(\"http://127.0.0.1/\")"}])):
+        _no_formula(text)
+    assert _rows(metrics_csv([{"epoch": 1, "train_loss": -0.25}]))[1][1] == "-0.25"
+    split = predictions_csv({"labelled": False, "predictions": [{"file": "x.png\r=1+2\n@SUM(1)", "top": []}]})
+    assert _rows(split) == [["file"], ["x.png\r=1+2\n@SUM(1)"]]  # one quoted cell, not rows of their own

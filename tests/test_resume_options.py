@@ -1,5 +1,5 @@
 """`train --resume RUN` with options: a moved data folder and more epochs are taken and recorded;
-every other option is refused in one line (cinic/runs/folder.py: change_for_resume, cinic/cli.py)."""
+every other option is refused in one line (cinic/runs/launch.py: change_for_resume, cinic/commands/training.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def one_epoch(tiny_data, capsys) -> RunFolder:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     assert cli.main(["train", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "64", "--device", "cpu",
-                     "--recipe", "seed", "--name", "r", "--no-progress"]) == 0
+                     "--recipe", "report", "--name", "r", "--no-progress"]) == 0
     capsys.readouterr()
     yield RunFolder.open("r")
     torch.set_num_threads(threads)
@@ -57,3 +57,21 @@ def test_a_resume_refuses_other_data_and_fewer_epochs(one_epoch, tiny_data, tmp_
     err = capsys.readouterr().err
     assert ("holds other images" if option == "other data" else "can only add epochs") in err
     assert one_epoch.config()["data"] == str(tiny_data) and one_epoch.config()["epochs"] == 1
+
+
+def test_refusing_to_resume_a_run_killed_before_its_first_epoch_keeps_it_interrupted(tiny_data, capsys):
+    """Issue 20, item 12: nothing to resume is said before the run's status is touched."""
+    from cinic.runs.folder import RunError
+    from cinic.runs.launch import launch_training
+    from cinic.training.config import make_config
+
+    config = make_config(str(tiny_data), preset="base", epochs=1, device="cpu")
+    run = RunFolder.create(config.to_dict(), name="killed")
+    run.write_status("running", pid=2 ** 22 + 12345, start="1")  # a training process long gone
+    assert run.status()["state"] == "interrupted"
+    before = (run.path / "status.json").read_bytes()
+    assert cli.main(["train", "--resume", "killed", "--no-progress"]) == 2
+    assert "no completed epoch to resume from" in capsys.readouterr().err
+    with pytest.raises(RunError, match="no completed epoch to resume from"):
+        launch_training(resume_run=run)
+    assert run.status()["state"] == "interrupted" and (run.path / "status.json").read_bytes() == before

@@ -11,7 +11,8 @@ from cinic import cli, paths
 from cinic.model.lenet import PRESETS
 from cinic.runs.admin import (annotate, delete_run, filter_runs, known_tags, locate, never_started, rename_run,
                              set_tags, sort_runs)
-from cinic.runs.folder import RunError, RunFolder, list_runs, this_process
+from cinic.runs.folder import RunError, RunFolder, list_runs
+from cinic.runs.process import this_process
 
 
 def _run(name, preset="base", state="finished", root=None, **status):
@@ -234,3 +235,28 @@ def test_a_run_cancelled_while_queued_never_started():
     assert never_started({"state": "cancelled", "device": None})
     assert not never_started({"state": "cancelled", "device": "cpu"})  # cancelled after it trained a while
     assert not never_started({"state": "queued"})
+
+
+@pytest.mark.parametrize("name", ["sweeps", "SWEEPS", "Sweeps"])
+def test_the_runs_roots_own_names_are_reserved(name, capsys):
+    """Issue 20, item 8: a run named `sweeps` would take the sweep records' folder, and deleting it
+    would delete every sweep's spec, trials and summary."""
+    run = _run("r1")
+    with pytest.raises(RunError, match="reserved"):
+        rename_run(run, name)
+    assert (run.path / "config.json").is_file()
+    with pytest.raises(RunError, match="reserved"):
+        RunFolder.create({"epochs": 1}, name=name)
+    assert _cli(capsys, "rename", "r1", name)[0] == 2
+
+
+def test_a_sweeps_folder_that_looks_like_a_run_is_never_deleted_as_one(capsys):
+    records = paths.runs_root() / "sweeps"
+    (records / "grid").mkdir(parents=True)
+    (records / "grid" / "trials.json").write_text("[]")
+    (records / "config.json").write_text("{}")  # made by a rename before names were reserved
+    with pytest.raises(RunError, match="reserved"):
+        locate("sweeps")
+    code, _, err = _cli(capsys, "delete", "sweeps", "--yes")
+    assert code == 2 and "reserved" in err
+    assert (records / "grid" / "trials.json").is_file()

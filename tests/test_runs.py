@@ -13,7 +13,8 @@ import torch
 from cinic.model.lenet import PRESETS, build_model
 from cinic.model import checkpoints
 from cinic.model.checkpoints import CheckpointError, load_model
-from cinic.runs.folder import RunError, RunFolder, list_runs, this_process, write_atomically
+from cinic.runs.folder import RunError, RunFolder, list_runs, write_atomically
+from cinic.runs.process import this_process
 
 
 def _config(preset="base", **extra):
@@ -71,10 +72,20 @@ def test_metrics_survive_a_torn_last_line_and_epochs_deduplicate():
 def test_checkpoint_round_trip_and_model_rebuild():
     run = RunFolder.create(_config("best"))
     checkpoints.save(run, _state("best"), "best")
-    model, facts = load_model(run)
-    assert facts["epoch"] == 1 and facts["spec"] == PRESETS["best"]
-    assert sum(p.numel() for p in model.parameters()) == sum(
+    classifier = load_model(run)
+    assert classifier.epoch == 1 and classifier.spec == PRESETS["best"] and classifier.run_path == run.path
+    assert not classifier.network.training
+    assert sum(p.numel() for p in classifier.network.parameters()) == sum(
         p.numel() for p in build_model(PRESETS["best"]).parameters())
+
+
+def test_a_checkpoint_without_class_names_is_damaged():
+    run = RunFolder.create(_config("base"))
+    state = _state("base")
+    state["classes"] = None
+    checkpoints.save(run, state, "best")
+    with pytest.raises(CheckpointError, match="damaged: its class names should be a list of names, not None"):
+        load_model(run)
 
 
 def test_a_checkpoint_of_another_model_is_explained():
@@ -199,10 +210,10 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running():
 
 def test_resuming_a_run_that_is_training_is_refused(bystander, capsys):
     from cinic import cli
-    from cinic.runs import folder as runs
+    from cinic.runs.process import process_start
 
     run = RunFolder.create(_config())
-    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.write_status("running", pid=bystander.pid, pid_start=process_start(bystander.pid), epoch=1)
     assert run.status()["state"] == "running"  # provably a live process: taken as the training
     assert cli.main(["train", "--resume", str(run.path)]) == 2
     assert "is already running; stop it first" in capsys.readouterr().err
@@ -295,7 +306,7 @@ def test_a_figure_of_the_wrong_type_in_metrics_is_left_out():
 @pytest.mark.parametrize("content", [b"{x", b'{"state": ["finished"]}', b'{"state": "failed", "error": 5}'])
 def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys, content):
     from cinic import cli
-    from cinic.runs import folder as runs
+    from cinic.runs.launch import launch_training
 
     run = RunFolder.create(_config())
     (run.path / "status.json").write_bytes(content)
@@ -303,18 +314,19 @@ def test_resuming_a_run_with_a_damaged_status_is_refused_naming_the_file(capsys,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "status.json is damaged" in err and "delete" in err
     with pytest.raises(RunError, match="status.json is damaged"):
-        runs.launch_training(resume_run=run)
+        launch_training(resume_run=run)
 
 
 def test_the_app_cannot_resume_a_run_that_is_training(bystander):
     """launch_training (the Train page's Resume) refuses a live run: no second process, status untouched."""
-    from cinic.runs import folder as runs
+    from cinic.runs.launch import launch_training
+    from cinic.runs.process import process_start
 
     run = RunFolder.create(_config())
-    run.write_status("running", pid=bystander.pid, pid_start=runs.process_start(bystander.pid), epoch=1)
+    run.write_status("running", pid=bystander.pid, pid_start=process_start(bystander.pid), epoch=1)
     run.request_stop()
     with pytest.raises(RunError, match="is already running; stop it first"):
-        runs.launch_training(resume_run=run)
+        launch_training(resume_run=run)
     assert run.stop_requested() and run.status()["pid"] == bystander.pid  # the stop stands
 
 
@@ -363,3 +375,30 @@ def test_random_bytes_and_zeros_are_called_damaged_not_code(tmp_path):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(CheckpointError, match="it is damaged or not a PyTorch checkpoint"):
             checkpoints.load_file(tmp_path / name)
+
+
+def test_a_run_created_on_a_full_disk_leaves_nothing_and_claims_no_previous_file(tmp_path, monkeypatch):
+    """Issue 20, item 12: no "damaged" run is left, and no "previous file is intact" said of a file
+    that never existed."""
+    import errno
+
+    from cinic.runs import files
+
+    original = files.replace_file
+
+    def full_disk_for_status(path, write):
+        if path.name == "status.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, write)
+    monkeypatch.setattr(files, "replace_file", full_disk_for_status)
+    with pytest.raises(RunError) as caught:
+        RunFolder.create({"epochs": 1}, root=tmp_path, name="full")
+    assert "No space left on device" in str(caught.value) and "intact" not in str(caught.value)
+    assert list_runs(tmp_path) == [] and not (tmp_path / "full").exists()
+    (tmp_path / "d").mkdir()
+    with pytest.raises(RunError) as caught:
+        write_atomically(tmp_path / "d" / "status.json", b"{}")
+    assert "nothing was written" in str(caught.value) and not (tmp_path / "d" / "status.json").exists()
+    (tmp_path / "d" / "status.json").write_text("{}")
+    with pytest.raises(RunError, match="the previous file is intact"):
+        write_atomically(tmp_path / "d" / "status.json", b"{}")

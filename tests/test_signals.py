@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _train(tiny_data, capsys, *extra) -> tuple[int, RunFolder, str]:
     code = cli.main(["train", "--data", str(tiny_data), "--epochs", "2", "--batch-size", "64", "--device", "cpu",
-                     "--recipe", "seed", "--name", "r", "--no-progress", *extra])
+                     "--recipe", "report", "--name", "r", "--no-progress", *extra])
     out = capsys.readouterr()
     return code, RunFolder.open("r"), out.out + out.err
 

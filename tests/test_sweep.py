@@ -117,6 +117,13 @@ def _wait_for_epoch(run: RunFolder, epoch: int, timeout: float = 300) -> dict:
     raise AssertionError(f"{run.name} never reached epoch {epoch}: {run.status()}")
 
 
+def _wait_for_state(run: RunFolder, state: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while run.status()["state"] != state:
+        assert time.time() < deadline, f"{run.name} never became {state}: {run.status()}"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_its_trial_from_the_last_checkpoint(sample_root, tmp_path):
     spec = write_spec(tmp_path / "k.json", sample_root, epochs=4, grid={"seed": [0]})
@@ -126,8 +133,7 @@ def test_a_killed_sweep_resumes_its_trial_from_the_last_checkpoint(sample_root, 
     _wait_for_epoch(run, 1)
     first.send_signal(signal.SIGKILL)  # the sweep dies at once; Ray's processes die with it
     first.wait(timeout=30)
-    time.sleep(3)
-    assert run.status()["state"] == "interrupted"
+    _wait_for_state(run, "interrupted")  # once Ray's trial process is gone too
     saved = len(run.epochs())
 
     again = subprocess.run([sys.executable, "-m", "cinic", "sweep", str(spec), "--runs-root", str(runs)],
@@ -183,3 +189,14 @@ def test_a_damaged_trials_file_hides_no_other_sweep(tmp_path, trials):
     RunFolder.create({"preset": "base", "epochs": 1}, root=root, name="g-1").write_status("finished", test_acc=50.0)
     assert {s["name"]: s["trials"] for s in list_sweeps(root)} == {"bad": 0, "good": 1}
     assert list(sweeps_of_runs(["g-1", "ok-run", "a-run"], root)) == ["good"]
+
+
+def test_a_refused_sweep_writes_nothing(tiny_data, tmp_path):
+    """Issue 20, item 9: a sweep refused for a trial name already taken by another run leaves no
+    spec.json or trials.json that would show that run's result under its settings."""
+    RunFolder.create({"epochs": 5, "data": str(tiny_data)}, root=tmp_path, name="taken_seed-0")
+    spec = {"name": "taken", "data": str(tiny_data), "epochs": 1, "grid": {"seed": [0, 1]}}
+    with pytest.raises(SweepError, match="exists but is not the trial"):
+        prepare(parse_spec(spec), tmp_path)
+    assert not (tmp_path / "sweeps").exists() and list_sweeps(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken_seed-0"]

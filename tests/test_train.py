@@ -15,9 +15,18 @@ from cinic.training.loop import train_run
 
 
 def test_step_schedule_drops_at_the_given_epochs():
-    c = make_config("x", preset="base", recipe="seed", epochs=10, schedule="step",
+    c = make_config("x", preset="base", recipe="report", epochs=10, schedule="step",
                     lr_drops=[[5, 0.0005], [9, 0.0001]])
     assert [lr_at_epoch(c, e) for e in (1, 4, 5, 8, 9, 10)] == [0.001, 0.001, 0.0005, 0.0005, 0.0001, 0.0001]
+
+
+def test_the_report_recipe_old_name_seed_still_loads(tmp_path):
+    """Configs and specs written when the report's recipe was called "seed" read as "report"."""
+    old = make_config("x", preset="base", recipe="seed", epochs=10)
+    assert old.to_dict() == make_config("x", preset="base", recipe="report", epochs=10).to_dict()
+    assert TrainConfig.from_dict({**old.to_dict(), "recipe": "seed"}).recipe == "report"
+    run = RunFolder.create({**old.to_dict(), "recipe": "seed"}, tmp_path, "old-run")
+    assert run.config()["recipe"] == "report"
 
 
 def test_cosine_and_onecycle_warm_up_then_decay():
@@ -32,18 +41,18 @@ def test_cosine_and_onecycle_warm_up_then_decay():
 
 
 def test_recipes_differ_and_overrides_win():
-    seed = make_config("x", preset="best", recipe="seed", epochs=10)
+    report = make_config("x", preset="best", recipe="report", epochs=10)
     project = make_config("x", preset="best", recipe="project", epochs=10, lr=0.003)
-    assert seed.schedule == "step" and not seed.flip and seed.lr == 0.001
+    assert report.schedule == "step" and not report.flip and report.lr == 0.001
     assert project.flip and project.lr == 0.003 and project.model["fc"] == [600, 200]
     # The project recipe's model fields go onto a preset's spec; a composed spec is kept as given.
-    assert seed.model == PRESETS["best"].to_dict()
+    assert report.model == PRESETS["best"].to_dict()
     assert project.model == {**PRESETS["best"].to_dict(), "input_norm": "contrast", "flip_tta": True}
     # Xavier weights only where no BatchNorm rescales the activations (base and stepping, not best).
     for preset in ("base", "stepping"):
         plain = make_config("x", preset=preset, recipe="project").model
         assert plain == {**PRESETS[preset].to_dict(), "input_norm": "contrast", "flip_tta": True, "init": "xavier"}
-    assert make_config("x", preset="base", recipe="seed").model["init"] == "default"
+    assert make_config("x", preset="base", recipe="report").model["init"] == "default"
     composed = make_config("x", preset=None, recipe="project", model=PRESETS["base"].to_dict())
     assert composed.model == PRESETS["base"].to_dict()
 
@@ -88,7 +97,11 @@ def test_a_training_fills_its_run_folder(tiny_data):
     assert run.batches() and run.batches()[0]["step"] == 0
     assert run.has_checkpoint("last") and run.has_checkpoint("best")
     evaluation = run.evaluation()
-    assert evaluation["n"] == 60 and 0 <= evaluation["accuracy"] <= 100
+    # The test split's accuracy is the confusion matrix's diagonal, and the status says the same figure.
+    confusion = evaluation["confusion"]
+    assert evaluation["n"] == sum(map(sum, confusion)) == 60
+    assert evaluation["accuracy"] == pytest.approx(100 * sum(confusion[i][i] for i in range(10)) / 60)
+    assert run.status()["test_acc"] == evaluation["accuracy"]
     config = run.config()
     assert len(config["mean"]) == 3 and all(0 < s < 1 for s in config["std"])
 

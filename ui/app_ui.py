@@ -8,6 +8,8 @@ in `cinic/`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -21,18 +23,37 @@ from cinic.errors import CinicError
 
 APP_TITLE = "CINIC-10 Explorer"
 
+# What markdown (with GitHub's and Streamlit's additions) reads as markup in a line of text: links and
+# images ([ ] and a bare URL's "scheme:" or "www."), HTML and autolinks (< >), code, emphasis, tables,
+# headings, math, entities, e-mail autolinks, :icon: and :emoji: codes. Prose punctuation (". , : ( ) - '")
+# is left alone: an underscore inside a word, or a colon before a space, is no markup.
+_MARKUP = re.compile(r"""[\\`*\[\]<>{}#|~$&@]
+                       | (?<![A-Za-z0-9])_ | _(?![A-Za-z0-9])
+                       | :(?=\S)
+                       | (?<=www)\.""", re.VERBOSE | re.IGNORECASE)
+
+
+def as_text(value) -> str:
+    """`value` shown as the text it is inside Streamlit markdown (st.markdown, captions, boxes, labels,
+    image captions, toasts, progress texts): what markdown would read as markup is escaped, so a run
+    name, file or folder name, class name, spec field or error message is never a link, an image the
+    browser fetches, emphasis, an :icon: or $math$. Only the page's own wording is markdown."""
+    return _MARKUP.sub(lambda match: "\\" + match.group(), str(value))
+
 
 # --- the menu and the setup of every page ------------------------------------------------
 class MenuEntry(NamedTuple):
     file: str          # relative to app.py; Streamlit's own pages/ layout makes the URL /<file name>
     title: str         # in the menu, the browser tab and the page's setup call
-    icon: str          # a Material icon (Streamlit's own font), not an emoji a browser may lack
+    icon: str          # a Material icon for the menu (Streamlit's bundled font), not an emoji a browser may lack
     purpose: str = ""  # the home page's "Where to go next" line
 
 
 # The one list of the app's pages, in menu order. A new page is a file in pages/ and a line here.
 MENU = [
     MenuEntry("app.py", "Home", ":material/home:"),
+    # No purpose line: Home opens with a card of its own for it.
+    MenuEntry("pages/reproduce.py", "Reproduce the report", ":material/science:"),
     MenuEntry("pages/data.py", "Data", ":material/dataset:",
               "choose CINIC-10 or the demo set, check it, see samples and statistics"),
     MenuEntry("pages/augmentation.py", "Augmentation", ":material/auto_fix_high:",
@@ -63,12 +84,27 @@ def page_start(title: str) -> None:
     (torch) takes seconds; drawn before it, the menu shows at once instead of a blank page."""
     entry = menu_entry(title)
     tab_title = APP_TITLE if entry == MENU[0] else f"{entry.title} · {APP_TITLE}"
-    st.set_page_config(page_title=tab_title, page_icon=entry.icon, layout="wide")
+    st.set_page_config(page_title=tab_title, page_icon=favicon(), layout="wide")
     with st.sidebar:
         for item in MENU:
             link_to(item.title)
         st.divider()
-        st.caption(f"Data: {datasets.describe_data_root(datasets.data_in_use())}")
+        st.caption(f"Data: {as_text(datasets.describe_data_root(datasets.data_in_use()))}")
+
+
+@functools.cache
+@st.cache_resource(show_spinner=False)
+def favicon():
+    """The browser tab's icon, drawn here (four tiles, a grid of images). A Material icon as the page
+    icon made the browser fetch it from fonts.gstatic.com: the app fetches nothing from outside."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for i, colour in enumerate(((47, 111, 176), (242, 142, 43), (89, 161, 79), (225, 87, 89))):
+        x, y = 34 * (i % 2), 34 * (i // 2)
+        draw.rounded_rectangle((x, y, x + 29, y + 29), radius=6, fill=colour)
+    return image
 
 
 @contextlib.contextmanager
@@ -77,7 +113,7 @@ def page_body():
     under the menu, and a library error the page did not expect shown as a box saying what to do,
     not a traceback."""
     with st.sidebar:
-        st.caption(f"Device: {device_text()}")
+        st.caption(f"Device: {as_text(device_text())}")
     with errors_as_boxes():
         yield
 
@@ -106,8 +142,8 @@ def errors_as_boxes(what: str = ""):
     try:
         yield
     except CinicError as e:
-        prefix = f"{what}: " if what else ""
-        st.error(f"{prefix}{e}", icon=":material/error:")
+        prefix = f"{as_text(what)}: " if what else ""
+        st.error(f"{prefix}{as_text(e)}", icon=":material/error:")
 
 
 # --- the data set in use ---------------------------------------------------------
@@ -198,24 +234,54 @@ STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/play_
 
 
 def run_label(summary: dict) -> str:
-    """"20250101-120000-base (finished, test 61.2%)" for pickers (plain text: no icons in options)."""
+    """"20250101-120000-base · base · report recipe (finished, test 61.2%)" for pickers (plain text: no
+    icons in options): the name, what it trained, how it stands."""
     state = summary.get("state") or "?"
     extra = f", test {summary['test_acc']:.1f}%" if summary.get("test_acc") is not None else ""
-    return f"{summary['name']} ({state}{extra})"
+    return f"{chart_name(summary)} ({state}{extra})"
+
+
+def chart_name(summary: dict) -> str:
+    """"20250101-120000-base · base · report recipe": a run in a chart's legend or a caption."""
+    return f"{summary['name']} · {summary['label']}" if summary.get("label") else summary["name"]
 
 
 def pick_run(summaries: list[dict], key: str, label: str = "Run") -> dict | None:
-    """A selectbox over run summaries; remembers the pick in the URL so a reload keeps it."""
+    """A selectbox over run summaries (newest first). It opens on the run this tab follows (the one it
+    last picked or started), else on the newest finished run; the pick is followed from then on."""
     if not summaries:
         return None
     by_name = {s["name"]: s for s in summaries}
     names = list(by_name)
-    wanted = st.query_params.get("run")
-    index = names.index(wanted) if wanted in names else 0
+    wanted = followed_run(names) or next((s["name"] for s in summaries if s.get("state") == "finished"), names[0])
     # Names, not summaries, as options: a run's label changes while it trains, its name does not.
-    picked = st.selectbox(label, names, index=index, format_func=lambda name: run_label(by_name[name]), key=key)
-    st.query_params["run"] = picked
+    picked = st.selectbox(label, names, index=names.index(wanted), format_func=lambda name: run_label(by_name[name]),
+                          key=key)
+    follow_run(picked)
     return by_name[picked]
+
+
+FOLLOWED = "followed-run"  # session state: the run this tab follows across pages
+
+
+def follow_run(name: str | None) -> None:
+    """Make `name` the run this tab follows: in its URL (a reload or a bookmark keeps it) and in its
+    session (the menu's links carry no URL parameters). Each tab is its own session, so two tabs
+    follow their own runs. None forgets it (a deleted run)."""
+    if name is None:
+        st.query_params.pop("run", None)
+        st.session_state.pop(FOLLOWED, None)
+        return
+    st.query_params["run"] = name
+    st.session_state[FOLLOWED] = name
+
+
+def followed_run(names: list[str]) -> str | None:
+    """The run this tab follows, if it is among `names`: the URL's first, else the session's."""
+    for wanted in (st.query_params.get("run"), st.session_state.get(FOLLOWED)):
+        if wanted in names:
+            return wanted
+    return None
 
 
 def age(unix_time: float | None) -> str:
@@ -262,7 +328,8 @@ def _load_best(run_path: str, mtime: float):
 
 
 def load_best(run_path: str, mtime: float | None = None):
-    """(model on the CPU, checkpoint facts) of a run's best checkpoint, cached per file version."""
+    """The Classifier of a run's best checkpoint, on the CPU, cached per file version and shared by
+    every session: no call changes it (cinic.model.classifier)."""
     from cinic.runs.folder import RunFolder
 
     if mtime is None:

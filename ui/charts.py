@@ -12,6 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import altair as alt
 import pandas as pd
@@ -46,11 +47,30 @@ def class_axis() -> alt.Axis:
     return alt.Axis(labelAngle=-45, labelOverlap=False)
 
 
+# --- figures in words ------------------------------------------------------------
+def rounded(value: float, digits: int = 2) -> Decimal:
+    """`value` rounded half up to `digits`, from its value at 3 decimals: metrics.jsonl keeps 3 decimals
+    and status.json the whole value, so one accuracy read from either reads the same (42.085 was 42.08
+    on one page and 42.09 on another)."""
+    return Decimal(f"{value:.3f}").quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def percent(value: float, digits: int = 2) -> str:
+    """An accuracy as every page shows it: "42.09%"."""
+    return f"{rounded(value, digits)}%"
+
+
+def points(a: float, b: float, digits: int = 2) -> str:
+    """b - a as the difference of the figures shown ("34.91%" and "33.43%" differ by "+1.48 points")."""
+    return f"{rounded(b, digits) - rounded(a, digits):+} points"
+
+
 # --- training curves -----------------------------------------------------------
 def epoch_axis(first: int, last: int) -> alt.Axis:
-    """An axis of whole epochs only (one epoch read "1.000000"), each labelled up to 20 of them."""
-    values = list(range(first, last + 1)) if last - first <= 20 else None
-    return alt.Axis(tickMinStep=1, format="d", **({"values": values} if values else {}))
+    """An axis of whole epochs (one epoch read "1.000000"), each labelled up to 20 of them. Asked by
+    tick count: the same axis given its values as a list of whole numbers labelled 3 epochs "1" and
+    "3" only in the browser."""
+    return alt.Axis(tickMinStep=1, format="d", tickCount=min(max(last - first, 1), 20))
 
 
 def lr_schedule_chart(points: Sequence[tuple[float, float]]) -> alt.Chart:
@@ -72,8 +92,9 @@ def batch_loss_chart(batches: Sequence[Mapping]) -> alt.Chart:
         [{"step": b["step"], "loss": b["loss"], "epoch": b.get("epoch")} for b in batches],
         columns=["step", "loss", "epoch"])
     return fit_width(alt.Chart(frame, height=220, title="Training loss (every 10 batches)").mark_line().encode(
-        x=alt.X("step:Q", title="batch"),
-        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+        # Whole batches, and a loss to 3 decimals: one point alone read "0.000000" and "2.312750".
+        x=alt.X("step:Q", title="batch", axis=alt.Axis(format="d", tickMinStep=1)),
+        y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
         tooltip=["epoch:Q", "step:Q", alt.Tooltip("loss:Q", format=".3f")],
     ))
 
@@ -99,12 +120,11 @@ def epoch_metric_chart(epochs: Sequence[Mapping], metric: str) -> alt.Chart:
     ))
 
 
-def run_color(runs: Sequence[str], legend: bool = True) -> alt.Color:
+def run_color(runs: Sequence[str]) -> alt.Color:
     """Each run its own colour of RUN_PALETTE (after ten they repeat)."""
     runs = list(runs)
     scale = alt.Scale(domain=runs, range=[RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(runs))])
-    return alt.Color("run:N", scale=scale, sort=runs,
-                     legend=alt.Legend(orient="bottom", columns=1, labelLimit=400) if legend else None)
+    return alt.Color("run:N", scale=scale, sort=runs, legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
 
 
 def overlay_frame(epochs_by_run: Mapping[str, Sequence[Mapping]], key: str) -> pd.DataFrame:
@@ -202,7 +222,8 @@ def confusion_frame(confusion: Sequence[Sequence[int]], classes: Sequence[str]) 
 
 
 def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
-                    normalize: bool = False, selected: tuple[str, str] | None = None) -> alt.LayerChart:
+                    normalize: bool = False, selected: tuple[str, str] | None = None,
+                    title: str = "Confusion matrix (rows: true class)") -> alt.LayerChart:
     """Heat map, rows = true class, columns = predicted; click a cell to select it. `selected`
     (true class, predicted) is the cell shown selected at first.
 
@@ -216,7 +237,7 @@ def confusion_chart(confusion: Sequence[Sequence[int]], classes: Sequence[str],
                                     **({"value": [{"true_class": selected[0], "predicted": selected[1]}]}
                                        if selected else {}))
     order = list(classes)
-    base = alt.Chart(frame, title="Confusion matrix (rows: true class)").encode(
+    base = alt.Chart(frame, title=title).encode(
         x=alt.X("predicted:N", sort=order, title="predicted", axis=class_axis()),
         y=alt.Y("true_class:N", sort=order, title="true class"),
     )
@@ -297,9 +318,15 @@ def top_k_chart(predictions: Sequence[Mapping]) -> alt.Chart:
     ))
 
 
+# Mistakes are ranked by loss, which is the true class's probability, lowest first: the figure shown.
+MISTAKES_RANKED = ("worst first: the lowest probability given to the true class (the highest loss). "
+                   "Under each: true class → predicted class, and that probability.")
+
+
 def mistake_caption(mistake: Mapping) -> str:
-    """A short caption under a misclassified image: "cat → dog 71%" (true → predicted, its probability)."""
-    return f"{mistake['true']} → {mistake['pred']} {mistake['p_pred']:.0%}"
+    """A short caption under a misclassified image: "cat → dog, p(cat) 2.1%" (true → predicted, and the
+    true class's probability, which the list is ranked by)."""
+    return f"{mistake['true']} → {mistake['pred']}, p({mistake['true']}) {mistake['p_true']:.1%}"
 
 
 def mistakes_table(mistakes: Sequence[Mapping]) -> pd.DataFrame:
@@ -352,7 +379,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
     for s in summaries:
         preset = s.get("preset") or "custom"
         rows.append({
-            "run": s["name"], "variant": preset,
+            "run": s["name"], "variant": s.get("label") or preset,
             "what changed": notes.get(preset) or s.get("model") or "",
             "test %": _round(s.get("test_acc")), "valid %": _round(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
@@ -360,7 +387,7 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
             "state": s.get("state"),
         })
     for preset, figures in (reference or {}).items():
-        rows.append({"run": f"report: {preset}", "variant": preset, "what changed": notes.get(preset, ""),
+        rows.append({"run": f"report: {preset}", "variant": f"{preset} · report recipe", "what changed": notes.get(preset, ""),
                      "test %": figures["test_acc"], "valid %": figures["best_valid_acc"],
                      "epochs": figures["epoch"], "augmentation": "report's ×30,000", "state": "reference"})
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
@@ -424,7 +451,8 @@ def mark_best_epochs(chart: alt.Chart, epochs_by_run: Mapping[str, Sequence[Mapp
     if not rows:
         return chart
     frame = pd.DataFrame(rows)
-    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run, legend=False)))
+    # The same legend as the curves': a layer without one ("disable") made Vega-Lite warn of a conflict.
+    return _with_layer(chart, *_best_marks(alt.Chart(frame), run_color(epochs_by_run)))
 
 
 def _best_marks(base: alt.Chart, color) -> tuple[alt.Chart, alt.Chart]:
@@ -525,3 +553,126 @@ def sweep_chart(trials: Sequence[Mapping], variants: Sequence[Mapping]) -> alt.L
         y=y, x=alt.X("test %:Q", scale=x_scale), color=alt.Color("seed:N", title="seed"),
         tooltip=["run", "seed", alt.Tooltip("test %:Q", format=".2f")])
     return fit_width(alt.layer(bars, ticks, seeds).properties(height=max(2, len(order)) * ROW_PX * 2))
+
+
+# --- the reproduce study (cinic.study.reproduce.study_result) --------------------------------------------
+STUDY_COLUMNS = ["variant", "what it changes", "report test %", "report valid %", "report epochs", "test %",
+                 "± std", "n", "test 95% CI", "valid %", "valid ± std", "difference", "verdict"]
+STUDY_POINTS = "the report"  # the legend's name for the report's own per-epoch figures
+
+
+def study_data_line(data: Mapping) -> str:
+    """One line above the study's table: whether its figures can be read against the report's."""
+    images = data.get("train_images")
+    size = f"{images:,} training images" if isinstance(images, int) else "training images not counted"
+    if data.get("comparable_to_report"):
+        return f"CINIC-10 at full size ({size}): the figures compare with the report's."
+    return (f"This data set ({size}) is not the report's: compare the ranking and the gaps, "
+            "not the figures.")
+
+
+def study_table(variants: Sequence[Mapping]) -> pd.DataFrame:
+    """The report's table beside this study's, one row per variant (and recipe)."""
+    def interval(ci):
+        return f"{ci[0]:.2f} .. {ci[1]:.2f}" if ci and None not in ci else "-"
+
+    rows = [{"variant": v["label"], "what it changes": v.get("changes") or "",
+             "report test %": (v.get("report") or {}).get("test"),
+             "report valid %": (v.get("report") or {}).get("valid"),
+             "report epochs": (v.get("report") or {}).get("epochs"), "test %": _round(v.get("test_mean")),
+             "± std": _round(v.get("test_std")), "n": v.get("n"), "test 95% CI": interval(v.get("test_ci95")),
+             "valid %": _round(v.get("valid_mean")), "valid ± std": _round(v.get("valid_std")),
+             "difference": _round(v.get("diff_to_report")), "verdict": v.get("verdict") or ""}
+            for v in variants]
+    return pd.DataFrame(rows, columns=STUDY_COLUMNS)
+
+
+def study_curves_chart(curves: Sequence[Mapping]) -> alt.LayerChart:
+    """Mean validation accuracy by epoch per variant, a band of ± one std over the seeds, and the
+    report's own per-epoch figures as diamonds in the variant's colour."""
+    labels = [c["label"] for c in curves]
+    rows = []
+    for c in curves:
+        for epoch, mean, std in zip(c["epochs"], c["valid_mean"], c.get("valid_std") or [None] * len(c["epochs"])):
+            if mean is not None:
+                spread = std or 0.0  # one seed: no spread to draw
+                rows.append({"variant": c["label"], "epoch": epoch, "valid %": mean, "std": std,
+                             "low": mean - spread, "high": mean + spread})
+    means = pd.DataFrame(rows, columns=["variant", "epoch", "valid %", "std", "low", "high"])
+    # One set of report points per variant: "and ours" repeats them on its project-recipe curves.
+    shown, points = set(), []
+    for c in curves:
+        if c["variant"] not in shown:
+            shown.add(c["variant"])
+            points += [{"variant": c["label"], "epoch": e, "valid %": v, "source": STUDY_POINTS}
+                       for e, v in c.get("report_points") or []]
+    report = pd.DataFrame(points, columns=["variant", "epoch", "valid %", "source"])
+    last = max([int(e) for e in means["epoch"]] + [int(e) for e in report["epoch"]] + [1])
+    x = alt.X("epoch:Q", axis=epoch_axis(1, last), scale=alt.Scale(domain=[1, last]))
+    y_scale = alt.Scale(zero=False)
+    palette = [RUN_PALETTE[i % len(RUN_PALETTE)] for i in range(len(labels))]
+    color = alt.Color("variant:N", sort=labels, scale=alt.Scale(domain=labels, range=palette),
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, symbolOpacity=1))
+    band = alt.Chart(means).mark_area(opacity=0.18).encode(
+        x=x, y=alt.Y("low:Q", scale=y_scale, title="validation accuracy %"), y2="high:Q", color=color)
+    lines = alt.Chart(means).mark_line(point=True).encode(
+        x=x, y=alt.Y("valid %:Q", scale=y_scale), color=color,
+        tooltip=["variant:N", "epoch:Q", alt.Tooltip("valid %:Q", title="mean valid %", format=".2f"),
+                 alt.Tooltip("std:Q", title="± std over seeds", format=".2f")])
+    marks = alt.Chart(report).mark_point(shape="diamond", size=110, filled=True, stroke="black",
+                                         strokeWidth=1).encode(
+        x=x, y=alt.Y("valid %:Q", scale=y_scale), color=color,
+        # The shape by a field (for its legend entry) needs its own one-shape scale, or Vega draws circles.
+        shape=alt.Shape("source:N", title=None, scale=alt.Scale(range=["diamond"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["variant:N", "epoch:Q", alt.Tooltip("valid %:Q", title="the report's valid %", format=".2f")])
+    return fit_width(alt.layer(band, lines, marks, title="Validation accuracy by epoch: mean over seeds "
+                                                          "(band: ± one std), the report's figures as diamonds",
+                               height=320))
+
+
+def class_rates_table(confusion: Mapping) -> pd.DataFrame:
+    """Recall and precision per class, this study's beside the report's (study_result's "confusion")."""
+    rows = [{"class": c, "recall % (study)": _round(confusion["study_recall"].get(c)),
+             "recall % (report)": _round(confusion["report_recall"].get(c)),
+             "precision % (study)": _round(confusion["study_precision"].get(c)),
+             "precision % (report)": _round(confusion["report_precision"].get(c))}
+            for c in confusion["classes"]]
+    return pd.DataFrame(rows, columns=["class", "recall % (study)", "recall % (report)",
+                                       "precision % (study)", "precision % (report)"])
+
+
+def format_p(p) -> str:
+    if p is None:
+        return "-"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def evidence_text(evidence: Mapping) -> str:
+    """"diff: 1.11; ci95: -3.01 .. 5.23; epochs: base 7, best 2": a claim's evidence on one line."""
+    def value(v) -> str:
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k.replace('_', ' ')} {value(x)}" for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            if v and all(isinstance(x, str) for x in v):
+                return "/".join(v)  # a pair of classes: cat/dog
+            if len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+                return f"{value(v[0])} .. {value(v[1])}"  # an interval
+            return ", ".join(f"({value(x)})" if isinstance(x, Mapping) else value(x) for x in v)
+        return str(v)
+
+    return "; ".join(f"{k.replace('_', ' ')}: {format_p(v) if k == 'p_value' else value(v)}"
+                     for k, v in (evidence or {}).items())
+
+
+def claim_summary(claim: Mapping) -> dict:
+    """What the page writes for one of the report's conclusions: its title, verdict, test line and evidence."""
+    detail = claim.get("test") or ""
+    if claim.get("p_value") is not None:
+        detail += f" · p = {format_p(claim['p_value'])}".replace("p = <", "p <")
+    if claim.get("n_to_settle"):
+        detail += f" · about {claim['n_to_settle']} seeds per variant would settle it"
+    return {"title": f"{claim['id']}. {claim['claim']}", "verdict": claim["verdict"], "detail": detail,
+            "evidence": evidence_text(claim.get("evidence") or {})}

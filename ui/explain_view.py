@@ -15,24 +15,22 @@ import streamlit as st
 from ui import app_ui
 from cinic.analysis import explain
 from cinic.analysis import feature_maps
+from cinic.model.classifier import Classifier, as_images
 
 PANEL_ZOOM = 8  # the 32x32 picture and its map drawn 256 px wide, pixel for pixel
 
 
-class Explained(NamedTuple):
-    """A run's model ready to explain pictures: where it came from and what it is."""
+class LabelledModel(NamedTuple):
+    """A run's model as a page names it ("A = 20250101-120000-base")."""
     label: str
-    run_path: str
-    model: object
-    facts: dict
+    classifier: Classifier
 
 
-def model_of(label: str, run_path: str) -> Explained:
-    model, facts = app_ui.load_best(run_path)
-    return Explained(label, run_path, model, facts)
+def model_of(label: str, run_path: str) -> LabelledModel:
+    return LabelledModel(label, app_ui.load_best(run_path))
 
 
-def _checkpoint_key(run_path: str) -> str:
+def _checkpoint_key(run_path) -> str:
     from cinic.runs.folder import RunFolder
 
     return f"{run_path}@{RunFolder(run_path).checkpoint_path('best').stat().st_mtime}"
@@ -40,24 +38,22 @@ def _checkpoint_key(run_path: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _saliency(checkpoint_key: str, picture_bytes: bytes, shape: tuple, method: str, target: int,
-              _model, _facts) -> np.ndarray:
+              _classifier: Classifier) -> np.ndarray:
     picture = np.frombuffer(picture_bytes, dtype=np.uint8).reshape(shape)
-    return explain.saliency(_model, picture, _facts["mean"], _facts["std"], target, method)
+    return explain.saliency(_classifier, picture, target, method)
 
 
-def saliency_of(who: Explained, picture: np.ndarray, method: str, target: int) -> np.ndarray:
-    return _saliency(_checkpoint_key(who.run_path), picture.tobytes(), picture.shape, method, target,
-                     who.model, who.facts)
+def saliency_of(model: LabelledModel, picture: np.ndarray, method: str, target: int) -> np.ndarray:
+    classifier = model.classifier
+    return _saliency(_checkpoint_key(classifier.run_path), picture.tobytes(), picture.shape, method, target,
+                     classifier)
 
 
-def prediction(who: Explained, picture: np.ndarray) -> tuple[int, np.ndarray]:
+def prediction(model: LabelledModel, picture: np.ndarray) -> tuple[int, np.ndarray]:
     """(predicted class index, probabilities) in float32, as every page predicts."""
-    import torch
-
     from cinic.analysis.evaluate import predict_probs
 
-    images = torch.from_numpy(np.array(picture)).permute(2, 0, 1).unsqueeze(0).contiguous()
-    probs = predict_probs(who.model, images, who.facts["mean"], who.facts["std"], "cpu")[0].numpy()
+    probs = predict_probs(model.classifier, as_images(picture))[0].numpy()
     return int(probs.argmax()), probs
 
 
@@ -81,47 +77,49 @@ def method_caption(method: str) -> str:
             "drawn, each map scaled so its most important pixel is 1.")
 
 
-def show_panel(who: Explained, picture: np.ndarray, method: str, target: str | None, heading: str = "") -> None:
+def show_panel(model: LabelledModel, picture: np.ndarray, method: str, target: str | None,
+               heading: str = "") -> None:
     """The picture, its map and the map over it (8x, nearest neighbour) with a colour legend."""
-    classes = list(who.facts["classes"])
-    predicted, probs = prediction(who, picture)
+    classes = list(model.classifier.classes)
+    predicted, probs = prediction(model, picture)
     index = predicted if target is None else classes.index(target)
-    saliency_map = saliency_of(who, picture, method, index)
+    saliency_map = saliency_of(model, picture, method, index)
     lead = f"{heading} " if heading else ""
-    st.markdown(f"{lead}predicts **{classes[predicted]}** ({probs[predicted]:.0%}); "
-                f"map for **{classes[index]}** ({probs[index]:.0%})")
+    st.markdown(f"{lead}predicts **{app_ui.as_text(classes[predicted])}** ({probs[predicted]:.0%}); "
+                f"map for **{app_ui.as_text(classes[index])}** ({probs[index]:.0%})")
     st.image(explain.panel(picture, saliency_map, f"{explain.METHODS[method]}: {classes[index]}", PANEL_ZOOM))
     if not saliency_map.any():
-        st.caption(f"Nothing in this picture speaks for {classes[index]} by this method: the map is empty.")
+        st.caption(f"Nothing in this picture speaks for {app_ui.as_text(classes[index])} by this method: the map "
+                   "is empty.")
 
 
-def explain_picture(who: Explained, picture: np.ndarray, key: str) -> None:
+def explain_picture(model: LabelledModel, picture: np.ndarray, key: str) -> None:
     """One model, one picture: the saliency map for its prediction or a chosen class, and the layers."""
-    method, target = choose_method_and_class(key, list(who.facts["classes"]), "its prediction")
+    method, target = choose_method_and_class(key, list(model.classifier.classes), "its prediction")
     st.caption(method_caption(method))
     with st.spinner("Computing the map..."):
-        show_panel(who, picture, method, target)
+        show_panel(model, picture, method, target)
     with st.expander("What the layers see: feature maps after each conv block, first-layer filters"):
-        show_layers(who, picture)
+        show_layers(model.classifier, picture)
 
 
-def explain_pair(models: list[Explained], picture: np.ndarray, key: str) -> None:
+def explain_pair(models: list[LabelledModel], picture: np.ndarray, key: str) -> None:
     """Two models on one picture, one under the other, with the same method and class."""
-    method, target = choose_method_and_class(key, list(models[0].facts["classes"]), "each model's prediction")
+    method, target = choose_method_and_class(key, list(models[0].classifier.classes), "each model's prediction")
     st.caption(method_caption(method))
     with st.spinner("Computing the maps..."):
-        for who in models:
-            show_panel(who, picture, method, target, heading=f"**{who.label}**")
+        for model in models:
+            show_panel(model, picture, method, target, heading=f"**{app_ui.as_text(model.label)}**")
 
 
-def show_layers(who: Explained, picture: np.ndarray) -> None:
-    blocks = feature_maps.feature_maps(who.model, picture, who.facts["mean"], who.facts["std"])
+def show_layers(classifier: Classifier, picture: np.ndarray) -> None:
+    blocks = feature_maps.feature_maps(classifier, picture)
     for block in blocks:
         maps = block["maps"]
         st.markdown(f"**After conv block {block['block']}**: {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}, "
                     "strongest first (mean absolute activation); one colour scale per block, dark = low")
         st.image(feature_maps.maps_grid(maps))
-    filters = feature_maps.first_layer_filters(who.model)
+    filters = feature_maps.first_layer_filters(classifier)
     if len(filters):
         st.markdown(f"**First layer's {len(filters)} filters** ({filters.shape[1]}x{filters.shape[2]} pixels, "
                     "as colours: grey is 0, one scale for all)")

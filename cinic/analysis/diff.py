@@ -208,11 +208,11 @@ def compare_runs(run_a, run_b, data=None, device="cpu", progress=None) -> RunPai
         dataset, _ = load_evaluation_set(data, "test", progress)
     probs = []
     for run in (run_a, run_b):
-        model, facts = checkpoints.load_model(run, "best", device)
-        if list(facts["classes"]) != list(dataset.classes):
-            raise DiffError(f"run {run.name} was trained on the classes {', '.join(facts['classes'])}, "
+        classifier = checkpoints.load_model(run, "best", device)
+        if list(classifier.classes) != list(dataset.classes):
+            raise DiffError(f"run {run.name} was trained on the classes {', '.join(classifier.classes)}, "
                             f"but {dataset.source} holds {', '.join(dataset.classes)}; compare runs of one task")
-        probs.append(predict_probs(model, dataset.images, facts["mean"], facts["std"], device))
+        probs.append(predict_probs(classifier, dataset.images))
     return RunPair(run_a.name, run_b.name, dataset, probs[0], probs[1])
 
 

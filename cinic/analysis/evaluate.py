@@ -13,12 +13,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cinic.data.dataset import display_name
 from cinic.training.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
 from cinic.errors import CinicError
-from cinic.training.loader import normalize
+from cinic.model.classifier import Classifier, as_images
 
 # The eval.json object (see docs/architecture.md): plain JSON-able data.
 Evaluation = dict[str, Any]
@@ -40,48 +39,39 @@ def default_batch_size(device: str | torch.device) -> int:
     return 256 if torch.device(device).type == "cpu" else 1024
 
 
-def predict_logits(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[float],
-                   std: Sequence[float], device: str | torch.device,
-                   batch_size: int | None = None, amp: bool = False) -> torch.Tensor:
+def predict_logits(classifier: Classifier, images_uint8: torch.Tensor, batch_size: int | None = None,
+                   amp: bool = False) -> torch.Tensor:
     """Logits (float32, CPU, N x C) for uint8 N x 3 x H x W images.
 
-    Batches move to `device` and are normalised there exactly as in training;
-    each batch's logits come straight back to the CPU so a big split never
-    piles up on the GPU. The model's train/eval mode is restored afterwards.
+    Batches move to the classifier's device and are normalised there exactly as in
+    training; each batch's logits come straight back to the CPU so a big split never
+    piles up on the GPU. Nothing about the network changes (its mode is set once, at
+    load): many users may predict with one classifier at once.
     Computed in true float32 (`device.exact_float32`): one image gets the same
     probabilities alone or in any batch, as anyone loading the exported weights
     gets them. `amp=True` (bf16 where the device has it) is for the bench only.
     """
     _check_images(images_uint8)
+    device = classifier.device
     if batch_size is None:
         batch_size = default_batch_size(device)
     if batch_size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
-    device = torch.device(device)
     channels_last = uses_channels_last(device)  # NHWC as in training: faster, and exact in float32 too
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device)
-    was_training = model.training
-    model.eval()
     chunks = []
-    try:
-        with torch.inference_mode(), exact_float32(device), autocast_for(device, amp):
-            for start in range(0, images_uint8.shape[0], batch_size):
-                raw = images_uint8[start:start + batch_size].to(device, non_blocking=True)
-                x = normalize(raw, mean_t, std_t, channels_last=channels_last)
-                chunks.append(model(x).float().cpu())
-    finally:
-        model.train(was_training)
+    with torch.inference_mode(), exact_float32(device), autocast_for(device, amp):
+        for start in range(0, images_uint8.shape[0], batch_size):
+            logits = classifier.forward(images_uint8[start:start + batch_size], channels_last)
+            chunks.append(logits.float().cpu())
     if not chunks:
         raise EvaluationError("no images to predict: the image tensor is empty (N = 0)")
     return torch.cat(chunks)
 
 
-def predict_probs(model: nn.Module, images_uint8: torch.Tensor, mean: Sequence[float],
-                  std: Sequence[float], device: str | torch.device,
+def predict_probs(classifier: Classifier, images_uint8: torch.Tensor,
                   batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities (float32, CPU, N x C): softmax of `predict_logits`."""
-    return predict_logits(model, images_uint8, mean, std, device, batch_size).softmax(dim=1)
+    return predict_logits(classifier, images_uint8, batch_size).softmax(dim=1)
 
 
 def top_k(probs_row: torch.Tensor | Sequence[float], classes: Sequence[str],
@@ -97,12 +87,9 @@ def top_k(probs_row: torch.Tensor | Sequence[float], classes: Sequence[str],
     return [{"class": classes[i], "prob": float(p)} for p, i in zip(values.tolist(), indices.tolist())]
 
 
-def classify_pictures(model: nn.Module, pictures: Sequence[np.ndarray], mean: Sequence[float],
-                      std: Sequence[float], classes: Sequence[str], k: int = 3,
-                      device: str | torch.device = "cpu") -> list[list[dict[str, Any]]]:
+def classify_pictures(classifier: Classifier, pictures, k: int = 3) -> list[list[dict[str, Any]]]:
     """The top-k classes of each HxWx3 uint8 picture (as cinic.data.images.to_model_input gives them)."""
-    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
-    return [top_k(row, classes, k) for row in predict_probs(model, images, mean, std, device)]
+    return [top_k(row, classifier.classes, k) for row in predict_probs(classifier, as_images(pictures))]
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -116,10 +103,9 @@ def _check_images(images: torch.Tensor) -> None:
 # Evaluation
 
 
-def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequence[float],
-             device: str | torch.device, batch_size: int | None = None,
+def evaluate(classifier: Classifier, dataset: Any, batch_size: int | None = None,
              top_misclassified: int = 200, split: str = "test", amp: bool = False) -> Evaluation:
-    """The eval.json object (docs/architecture.md) for `model` on `dataset`.
+    """The eval.json object (docs/architecture.md) for `classifier` on `dataset`.
 
     `dataset` is a cinic.data.dataset.DataSet or anything with its fields: images,
     labels, files, origins, classes and source.
@@ -129,7 +115,7 @@ def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequenc
     n = labels.shape[0]
     if n == 0:
         raise EvaluationError(f"the {split} split of {dataset.source} has no images; nothing to evaluate")
-    logits = predict_logits(model, dataset.images, mean, std, device, batch_size, amp=amp)
+    logits = predict_logits(classifier, dataset.images, batch_size, amp=amp)
     _check_outputs(logits, labels, classes, dataset.source)
 
     # float64 so the mean over a large split is exact to the digits we report
@@ -147,7 +133,7 @@ def evaluate(model: nn.Module, dataset: Any, mean: Sequence[float], std: Sequenc
     return {
         "split": split,
         "source": str(dataset.source),
-        "compute_dtype": "bfloat16" if uses_bf16(torch.device(device), amp) else "float32",
+        "compute_dtype": "bfloat16" if uses_bf16(classifier.device, amp) else "float32",
         "n": n,
         "correct": correct,
         "accuracy": _percent(correct / n),
@@ -231,10 +217,10 @@ def evaluate_run(run, which: str = "best", device: str | torch.device = "cpu", d
     from cinic.model import checkpoints
     from cinic.data.dataset import load_evaluation_set
 
-    model, facts = checkpoints.load_model(run, which, device)
+    classifier = checkpoints.load_model(run, which, device)
     dataset, name = load_evaluation_set(data or run.data_root(), split, progress)
-    result = evaluate(model, dataset, facts["mean"], facts["std"], device, batch_size, split=name)
-    result.update(checkpoint=which, epoch=facts["epoch"])
+    result = evaluate(classifier, dataset, batch_size, split=name)
+    result.update(checkpoint=which, epoch=classifier.epoch)
     if data is None and name == "test":
         run.write_evaluation(result)
     return result

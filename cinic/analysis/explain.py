@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from cinic.errors import CinicError
+from cinic.model.classifier import Classifier, as_images
 
 METHODS = {"gradcam": "Grad-CAM", "integrated-gradients": "Integrated gradients", "occlusion": "Occlusion"}
 METHOD_NOTES = {
@@ -44,37 +45,23 @@ class ExplainError(CinicError):
 
 
 # --- saliency --------------------------------------------------------------------------------------
-def saliency(model: nn.Module, picture: np.ndarray, mean: Sequence[float], std: Sequence[float],
-             target: int, method: str = "gradcam", device: str | torch.device = "cpu") -> np.ndarray:
-    """H x W float32 map in [0, 1] of how much each pixel speaks for class `target`."""
+def saliency(classifier: Classifier, picture: np.ndarray, target: int, method: str = "gradcam") -> np.ndarray:
+    """H x W float32 map in [0, 1] of how much each pixel speaks for class `target`.
+
+    Captum's hooks go on a view of the network made for this call, never on the shared one:
+    another user's picture passing through it at the same time is not this call's business."""
     from cinic.training.device import exact_float32
 
     attribute = {"gradcam": _gradcam, "integrated-gradients": _integrated_gradients,
                  "occlusion": _occlusion}.get(method)
     if attribute is None:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    x = model_input(picture, mean, std, device)
-    was_training = model.training
-    model.eval()
-    try:
-        with exact_float32(torch.device(device)):
-            raw = attribute(model, x, int(target)).detach().float().cpu()
-    finally:
-        model.train(was_training)
+    x = classifier.prepare(picture)
+    with exact_float32(classifier.device):
+        raw = attribute(classifier.view(), x, int(target)).detach().float().cpu()
     raw = raw.clamp(min=0)  # evidence for the class only
     peak = float(raw.max())
     return (raw / peak if peak > 0 else raw).numpy().astype(np.float32)
-
-
-def model_input(picture: np.ndarray, mean, std, device) -> torch.Tensor:
-    """1 x 3 x H x W normalised float32, as the model sees the picture in training."""
-    from cinic.training.loader import normalize
-
-    picture = np.asarray(picture)
-    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
-        raise ExplainError(f"a picture must be an H x W x 3 uint8 array, got {picture.shape} {picture.dtype}")
-    raw = torch.from_numpy(np.array(picture)).permute(2, 0, 1).unsqueeze(0).to(device)  # a copy: pictures may be read-only
-    return normalize(raw, torch.tensor(mean, device=device), torch.tensor(std, device=device))
 
 
 def last_conv_activation(model: nn.Module) -> nn.Module:
@@ -122,19 +109,18 @@ def class_index(name_or_index, classes: Sequence[str]) -> int:
     raise ExplainError(f"unknown class {name_or_index!r}; choose one of {', '.join(classes)}")
 
 
-def explain_picture(model: nn.Module, facts: dict, picture: np.ndarray, method: str = "gradcam",
-                    target=None, device: str | torch.device = "cpu") -> dict[str, Any]:
+def explain_picture(classifier: Classifier, picture: np.ndarray, method: str = "gradcam",
+                    target=None) -> dict[str, Any]:
     """The prediction and the saliency map for `target` (a class name; the prediction when None).
 
     {"predicted", "target", "method", "p_predicted", "p_target", "saliency" (H x W list)}"""
     from cinic.analysis.evaluate import predict_probs
 
-    classes = list(facts["classes"])
-    images = torch.from_numpy(np.array(picture, dtype=np.uint8)).permute(2, 0, 1).unsqueeze(0).contiguous()
-    probs = predict_probs(model, images, facts["mean"], facts["std"], device)[0]
+    classes = classifier.classes
+    probs = predict_probs(classifier, as_images(picture))[0]
     predicted = int(probs.argmax())
     wanted = predicted if target is None else class_index(target, classes)
-    saliency_map = saliency(model, picture, facts["mean"], facts["std"], wanted, method, device)
+    saliency_map = saliency(classifier, picture, wanted, method)
     return {"predicted": classes[predicted], "target": classes[wanted], "method": method,
             "p_predicted": float(probs[predicted]), "p_target": float(probs[wanted]),
             "saliency": saliency_map.round(5).tolist()}
@@ -200,22 +186,21 @@ def ranked_pixels(saliency_map: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.lexsort((tie_break, -saliency_map.ravel()))
 
 
-def faithfulness(model: nn.Module, facts: dict, pictures: Sequence[np.ndarray], method: str,
-                 fraction: float = HIDE_FRACTION, device: str | torch.device = "cpu") -> dict[str, Any]:
+def faithfulness(classifier: Classifier, pictures: Sequence[np.ndarray], method: str,
+                 fraction: float = HIDE_FRACTION) -> dict[str, Any]:
     """How much the predicted class's probability falls, on average, when the `fraction` most
     salient pixels are hidden (set to the image's mean colour), against the `fraction` least
     salient. A faithful map makes the first drop larger."""
     from cinic.analysis.evaluate import predict_probs
 
     def probabilities(batch):
-        images = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).contiguous()
-        return predict_probs(model, images, facts["mean"], facts["std"], device)
+        return predict_probs(classifier, as_images(batch))
 
     before = probabilities(pictures)
     targets = before.argmax(dim=1)
     most, least = [], []
     for picture, target in zip(pictures, targets.tolist()):
-        order = ranked_pixels(saliency(model, picture, facts["mean"], facts["std"], target, method, device))
+        order = ranked_pixels(saliency(classifier, picture, target, method))
         count = int(round(fraction * order.size))
         for chosen, out in ((order[:count], most), (order[-count:], least)):
             mask = np.zeros(order.size, dtype=bool)

@@ -1,9 +1,10 @@
 """What the layers see: the feature maps after each conv block for one picture, and the first
 layer's filters as colour pictures.
 
-Plain forward hooks on the model's own modules: nothing is re-implemented, so what is
-shown is exactly what the next layer receives. A conv block is a conv layer and what
-follows it up to the next conv layer (activation, pooling, batch norm).
+Plain forward hooks on the model's own modules (of a view made for the call, over the same
+weights): nothing is re-implemented, so what is shown is exactly what the next layer receives.
+A conv block is a conv layer and what follows it up to the next conv layer (activation,
+pooling, batch norm).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cinic.analysis.explain import colour, enlarge, model_input
+from cinic.analysis.explain import colour, enlarge
+from cinic.model.classifier import Classifier
 
 GRID_COLUMNS = 8
 GAP = 2  # pixels of white between tiles
@@ -28,22 +30,15 @@ def block_outputs(model: nn.Module) -> list[nn.Module]:
     return [layers[end] for end in ends]
 
 
-def feature_maps(model: nn.Module, picture: np.ndarray, mean: Sequence[float], std: Sequence[float],
-                 device: str | torch.device = "cpu") -> list[dict[str, Any]]:
+def feature_maps(classifier: Classifier, picture: np.ndarray) -> list[dict[str, Any]]:
     """Per conv block: {"block" (from 1), "maps" (C x H x W float32, strongest first), "channels"
     (each map's channel number), "strength" (mean |activation| of each map)}."""
     captured: list[torch.Tensor] = []
-    hooks = [module.register_forward_hook(lambda _m, _i, out: captured.append(out.detach().float().cpu()))
-             for module in block_outputs(model)]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            model(model_input(picture, mean, std, device))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
+    network = classifier.view()  # the hooks go on this call's view: the shared network never holds one
+    for module in block_outputs(network):
+        module.register_forward_hook(lambda _m, _i, out: captured.append(out.detach().float().cpu()))
+    with torch.inference_mode():
+        network(classifier.prepare(picture))
     blocks = []
     for number, output in enumerate(captured, start=1):
         maps = output[0]
@@ -54,10 +49,10 @@ def feature_maps(model: nn.Module, picture: np.ndarray, mean: Sequence[float], s
     return blocks
 
 
-def first_layer_filters(model: nn.Module) -> np.ndarray:
+def first_layer_filters(classifier: Classifier) -> np.ndarray:
     """The first conv layer's filters as N x k x k x 3 uint8 colour pictures: grey is 0, and one
     scale for all, so a strong filter looks stronger than a weak one."""
-    conv = next((m for m in model.features if isinstance(m, nn.Conv2d)), None)
+    conv = next((m for m in classifier.network.features if isinstance(m, nn.Conv2d)), None)
     if conv is None or conv.in_channels != 3:
         return np.zeros((0, 1, 1, 3), dtype=np.uint8)
     weights = conv.weight.detach().float().cpu()

@@ -10,33 +10,42 @@ top classes each.
 A zip (or an upload) is untrusted. Its index is read first and the whole zip is
 refused when an entry would land outside it (an absolute path, `..`), is a link,
 or is encrypted, and when it has more than MAX_ENTRIES entries, MAX_IMAGES
-images or MAX_TOTAL_BYTES of images in all (by the sizes its index declares,
-which zipfile never inflates past). Nothing is extracted to disk: each image is
-read into memory, at most images.MAX_BYTES + 1 bytes, and opened by
-`cinic.data.images.open_image` only; one it refuses is left out with its message.
+images, MAX_TOTAL_BYTES in all entries (by the sizes its index declares, which
+zipfile never inflates past) or declares more than MAX_PACKING times its packed
+size (a bomb of zeros). An entry that is not an image is never read, only named
+as left out. Nothing is extracted to disk: each image is read into memory, at
+most images.MAX_BYTES + 1 bytes, and opened by `cinic.data.images.open_image`
+only; one it refuses is left out with its message. Reading and decoding stop
+after MAX_SECONDS, so no small input keeps a core busy for long.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
 import stat
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from cinic.data.dataset import (CLASSES, IMAGE_SUFFIXES, SPLITS, DataSet, display_name, is_litter, load_evaluation_set,
                         origin_of)
 from cinic.errors import CinicError
+from cinic.model.classifier import Classifier, as_images
 from cinic.data.images import MAX_BYTES, ImageError, open_image, to_model_input
 
 MAX_ENTRIES = 50_000          # entries of any kind in a zip's index
 MAX_IMAGES = 20_000           # images in one zip, upload or unlabelled folder
-MAX_TOTAL_BYTES = 1 << 30     # uncompressed image bytes in one zip or upload
+MAX_TOTAL_BYTES = 1 << 30     # uncompressed bytes of all entries in one zip, of images in one upload
+MAX_PACKING = 100             # declared / packed size of a whole zip; images barely pack, zeros by 1000s
+PACKING_FLOOR = 1 << 20       # a zip declaring less than this is too small to matter, however it packs
+MAX_SECONDS = 300             # reading and decoding one folder, zip or upload
 
 
 class BatchError(CinicError):
@@ -77,6 +86,35 @@ def load_batch(source, name: str | None = None) -> Batch:
     raise BatchError(f"no such folder or zip: {path}: give a folder of images or a .zip of them")
 
 
+def source_key(source) -> str:
+    """What a folder or zip path holds, as a digest: every file under it (its relative path, size,
+    times and inode), or the zip's own. It changes when any image is added, removed or replaced, also
+    deep in a class folder whose parent's mtime stays put, so a result cached on it is never stale."""
+    path = Path(source).expanduser()
+    digest = hashlib.sha1(str(path.absolute()).encode("utf-8", "surrogateescape"))
+    for file in _files_under(path) if path.is_dir() else [path]:
+        try:
+            s = file.stat()
+        except OSError:  # gone meanwhile, or a broken link: its absence is part of the key
+            continue
+        digest.update(f"{file}\0{s.st_size}\0{s.st_mtime_ns}\0{s.st_ctime_ns}\0{s.st_ino}\n"
+                      .encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Every file under `folder`, in a stable order, at most MAX_ENTRIES of them (a bigger folder is
+    refused when read, so a longer listing would change nothing)."""
+    count = 0
+    for parent, folders, files in os.walk(folder):
+        folders.sort()
+        for name in sorted(files):
+            yield Path(parent, name)
+            count += 1
+            if count > MAX_ENTRIES:
+                return
+
+
 def from_folder(folder: Path) -> Batch:
     """A folder on disk: labelled through load_evaluation_set when it holds class folders (or is a
     CINIC-10 root: its test split), else every image under it (at most MAX_IMAGES)."""
@@ -95,17 +133,20 @@ def from_folder(folder: Path) -> Batch:
             raise BatchError(f"{folder} holds more than {MAX_IMAGES:,} images; classify fewer at once (split "
                              "the folder), or put them in class folders to evaluate any number")
     return _decode(((p.as_posix(), folder / p) for p in sorted(images)), str(folder), None,
-                   sorted(map(str, skipped)))
+                   sorted(map(str, skipped)), _Deadline(str(folder)))
 
 
-def from_members(members: Iterable[tuple[str, bytes]], source: str) -> Batch:
-    """Images given as (relative name, bytes): a zip's entries or a folder uploaded in the app."""
+def from_members(members: Iterable[tuple[str, bytes | None]], source: str) -> Batch:
+    """Images given as (relative name, bytes): a zip's entries or a folder uploaded in the app.
+    Entries that are not images are only named (zip_members gives None for their bytes)."""
     kept, skipped, total = [], [], 0
+    deadline = _Deadline(source)
     for name, data in members:
+        deadline.check()
         parts = _safe_parts(name, source)
         if not parts or _litter(parts):
             continue
-        if not name.lower().endswith(IMAGE_SUFFIXES):
+        if not _is_image_name(name):
             skipped.append(name)
             continue
         total += len(data)
@@ -115,11 +156,13 @@ def from_members(members: Iterable[tuple[str, bytes]], source: str) -> Batch:
                              "them; classify fewer at once")
     kept = _without_common_folders(sorted(kept))
     labels = _labels([parts for parts, _ in kept], source)
-    return _decode((("/".join(parts), data) for parts, data in kept), source, labels, skipped)
+    return _decode((("/".join(parts), data) for parts, data in kept), source, labels, skipped, deadline)
 
 
-def zip_members(zip_source, source: str) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of each image-sized file entry of a zip, after checking the whole index."""
+def zip_members(zip_source, source: str) -> Iterator[tuple[str, bytes | None]]:
+    """(name, bytes) of each image entry of a zip and (name, None) of every other file entry (never
+    read: a compressed entry costs time to inflate even when its bytes are thrown away), after
+    checking the whole index."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(zip_source) if isinstance(zip_source, bytes) else zip_source)
     except (zipfile.BadZipFile, OSError) as e:
@@ -136,18 +179,49 @@ def zip_members(zip_source, source: str) -> Iterator[tuple[str, bytes]]:
                                  "images themselves")
             if entry.flag_bits & 0x1:
                 raise BatchError(f"{source}: entry {entry.filename!r} is encrypted: zip the images without a password")
-        declared = sum(e.file_size for e in entries if e.filename.lower().endswith(IMAGE_SUFFIXES))
-        if declared > MAX_TOTAL_BYTES:
-            raise BatchError(f"{source} would unpack to {declared >> 20:,} MB of images, more than the "
-                             f"{MAX_TOTAL_BYTES >> 20:,} MB read at once; split it into smaller zips")
+        _check_declared_sizes(entries, source)
         for entry in entries:
             if entry.is_dir():
+                continue
+            if not _is_image_name(entry.filename) or _litter(_safe_parts(entry.filename, source)):
+                yield entry.filename, None
                 continue
             try:  # zipfile inflates no more than the declared size, and an image no more than MAX_BYTES + 1:
                 with archive.open(entry) as member:  # open_image refuses a bigger one with its own message
                     yield entry.filename, member.read(MAX_BYTES + 1)
             except (zipfile.BadZipFile, OSError, EOFError) as e:
                 raise BatchError(f"{source}: entry {entry.filename!r} is damaged ({e}): make the zip again") from None
+
+
+def _check_declared_sizes(entries: list[zipfile.ZipInfo], source: str) -> None:
+    """Refuse a zip by its index: too much in all (every entry counts, images or not), or packed
+    so tightly that it can only be a bomb."""
+    declared = sum(e.file_size for e in entries)
+    if declared > MAX_TOTAL_BYTES:
+        raise BatchError(f"{source} would unpack to {declared >> 20:,} MB, more than the "
+                         f"{MAX_TOTAL_BYTES >> 20:,} MB read at once; split it into smaller zips")
+    packed = sum(e.compress_size for e in entries)
+    if declared > PACKING_FLOOR and declared > MAX_PACKING * max(packed, 1):
+        raise BatchError(f"{source} declares {declared >> 20:,} MB, more than {MAX_PACKING} times its packed size "
+                         f"({packed:,} bytes): images do not pack like that, so it is refused as a zip bomb; "
+                         "zip the images themselves")
+
+
+def _is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+class _Deadline:
+    """Stops reading a batch that takes longer than MAX_SECONDS, with the one line that says so."""
+
+    def __init__(self, source: str):
+        self.source, self.seconds = source, MAX_SECONDS
+        self.end = time.monotonic() + MAX_SECONDS
+
+    def check(self) -> None:
+        if time.monotonic() >= self.end:
+            raise BatchError(f"{self.source}: reading its images took more than {self.seconds} s; classify "
+                             "fewer or smaller images at once")
 
 
 def _safe_parts(name: str, source: str) -> tuple[str, ...]:
@@ -190,10 +264,11 @@ def _labels(all_parts: list[tuple[str, ...]], source: str) -> list[int] | None:
 
 
 def _decode(items: Iterable[tuple[str, object]], source: str, labels: list[int] | None,
-            skipped: list[str]) -> Batch:
+            skipped: list[str], deadline: _Deadline) -> Batch:
     """Open each image (bytes or a path) with open_image; one that fails is left out, with its message."""
     pictures, files, kept_labels, notes, errors = [], [], [], [], []
     for index, (name, data) in enumerate(items):
+        deadline.check()
         try:
             picture, changed = to_model_input(open_image(data, name=name))
         except ImageError as e:
@@ -208,14 +283,12 @@ def _decode(items: Iterable[tuple[str, object]], source: str, labels: list[int] 
         reason = f"; {len(errors)} could not be read, the first: {errors[0]}" if errors else ""
         raise BatchError(f"{source} holds no image that can be classified{reason}. Give PNG or JPEG images, "
                          "loose or in class folders (cat/, dog/, ...)")
-    images = torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2).contiguous()
-    return Batch(images=images, files=files, source=source, notes=notes, errors=errors, skipped=skipped,
+    return Batch(images=as_images(pictures), files=files, source=source, notes=notes, errors=errors, skipped=skipped,
                  labels=torch.tensor(kept_labels, dtype=torch.int64) if labels is not None else None)
 
 
 # --- classifying -------------------------------------------------------------------------------------
-def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: int = 3,
-                   device="cpu") -> dict:
+def classify_batch(classifier: Classifier, batch: Batch, k: int = 3) -> dict:
     """Every image's top-k classes; for a labelled batch also the evaluation (the eval.json object).
 
     {"source", "labelled", "n", "predictions": [{"file", "top", "true"?, "notes"}], "evaluation",
@@ -223,15 +296,15 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
     """
     from cinic.analysis.evaluate import evaluate, predict_probs, top_k
 
-    probs = predict_probs(model, batch.images, mean, std, device)
+    probs = predict_probs(classifier, batch.images)
     predictions = []
     for i, (name, row) in enumerate(zip(batch.files, probs)):
-        entry = {"file": display_name(name), "top": top_k(row, classes, k),
+        entry = {"file": display_name(name), "top": top_k(row, classifier.classes, k),
                  "notes": batch.notes[i] if batch.notes else []}
         if batch.labelled:
             entry["true"] = CLASSES[int(batch.labels[i])]
         predictions.append(entry)
-    evaluation = evaluate(model, batch.as_dataset(), mean, std, device, split=Path(batch.source).name) \
+    evaluation = evaluate(classifier, batch.as_dataset(), split=Path(batch.source).name) \
         if batch.labelled else None
     return {"source": batch.source, "labelled": batch.labelled, "n": len(batch.files), "predictions": predictions,
             "evaluation": evaluation, "errors": batch.errors, "skipped": batch.skipped}
@@ -239,15 +312,11 @@ def classify_batch(model, batch: Batch, mean, std, classes: Sequence[str], k: in
 
 def predictions_csv(result: dict) -> str:
     """One row per image: file, (true class,) then each of the top-k classes with its probability."""
-    import csv
+    from cinic.spreadsheet import csv_text
 
     k = max((len(p["top"]) for p in result["predictions"]), default=0)
     header = ["file"] + (["true"] if result["labelled"] else []) + \
         [column for i in range(1, k + 1) for column in (f"class {i}", f"p {i}")]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for p in result["predictions"]:
-        writer.writerow([p["file"]] + ([p["true"]] if result["labelled"] else []) +
-                        [value for t in p["top"] for value in (t["class"], round(t["prob"], 6))])
-    return buffer.getvalue()
+    return csv_text([header] + [[p["file"]] + ([p["true"]] if result["labelled"] else []) +
+                                [value for t in p["top"] for value in (t["class"], round(t["prob"], 6))]
+                                for p in result["predictions"]])

@@ -10,7 +10,6 @@ ten years. Every text that came from a file or a person is HTML-escaped.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -20,10 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cinic.atomic import replace_file
 from cinic.errors import CinicError
 from cinic.data.dataset import display_name
 from cinic.runs.folder import RunError, RunFolder, summarize_run
+from cinic.spreadsheet import csv_text as _csv
 
 EPOCH_COLUMNS = ("epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "seconds", "images_per_s")
 REPORT_MISTAKES = 24  # misclassified images shown, worst first
@@ -31,12 +30,6 @@ IMAGE_ZOOM = 3        # each 32x32 image drawn 96x96, pixel for pixel
 
 
 # --- CSV tables -------------------------------------------------------------------------------
-def _csv(rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
-
-
 def metrics_csv(epochs: Sequence[Mapping]) -> str:
     """One row per epoch (RunFolder.epochs()): losses, accuracies (%), learning rate, time."""
     return _csv([EPOCH_COLUMNS] + [[e.get(c, "") for c in EPOCH_COLUMNS] for e in epochs])
@@ -152,7 +145,7 @@ def mistakes_html(evaluation: Mapping, test) -> str:
     figures = "".join(
         f"<figure><img src='{png_data_uri(test.images[m['index']])}' alt='{html.escape(m['file'])}' "
         f"width='{32 * IMAGE_ZOOM}' height='{32 * IMAGE_ZOOM}'><figcaption>{html.escape(m['true'])} → "
-        f"{html.escape(m['pred'])} {m['p_pred']:.0%}</figcaption></figure>" for m in usable)
+        f"{html.escape(m['pred'])}, p({html.escape(m['true'])}) {m['p_true']:.1%}</figcaption></figure>" for m in usable)
     gone = len(wrong) - len(usable)
     note = f"<p class='note'>{gone} of them are no longer where the evaluation saw them.</p>" if gone else ""
     return f"<div class='gallery'>{figures}</div>{note}"
@@ -241,8 +234,9 @@ def html_report(run: RunFolder, test=None) -> str:
                   confusion_svg(evaluation), per_class_svg(evaluation),
                   "<h3>Per class</h3>" + _table(per_class_rows(evaluation)),
                   "<h3>Most confused pairs</h3>" + _table(evaluation.get("most_confused", [])),
-                  "<h2>Misclassified, worst first</h2><p>Under each: true class → predicted class, and the "
-                  "probability of the prediction.</p>" + mistakes_html(evaluation, test)]
+                  "<h2>Misclassified, worst first</h2><p>Ranked by the probability given to the true class, "
+                  "lowest first (the highest loss). Under each: true class → predicted class, and that "
+                  "probability.</p>" + mistakes_html(evaluation, test)]
     else:
         parts.append("<h2>Test evaluation</h2><p>Not evaluated yet.</p>")
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(config, indent=2)) + "</pre>")
@@ -255,8 +249,8 @@ def html_report(run: RunFolder, test=None) -> str:
 def write_report(run: RunFolder, out) -> Path:
     """The report written whole into `out` (never inside the run folder)."""
     from cinic.model.export import check_destination
+    from cinic.outputs import write_output
 
-    out = check_destination(run, out)
+    out = check_destination(run, out, (".html", ".htm"), example="report.html")
     text = html_report(run)
-    replace_file(out, lambda handle: handle.write(text.encode("utf-8")))
-    return out
+    return write_output(out, lambda handle: handle.write(text.encode("utf-8")))

@@ -175,16 +175,6 @@ def _check_seed(seed: Any) -> None:
 PREVIEW_IMAGES = 64  # rows of a preview grid
 
 
-def preview_destination(out) -> Path:
-    """`out` as a file a preview can be written to, checked before any work."""
-    out = Path(out)
-    if out.is_dir():
-        raise AugmentError(f"{out} is a folder: give a file name, e.g. {out / 'preview.png'}")
-    if not out.parent.is_dir():
-        raise AugmentError(f"no folder {out.parent} to write {out.name} into: create it first")
-    return out
-
-
 def preview_grid(steps: Sequence[Mapping], images, versions: int = 6, seed: int = 0,
                  scale: int = 3) -> np.ndarray:
     """A uint8 H x W x 3 picture: one row per image, the original then `versions` augmented copies.

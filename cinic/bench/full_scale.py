@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cinic import paths
 from cinic.data import dataset as data
 from cinic.atomic import build_folder
 from cinic.data.dataset import CLASSES, SPLITS
@@ -97,6 +98,9 @@ def make_full_scale(source: Path, out: Path, per_split: int, jobs: int, seed: in
     Built in a hidden folder beside `out` and renamed into place, so a stopped
     run never leaves a half folder that looks complete.
     """
+    if paths.overlap(source, out):
+        raise FullScaleError(f"{out} overlaps the images it would copy ({source}): write the copy elsewhere, "
+                             "outside the source folder")
     out = check_request(out, per_split, jobs)
     started = time.perf_counter()
     pools = _class_pools(source)

@@ -40,6 +40,20 @@ def data_in_use(make_demo: bool = False) -> Path | None:
     return demo if (demo / "train").is_dir() else None
 
 
+def ready_for_first_start(say=print) -> Path:
+    """The data set the app will use, made first when there is none: `./run.sh app` calls this so the
+    app comes up ready to train on the embedded demo set; CINIC-10 stays a choice on the Data page."""
+    root = data_in_use()
+    if root is None:
+        say(f"data set: none chosen and no CINIC-10 at {paths.cinic_root()}: making the embedded demo data set "
+            "(a few seconds) ...")
+        root = data_in_use(make_demo=True)
+        say(f"data set: {describe_data_root(root)}, made now; choose CINIC-10 on the app's Data page")
+    else:
+        say(f"data set: {describe_data_root(root)}")
+    return root
+
+
 def shared_sample() -> Path | None:
     """The real CIFAR-10 sample in CINIC-10 layout beside the project (../shared/data/cifar10-sample),
     where this workplace has it: the bench and the README's figures use it."""

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from cinic import paths
 from cinic.atomic import build_folder, read_or_build, replace_file
 from cinic.data.dataset import SPLITS, load_split, resolve_data
 from cinic.errors import CinicError
@@ -112,7 +113,7 @@ def corrupt_split(data, out, split: str = "test", seed: int = 0, severity: int =
     check_request(split, seed, severity)
     source = resolve_data(data, progress)
     out = Path(out).expanduser().resolve()
-    if out == source or out.is_relative_to(source) or source.is_relative_to(out):
+    if paths.overlap(out, source):
         raise CorruptError(f"--out {out} overlaps the data folder {source}: write the copy elsewhere "
                            "(nothing is ever written into a data folder)")
     wanted = {"version": VERSION, "source": str(source), "split": split, "seed": seed, "severity": severity}

@@ -217,13 +217,23 @@ def open_image(src: ImageSource, name: str | None = None) -> Image.Image:
     return img
 
 
-def _mode_name(mode: str) -> str:
-    return _MODE_NAMES.get(mode, mode)
+def _mode_words(mode: str) -> str:
+    """"palette (P)", or "RGBA" alone where the mode has no other name ("RGBA (RGBA)" said it twice)."""
+    name = _MODE_NAMES.get(mode, mode)
+    return name if name == mode else f"{name} ({mode})"
 
 
-def _scale_to_uint8(img: Image.Image) -> Image.Image:
-    """High bit-depth grayscale to 8 bits by its real range (Pillow's convert clips)."""
+def _scale_to_uint8(img: Image.Image, notes: list[str]) -> Image.Image:
+    """High bit-depth grayscale to 8 bits by its real range (Pillow's convert clips). A float image's
+    NaN and infinite pixels carry no value: they are drawn black, and one with no other is refused."""
     values = np.asarray(img).astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        if not finite.any():
+            raise ImageError("this image has no valid pixels: every value is NaN or infinite (a float image "
+                             "saved from a failed computation?); save it with real values")
+        notes.append(f"{(~finite).sum():,} pixels not finite (NaN or infinite), drawn black")
+        values = np.where(finite, values, values[finite].min())
     if img.mode.startswith("I;16"):
         top = 65535.0
     elif img.mode == "F" and values.min() >= 0.0 and values.max() <= 1.0:
@@ -250,15 +260,15 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I", "F") or mode.startswith("I;16"):
-        notes.append(f"converted from {_mode_name(mode)} ({mode}) to 8-bit RGB")
-        return _scale_to_uint8(img).convert("RGB")
+        notes.append(f"converted from {_mode_words(mode)} to 8-bit RGB")
+        return _scale_to_uint8(img, notes).convert("RGB")
     has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
         mode == "P" and "transparency" in img.info
     )
     if has_alpha:
-        notes.append(f"converted from {_mode_name(mode)} ({mode}) to RGB, transparent parts made white")
+        notes.append(f"converted from {_mode_words(mode)} to RGB, transparent parts made white")
         return _composite_on_white(img)
-    notes.append(f"converted from {_mode_name(mode)} ({mode}) to RGB")
+    notes.append(f"converted from {_mode_words(mode)} to RGB")
     try:
         return img.convert("RGB")
     except ValueError as err:  # a mode Pillow cannot map to RGB, e.g. some LAB TIFFs

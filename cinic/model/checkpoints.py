@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from cinic.atomic import leftover_temp_files
+from cinic.atomic import leftover_temp_files, replace_file
 from cinic.errors import CinicError
+from cinic.model.classifier import Classifier
 from cinic.model.lenet import ModelSpec, ModelSpecError, build_model
 from cinic.runs.folder import CHECKPOINTS, RunFolder, write_atomically
 
@@ -149,14 +150,16 @@ def model_from_state(state: dict, path: Path):
     return model, spec
 
 
-def load_model(run: RunFolder, which: str = "best", device="cpu"):
-    """The model of a run's checkpoint, on `device` in eval mode, and the checkpoint's facts."""
+def load_model(run: RunFolder, which: str = "best", device="cpu") -> Classifier:
+    """The Classifier of a run's checkpoint, its network on `device` in eval mode."""
     state = load(run, which)
-    model, spec = model_from_state(state, run.checkpoint_path(which))
-    model.to(device).eval()
-    facts = {k: state.get(k) for k in ("mean", "std", "classes", "epoch", "best_valid_acc")}
-    facts["spec"] = spec
-    return model, facts
+    network, spec = model_from_state(state, run.checkpoint_path(which))
+    classes = state.get("classes")
+    if not (isinstance(classes, list) and all(isinstance(name, str) for name in classes)):
+        raise CheckpointError(f"{run.checkpoint_path(which)} is damaged: its class names should be a list of "
+                              f"names, not {str(classes)[:80]}; retrain the run")
+    return Classifier(network.to(device), state["mean"], state["std"], classes, spec=spec,
+                      epoch=state.get("epoch"), best_valid_acc=state.get("best_valid_acc"), run_path=run.path)
 
 
 def _describe_spec(spec) -> str:
@@ -197,7 +200,7 @@ def restore_training(run: RunFolder, model, optimizer, generator, device) -> tup
 # --- exporting --------------------------------------------------------------------------
 def export_safetensors(run: RunFolder, out: Path, which: str = "best") -> Path:
     """The weights and what is needed to use them (spec, normalisation, classes), no code."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = load(run, which)
     model_from_state(state, run.checkpoint_path(which))  # never export weights that misfit their spec
@@ -205,5 +208,5 @@ def export_safetensors(run: RunFolder, out: Path, which: str = "best") -> Path:
                 "std": json.dumps(state["std"]), "classes": json.dumps(state["classes"]),
                 "epoch": str(state["epoch"])}
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
-    save_file(tensors, str(out), metadata=metadata)
+    replace_file(Path(out), lambda handle: handle.write(save(tensors, metadata=metadata)))
     return Path(out)

@@ -15,12 +15,11 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from cinic.atomic import replace_file
 from cinic.model.checkpoints import export_safetensors, load_model
 from cinic.errors import CinicError
-from cinic.runs.folder import CONFIG, RunFolder
+from cinic.outputs import output_file, write_output
+from cinic.runs.folder import RunFolder
 
 ONNX_INPUT = "images"
 ONNX_OUTPUTS = ("logits", "probabilities")
@@ -31,33 +30,10 @@ class ExportError(CinicError):
     """An export that cannot be written where asked, or in the format asked."""
 
 
-class WithPreprocessing(nn.Module):
-    """The model with its input handling inside: uint8 images in, logits and probabilities out."""
-
-    def __init__(self, model: nn.Module, mean, std):
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The same arithmetic as cinic.training.loader.normalize, so both give the same floats.
-        x = (images.float() / 255.0 - self.mean) / self.std
-        logits = self.model(x)
-        return logits, logits.softmax(dim=1)
-
-
-def check_destination(run: RunFolder, out) -> Path:
-    """`out` as a path outside every run folder: an export never lands among (or over) a run's files."""
-    out = Path(out)
-    if out.resolve().is_relative_to(run.path) or (out.resolve().parent / CONFIG).is_file():
-        raise ExportError(f"{out} is inside the run folder {out.resolve().parent}: write the export outside it "
-                          "(the run folder holds only what training writes)")
-    if out.is_dir():
-        raise ExportError(f"{out} is a folder: give a file name, e.g. {out / (run.name + '.onnx')}")
-    if not out.parent.is_dir():
-        raise ExportError(f"no folder {out.parent} to write {out.name} into: create it first")
-    return out
+def check_destination(run: RunFolder, out, suffixes=None, example: str | None = None) -> Path:
+    """The file to write for `out` (see cinic.outputs.output_file), outside every run folder and never
+    over what the run reads: an export or a report never lands among (or over) a run's files."""
+    return output_file(out, suffixes, inputs=[run.path], example=example or f"{run.name}.onnx")
 
 
 def export_onnx(run: RunFolder, out, which: str = "best") -> Path:
@@ -65,23 +41,22 @@ def export_onnx(run: RunFolder, out, which: str = "best") -> Path:
     import onnx  # heavy, and only this export needs it
 
     out = check_destination(run, out)
-    model, facts = load_model(run, which, "cpu")
-    wrapped = WithPreprocessing(model, facts["mean"], facts["std"]).eval()
+    classifier = load_model(run, which, "cpu")
+    wrapped = classifier.with_preprocessing()
     example = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     program = torch.onnx.export(wrapped, (example,), dynamo=True, verbose=False,
                                 input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
                                 dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
     proto = program.model_proto
-    metadata = {"input": ONNX_INPUT_TEXT, "classes": json.dumps(list(facts["classes"])),
-                "mean": json.dumps(list(facts["mean"])), "std": json.dumps(list(facts["std"])),
-                "spec": json.dumps(facts["spec"].to_dict()), "epoch": str(facts["epoch"]),
+    metadata = {"input": ONNX_INPUT_TEXT, "classes": json.dumps(list(classifier.classes)),
+                "mean": json.dumps(list(classifier.mean)), "std": json.dumps(list(classifier.std)),
+                "spec": json.dumps(classifier.spec.to_dict()), "epoch": str(classifier.epoch),
                 "run": run.name, "checkpoint": which}
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    proto.doc_string = f"CINIC-10 Explorer run {run.name} ({facts['spec'].describe()}); input: {ONNX_INPUT_TEXT}"
+    proto.doc_string = f"CINIC-10 Explorer run {run.name} ({classifier.spec.describe()}); input: {ONNX_INPUT_TEXT}"
     onnx.checker.check_model(proto)
-    replace_file(out, lambda handle: handle.write(proto.SerializeToString()))
-    return out
+    return write_output(out, lambda handle: handle.write(proto.SerializeToString()))
 
 
 FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx"}
@@ -101,7 +76,11 @@ def export_model(run: RunFolder, out, fmt: str | None = None, which: str = "best
     fmt = format_of(out, fmt)
     if fmt == "onnx":
         return export_onnx(run, out, which), fmt
-    return export_safetensors(run, check_destination(run, out), which), fmt
+    out = check_destination(run, out)
+    try:
+        return export_safetensors(run, out, which), fmt
+    except OSError as e:  # a full disk: written whole or not at all (replace_file), said in one line
+        raise ExportError(f"could not write {out}: {e.strerror or e}; nothing was written there") from e
 
 
 def export_bytes(run: RunFolder, fmt: str, which: str = "best") -> bytes:

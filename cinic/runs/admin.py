@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from cinic import paths
-from cinic.runs.folder import CONFIG, LIVE_STATES, RunError, RunFolder, check_run_name
+from cinic.runs.folder import CONFIG, LIVE_STATES, RESERVED, RunError, RunFolder, check_run_name
 
 TAG = re.compile(r"[\w][\w.+-]{0,39}")  # one word: a tag is typed after --tag and shown as a chip
 MAX_NOTES = 10_000                      # characters; notes.json stays small, so listing stays fast
@@ -38,6 +38,9 @@ def locate(name_or_path, root: Path | None = None) -> RunFolder:
     if entry.name in ("", ".", ".."):
         raise RunError(f"{name_or_path!r} does not name a run: give a run's name "
                        "(list them with `python -m cinic runs`)")
+    if entry.name.lower() in RESERVED:
+        raise RunError(f"{entry} is the runs root's own {entry.name}/ folder, a reserved name, not a run: "
+                       "nothing there is renamed or deleted as a run")
     if entry.is_symlink():
         raise RunError(f"{entry} is a link, not a run folder: rename or delete what it points to by hand")
     if entry.parent.resolve() != root.resolve():
@@ -160,6 +163,28 @@ def filter_runs(summaries: Sequence[Mapping], states: Iterable[str] = (), preset
             and (not presets or s.get("preset") in presets)
             and tags <= set(s.get("tags") or ())
             and (min_test_acc is None or (s.get("test_acc") is not None and s["test_acc"] >= min_test_acc))]
+
+
+def comparison_groups(summaries: Sequence[Mapping], sweeps: Sequence[Mapping], newest: int = 8) -> list[dict]:
+    """Runs to compare in one choice, the group with the newest run first: each sweep's runs (`sweeps`:
+    cinic.sweeps.runner.list_sweeps), and on each data set its `newest` runs made outside sweeps.
+    Each group: {"key", "label", "names", "created"}."""
+    by_name = {s["name"]: s for s in summaries}
+    groups, in_sweeps = [], set()
+    for sweep in sweeps:
+        names = [name for name in sweep["runs"] if name in by_name]
+        in_sweeps.update(names)
+        if names:
+            groups.append({"key": f"sweep:{sweep['name']}", "label": f"sweep {sweep['name']}: its {len(names)} runs",
+                           "names": names, "created": max(by_name[n].get("created") or 0.0 for n in names)})
+    alone = sort_runs([s for s in summaries if s["name"] not in in_sweeps])
+    for data in dict.fromkeys(s.get("data") for s in alone):
+        runs = [s for s in alone if s.get("data") == data][:newest]
+        where = Path(data).name if data else "an unknown data set"
+        newest_runs = f"the {len(runs)} newest runs" if len(runs) > 1 else "the newest run"
+        groups.append({"key": f"data:{data}", "label": f"{newest_runs} on {where} (not in a sweep)",
+                       "names": [s["name"] for s in runs], "created": runs[0].get("created") or 0.0})
+    return sorted(groups, key=lambda g: -g["created"])
 
 
 def never_started(summary: Mapping) -> bool:

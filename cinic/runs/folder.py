@@ -1,38 +1,32 @@
-"""The run folder: one training's config, status, metrics, checkpoints and evaluation.
+"""The run folder: one training's config, status, metrics, checkpoints and evaluation; listing runs.
 
 A run folder is the single source of truth about a training. The training
 process writes it; the CLI and the app only read it (and may drop a `stop`
-file into it). The format is documented in docs/architecture.md.
+file into it). The format is documented in docs/architecture.md. Its parts live
+beside it: the files' names and safe reading and writing (`files`), the metrics
+and evaluation a training records (`records`), which process trains it
+(`process`), and starting, resuming and stopping a training (`launch`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 
 from cinic import paths
-from cinic.atomic import replace_file
-from cinic.errors import CinicError
-from cinic.runs import warm
+from cinic.runs.files import (CHECKPOINTS, CONFIG, LOG, NOTES, STATUS, STOP, RunError, is_number, read_object,
+                              whole_number, write_atomically)
+from cinic.runs.process import is_training_process
+from cinic.runs.records import RunRecords
 
-CONFIG, STATUS, METRICS, EVAL, LOG, STOP = (
-    "config.json", "status.json", "metrics.jsonl", "eval.json", "train.log", "stop")
-NOTES = "notes.json"   # a person's notes and tags about the run (cinic.runs.admin writes it)
-CHECKPOINTS = ("last", "best")   # the files checkpoints.save writes: last.pt, best.pt
 LIVE_STATES = ("queued", "running")
 TRAINING_LOCK = ".training.lock"
-
-
-class RunError(CinicError):
-    """A path that is not a run folder, or an action the run's state forbids."""
+SWEEPS = "sweeps"     # the runs root's folder of sweep records (cinic.sweeps.runner)
+RESERVED = (SWEEPS,)  # names the runs root uses for itself: never a run's (any case: some disks ignore it)
 
 
 # A run's name is its folder's name, typed on command lines: no spaces, no path separators.
@@ -41,6 +35,9 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def check_run_name(name) -> str:
     """`name` when it can name a run folder; RunError suggesting one that can, otherwise."""
+    if isinstance(name, str) and name.lower() in RESERVED:
+        raise RunError(f"run name {name!r} is reserved: the runs root keeps its own {name.lower()}/ folder "
+                       f"there; pick another name, e.g. {name + '-1'!r}")
     if isinstance(name, str) and RUN_NAME.fullmatch(name):
         return name
     suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-._")[:100]
@@ -49,73 +46,7 @@ def check_run_name(name) -> str:
                    f"and '-' (at most 100), starting with a letter or digit{hint}")
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temp file, fsync, then rename: readers see the old or the new file, never half.
-
-    On a full disk the temp file is removed and the previous file is untouched.
-    """
-    try:
-        replace_file(path, lambda handle: handle.write(data))
-    except OSError as e:
-        raise _write_error(path, e, "Free some disk space and try again; the previous file is intact.") from e
-
-
-def _write_error(path: Path, error: OSError, advice: str) -> RunError:
-    """Why a write into a run folder failed: a folder gone is not a full disk."""
-    if not path.parent.is_dir():
-        return RunError(f"could not write {path}: its folder was deleted or moved while in use; "
-                        "nothing more is saved there")
-    return RunError(f"could not write {path}: {error.strerror or error}. {advice}")
-
-
-# --- the process that trains a run ----------------------------------------------------
-def process_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc), or None where it is gone,
-    a zombie, or unknowable (no /proc). With the pid it names one process for good: a pid the
-    system reuses after a restart belongs to a process that started at another time."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]  # state (field 3) and starttime (field 22)
-
-
-def this_process() -> dict:
-    """What a training writes into status.json so that others can tell its process from any other."""
-    return {"pid": os.getpid(), "pid_start": process_start(os.getpid())}
-
-
-def is_training_process(status: dict) -> bool:
-    """True when the pid in `status` is, provably, the process that wrote it and it still runs.
-
-    Only a positive pid counts (os.kill(-1, ...) signals every process the user
-    may signal). Where /proc tells start times, the recorded start must match;
-    elsewhere a live pid is taken at its word, and is never signalled (`stop_run`).
-    """
-    pid = status.get("pid")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    if _proc_available():
-        return process_start(pid) is not None and process_start(pid) == status.get("pid_start")
-    return _pid_alive(pid)
-
-
-def _proc_available() -> bool:
-    return os.path.exists(f"/proc/{os.getpid()}/stat")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class RunFolder:
+class RunFolder(RunRecords):
     """One run under the runs root: `checkpoints/<name>/`."""
 
     def __init__(self, path: Path):
@@ -143,8 +74,12 @@ class RunFolder:
             raise RunError(f"cannot make a run folder in {root}: {e.strerror or e}; give a runs root you can "
                            "write to (--runs-root, or CINIC_RUNS)") from e
         run = cls(path)
-        write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
-        run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        try:
+            write_atomically(path / CONFIG, json.dumps(config, indent=2).encode())
+            run.write_status("queued", epoch=0, epochs=config.get("epochs"), created=time.time())
+        except RunError:  # a full disk: the folder just made holds nothing worth keeping, nor listing
+            shutil.rmtree(path, ignore_errors=True)
+            raise
         return run
 
     @staticmethod
@@ -176,6 +111,10 @@ class RunFolder:
         """config.json; RunError naming the file when it is damaged or a field has the wrong type."""
         config = self._read_object(CONFIG)
         _check_config(config, self.path / CONFIG)
+        if config.get("recipe") == "seed":  # written before the report's recipe was called "report"
+            from cinic.training.config import recipe_name
+
+            config["recipe"] = recipe_name(config["recipe"])
         return config
 
     def data_root(self) -> str:
@@ -216,17 +155,7 @@ class RunFolder:
         write_atomically(self.path / STATUS, json.dumps(status, indent=2).encode())
 
     def _read_object(self, name: str) -> dict:
-        """A JSON object from one of the run's files; RunError naming the file when it is not one."""
-        path = self.path / name
-        try:
-            value = json.loads(path.read_bytes())
-        except OSError as e:
-            raise RunError(f"cannot read {path}: {e.strerror or e}") from e
-        except ValueError as e:  # not JSON, or not UTF-8
-            raise RunError(f"{path} is damaged: it is not JSON ({str(e)[:120]})") from e
-        if not isinstance(value, dict):
-            raise RunError(f"{path} is damaged: it holds a JSON {type(value).__name__}, not an object")
-        return value
+        return read_object(self.path / name)
 
     # --- a person's notes and tags ----------------------------------------------
     def notes(self) -> dict:
@@ -251,73 +180,6 @@ class RunFolder:
     def write_notes(self, notes: str, tags: list[str]) -> None:
         write_atomically(self.path / NOTES, json.dumps({"notes": notes, "tags": tags}, indent=2).encode())
 
-    # --- metrics --------------------------------------------------------------
-    def append_metrics(self, record: dict) -> None:
-        line = json.dumps(record) + "\n"
-        try:
-            with open(self.path / METRICS, "a") as f:
-                f.write(line)
-                f.flush()
-        except OSError as e:
-            raise _write_error(self.path / METRICS, e, "Free some disk space and resume the run; "
-                                                       "the last checkpoint is intact.") from e
-
-    def metrics(self) -> list[dict]:
-        """Every readable record; a line torn by a kill mid-write, or damaged, is skipped."""
-        try:
-            raw = (self.path / METRICS).read_bytes()
-        except FileNotFoundError:
-            return []
-        except OSError as e:
-            raise RunError(f"cannot read {self.path / METRICS}: {e.strerror or e}") from e
-        records = []
-        for line in raw.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # torn or not UTF-8: a torn epoch is redone on resume
-            if isinstance(record, dict) and _whole_number(record.get("epoch")):
-                records.append(record)
-        return records
-
-    def epochs(self) -> list[dict]:
-        """The last record of each epoch, in order; records missing a figure the curves need are skipped,
-        and an optional figure that is not a number is left out."""
-        by_epoch = {r["epoch"]: r for r in self.metrics()
-                    if r.get("kind") == "epoch" and all(_is_number(r.get(k)) for k in EPOCH_FIGURES)}
-        return [{k: v for k, v in by_epoch[e].items() if k not in EPOCH_EXTRAS or _is_number(v)}
-                for e in sorted(by_epoch)]
-
-    def batches(self) -> list[dict]:
-        return [r for r in self.metrics() if r.get("kind") == "batch" and _is_number(r.get("loss"))
-                and _whole_number(r.get("step"))]
-
-    def truncate_metrics_after(self, epoch: int) -> None:
-        """Drop records of epochs after `epoch` (a resumed run redoes them)."""
-        keep = [r for r in self.metrics() if r.get("epoch", 0) <= epoch]
-        data = "".join(json.dumps(r) + "\n" for r in keep).encode()
-        write_atomically(self.path / METRICS, data)
-
-    # --- evaluation -----------------------------------------------------------
-    def evaluation(self) -> dict | None:
-        if not (self.path / EVAL).is_file():
-            return None
-        evaluation = self._read_object(EVAL)
-        fault = _evaluation_fault(evaluation)
-        if fault:
-            raise RunError(f"{self.path / EVAL} is damaged: {fault}; "
-                           "evaluate the run again (`python -m cinic evaluate RUN`)")
-        return evaluation
-
-    def write_evaluation(self, evaluation: dict) -> None:
-        """eval.json, and its headline figure into status.json, which listing reads alone."""
-        write_atomically(self.path / EVAL, json.dumps(evaluation).encode())
-        try:
-            status = self._read_object(STATUS)
-        except RunError:
-            return
-        status["test_acc"] = evaluation["accuracy"]
-        write_atomically(self.path / STATUS, json.dumps(status, indent=2).encode())
 
     # --- checkpoints ----------------------------------------------------------
     def checkpoint_path(self, which: str = "best") -> Path:
@@ -349,6 +211,32 @@ class RunFolder:
             return ""
 
 
+# --- what a run trained, in words ---------------------------------------------------------
+# The same preset trains another model under each recipe (the project recipe adds contrast-normalised
+# input, flip TTA and Xavier weights), so a run is named by both. The report's recipe was keyed "seed"
+# before it was keyed "report": both read the same.
+RECIPE_LABELS = {"report": "report recipe", "seed": "report recipe", "project": "project recipe"}
+
+
+def recipe_label(recipe) -> str:
+    """"report recipe" or "project recipe" (an unknown key reads as itself)."""
+    return RECIPE_LABELS.get(recipe, f"{recipe} recipe" if recipe else "recipe unknown")
+
+
+def run_label(config: dict) -> str:
+    """"base · report recipe": what a run trained, from its config.json (or a summary of it)."""
+    return f"{config.get('preset') or 'custom'} · {recipe_label(config.get('recipe'))}"
+
+
+def optimizer_label(optimizer: str, weight_decay: float | None) -> str:
+    """The optimiser in words: "adam" runs AdamW, which without weight decay is Adam (the report's)."""
+    from cinic.training.config import OPTIMIZER_NAMES
+
+    if optimizer == "adam" and not weight_decay:
+        return "Adam"
+    return OPTIMIZER_NAMES.get(optimizer, optimizer)
+
+
 # --- listing -------------------------------------------------------------------
 def list_runs(root: Path | None = None) -> list[dict]:
     """A summary of every run under `root`, newest first; damaged folders are listed as such."""
@@ -357,11 +245,10 @@ def list_runs(root: Path | None = None) -> list[dict]:
         raise RunError(f"the runs root {root} is a file, not a folder: give the folder that holds run folders")
     if not root.is_dir():
         return []
-    summaries = []
-    for path in sorted(root.iterdir(), reverse=True):
-        if path.is_dir() and (path / CONFIG).exists():
-            summaries.append(summarize_run(RunFolder(path)))
-    return summaries
+    summaries = [summarize_run(RunFolder(path)) for path in root.iterdir()
+                 if path.is_dir() and (path / CONFIG).exists()]
+    # By when each run was made, not by name: a run named by hand ("tab2-base") sorts anywhere by name.
+    return sorted(summaries, key=lambda s: (-s["created"], s["name"]))
 
 
 def summarize_run(run: RunFolder) -> dict:
@@ -374,6 +261,9 @@ def summarize_run(run: RunFolder) -> dict:
             "name": run.name,
             "path": str(run.path),
             "preset": _text(config.get("preset")) or "custom",
+            "recipe": _text(config.get("recipe")),
+            "label": run_label(config),
+            "data": _text(config.get("data")),
             "model": _describe(config.get("model")),
             "params": _whole(status.get("params")),
             "state": status["state"],
@@ -391,7 +281,14 @@ def summarize_run(run: RunFolder) -> dict:
         }
     except (RunError, OSError) as e:
         return {"name": run.name, "path": str(run.path), "state": "damaged", "error": str(e),
-                "preset": "?", "epoch": 0}
+                "preset": "?", "epoch": 0, "created": _folder_time(run)}
+
+
+def _folder_time(run: RunFolder) -> float:
+    try:
+        return run.path.stat().st_mtime
+    except OSError:  # removed while being listed
+        return 0.0
 
 
 def _notes_summary(run: RunFolder) -> dict:
@@ -411,115 +308,7 @@ def _describe(model_dict) -> str:
         return "?"
 
 
-# --- launching and stopping -----------------------------------------------------
-def launch_training(config: dict | None = None, root: Path | None = None,
-                    resume_run: RunFolder | None = None, name: str | None = None) -> RunFolder:
-    """Start a training as its own process and return its run folder at once.
-
-    The process outlives the caller (a Streamlit rerun, a closed tab). It waits
-    on the runs root's training lock, so a second launch queues behind the
-    first instead of two trainings fighting over one device. `name` names a new run's folder
-    (default: the time and the preset).
-    """
-    if resume_run is not None:
-        run = resume_run
-        check_resumable(run)
-        run.clear_stop()
-        run.write_status("queued", pid=None, error=None)
-    else:
-        run = RunFolder.create(config, root, name)
-    args = [sys.executable, "-m", "cinic", "train", "--run", str(run.path), "--no-progress"]
-    if resume_run is not None:
-        args += ["--resume", str(run.path)]  # --resume takes the run; --run alone would start afresh
-    # The child records its own pid in status.json as it starts; writing it here
-    # too could overwrite a "running" the child wrote first.
-    # A process kept warm takes it where the app keeps one (cinic/runs/warm.py), else a fresh one starts.
-    process = warm.popen(args, run.log_path, cwd=paths.project_root(), stdin=subprocess.DEVNULL,
-                         start_new_session=True)
-    # Reap it when it ends: unwaited, a finished training stays a zombie child of the app's server.
-    threading.Thread(target=process.wait, name=f"reap {run.name}", daemon=True).start()
-    return run
-
-
-def check_resumable(run: RunFolder) -> None:
-    """RunError unless `run` can be resumed: not live (a second process would override a stop and
-    train it twice) and not damaged (one line naming the file at fault)."""
-    status = run.status()
-    if status["state"] in LIVE_STATES:
-        raise RunError(f"run {run.name} is already {status['state']}; stop it first (`python -m cinic stop "
-                       f"{run.name}`), then resume it")
-    if status["state"] == "damaged" and (run.path / STATUS).exists():
-        raise RunError(f"run {run.name} cannot be resumed: {status['error']}. If no training is running it, "
-                       f"delete {run.path / STATUS} and resume it again")
-    run.data_root()  # a damaged config.json is named now, not by the training process
-
-
-RESUME_CHANGES = ("data", "epochs")  # what `train --resume` may change; anything else is a new run
-
-
-def change_for_resume(run: RunFolder, data: str | None = None, epochs: int | None = None) -> list[str]:
-    """Record what a resume changes: the data folder moved (the same images: counts and exact mean/std
-    must match) or more epochs. RunError names the difference; returns what changed, for the log."""
-    config, changed = run.config(), []
-    if epochs is not None and epochs != config.get("epochs"):
-        if not isinstance(epochs, int) or not _whole_number(config.get("epochs")) or not (
-                config["epochs"] < epochs <= 1000):
-            raise RunError(f"--epochs {epochs}: a resume can only add epochs, from the run's {config.get('epochs')} "
-                           "up to 1000; start a new run for fewer")
-        changed.append(f"epochs {config['epochs']} -> {epochs}")
-    if data is not None:
-        from cinic.data import dataset as datasets
-
-        root = str(datasets.resolve_data(data))
-        if root != config.get("data"):
-            _check_same_data(run, config, root, datasets)
-            changed.append(f"data {config.get('data')} -> {root}")
-            config["data"] = root
-    if changed:
-        run.update_config(data=config["data"], epochs=epochs or config["epochs"])
-        if epochs:
-            run.write_status(run.status()["state"], epochs=epochs)
-    return changed
-
-
-def _check_same_data(run: RunFolder, config: dict, root: str, datasets) -> None:
-    """A moved data folder holds the run's images: the same exact training mean and std and, where
-    the run was evaluated, as many test images."""
-    train = datasets.load_split(root, "train")
-    mean, std = datasets.channel_stats(train.images)
-    same = config.get("mean") is None or all(
-        abs(a - b) < 1e-5 for a, b in zip([*mean, *std], [*config["mean"], *config["std"]]))
-    evaluation = run.evaluation() if (run.path / EVAL).is_file() else None
-    if same and evaluation is not None:
-        same = len(datasets.load_split(root, "test").labels) == evaluation["n"]
-    if not same:
-        raise RunError(f"--data {root} holds other images than the run trained on ({config.get('data')}): "
-                       "a resume continues on the same data; start a new run to train on this one")
-
-
-def stop_run(run: RunFolder, grace_s: float = 0.0) -> None:
-    """Ask a live training to stop after saving; with grace_s, SIGTERM it if it has not stopped by then.
-
-    Only the run's own training process is ever signalled (`is_training_process`);
-    a run that is not training is refused, so no stale stop file lands in it.
-    """
-    state = run.status()["state"]
-    if state not in LIVE_STATES:
-        raise RunError(f"run {run.name} is {state}, not training: there is nothing to stop")
-    run.request_stop()
-    if grace_s <= 0:
-        return
-    deadline = time.time() + grace_s
-    while time.time() < deadline and run.status()["state"] in LIVE_STATES:
-        time.sleep(0.2)
-    status = run.status()
-    if status["state"] in LIVE_STATES and is_training_process(status) and _proc_available():
-        os.kill(status["pid"], signal.SIGTERM)
-
-
 # --- reading typed values from files people (or accidents) may have edited -----------------------
-EPOCH_FIGURES = ("train_loss", "train_acc", "valid_loss", "valid_acc")
-EPOCH_EXTRAS = ("lr", "seconds", "images_per_s")  # shown when present
 STATES = ("queued", "running", "finished", "failed", "cancelled")  # what a training writes
 
 
@@ -528,88 +317,48 @@ def _check_status(status: dict, path: Path) -> None:
         raise RunError(f"{path} is damaged: its state {str(status.get('state'))[:40]!r} is not one of "
                        f"{', '.join(STATES)}")
     for key in ("epoch", "epochs", "params"):
-        if status.get(key) is not None and not _whole_number(status[key]):
+        if status.get(key) is not None and not whole_number(status[key]):
             raise RunError(f"{path} is damaged: {key} should be a whole number, not {str(status[key])[:40]!r}")
     for key in ("best_valid_acc", "test_acc", "updated", "created", "s_per_epoch", "eta_s"):
-        if status.get(key) is not None and not _is_number(status[key]):
+        if status.get(key) is not None and not is_number(status[key]):
             raise RunError(f"{path} is damaged: {key} should be a number, not {str(status[key])[:40]!r}")
     for key in ("error", "device", "pid_start"):
         if status.get(key) is not None and not isinstance(status[key], str):
             raise RunError(f"{path} is damaged: {key} should be text, not {str(status[key])[:40]!r}")
 
 
-# config.json fields every reader relies on, and the types they must have (None: may be null).
-CONFIG_TYPES = {"data": (str,), "preset": (str, type(None)), "model": (dict, type(None)),
-                "recipe": (str,), "epochs": (int,), "augment_name": (str,), "augment_n": (int,),
-                "augment": (list,), "mean": (list, type(None)), "std": (list, type(None))}
-
-
 def _check_config(config: dict, path: Path) -> None:
-    for key, types in CONFIG_TYPES.items():
-        value = config.get(key)
-        if key in config and (not isinstance(value, types) or isinstance(value, bool)):
-            raise RunError(f"{path} is damaged: {key} should be {_type_names(types)}, not {str(value)[:40]!r}")
+    """Every setting config.json holds is of its type in the table of settings (a field may be absent:
+    configs from older versions, or written by hand, lack some)."""
+    from cinic.training.config import SETTINGS
+
+    for setting in SETTINGS:
+        value = config.get(setting.name)
+        if setting.name in config and not setting.is_of_type(value):
+            raise RunError(f"{path} is damaged: {setting.name} should be {_type_names(setting.json_types)}, "
+                           f"not {str(value)[:40]!r}")
     for key in ("mean", "std"):
-        if config.get(key) is not None and not (len(config[key]) == 3 and all(map(_is_number, config[key]))):
+        if config.get(key) is not None and not (len(config[key]) == 3 and all(map(is_number, config[key]))):
             raise RunError(f"{path} is damaged: {key} should be three numbers, not {str(config[key])[:60]!r}")
 
 
 def _type_names(types) -> str:
-    names = {str: "text", int: "a whole number", dict: "an object", list: "a list", type(None): "null"}
-    return " or ".join(names[t] for t in types)
-
-
-def _evaluation_fault(e: dict) -> str | None:
-    """What is wrong with an eval.json object, or None: every field a page, report or CSV reads."""
-    classes = e.get("classes")
-    if not _is_number(e.get("accuracy")) or not _whole_number(e.get("n")) or not _whole_number(e.get("correct", 0)):
-        return "it lacks the accuracy or the number of images"
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        return "its class names are not a list of text"
-    confusion = e.get("confusion")
-    if not (isinstance(confusion, list) and len(confusion) == len(classes) and all(
-            isinstance(row, list) and len(row) == len(classes) and all(map(_whole_number, row)) for row in confusion)):
-        return "its confusion matrix is not a square of whole numbers, one row per class"
-    for key in ("per_class", "precision"):
-        value = e.get(key)
-        if not isinstance(value, dict) or not all(isinstance(k, str) and _is_number(v) for k, v in value.items()):
-            return f"{key} is not a number per class"
-    for key, fields in (("most_confused", {"true": str, "pred": str, "count": int}),
-                        ("misclassified", {"index": int, "file": str, "true": str, "pred": str})):
-        rows = e.get(key, [])
-        if not isinstance(rows, list) or not all(
-                isinstance(r, dict) and all(isinstance(r.get(f), t) and not isinstance(r.get(f), bool)
-                                            for f, t in fields.items()) for r in rows):
-            return f"{key} is not a list of records with {', '.join(fields)}"
-    for row in e.get("misclassified", []):
-        if not all(_is_number(row.get(f)) for f in ("p_pred", "p_true", "loss") if f in row):
-            return "misclassified holds a probability or loss that is not a number"
-    origins = e.get("per_origin", {})
-    if origins is not None and not (isinstance(origins, dict) and all(
-            isinstance(v, dict) and _whole_number(v.get("n")) and _is_number(v.get("accuracy"))
-            for v in origins.values())):
-        return "per_origin is not a count and an accuracy per origin"
-    return None
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _whole_number(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", dict: "an object",
+             list: "a list", type(None): "null"}
+    words = [names[t] for t in types if not (t is int and float in types)]  # a number includes whole ones
+    return " or ".join(words)
 
 
 def _number(value, default=None):
-    return value if _is_number(value) else default
+    return value if is_number(value) else default
 
 
 def _whole(value):
-    return value if _whole_number(value) else None
+    return value if whole_number(value) else None
 
 
 def _percent(value):
-    return value if _is_number(value) and 0 <= value <= 100 else None
+    return value if is_number(value) and 0 <= value <= 100 else None
 
 
 def _text(value) -> str | None:

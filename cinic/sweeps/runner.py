@@ -38,11 +38,11 @@ from cinic import paths
 
 from cinic.analysis import stats
 from cinic.errors import CinicError
-from cinic.runs.folder import (LIVE_STATES, TRAINING_LOCK, RunError, RunFolder, check_run_name, is_training_process,
-                        this_process, write_atomically)
-from cinic.sweeps.spec import SweepSpec, parse_spec, variant_of
+from cinic.runs.folder import LIVE_STATES, SWEEPS, TRAINING_LOCK, RunError, RunFolder, check_run_name, write_atomically
+from cinic.runs.process import is_training_process, this_process
+from cinic.sweeps.spec import SweepSpec, check_resources_fit, parse_spec, variant_of
+from cinic.workers import usable_cores
 
-SWEEPS = "sweeps"
 SPEC, TRIALS, STATE, SUMMARY, LOG, STOP = (
     "spec.json", "trials.json", "sweep.json", "summary.json", "sweep.log", "stop")
 SWEEP_STATES = ("queued", "running", "finished", "stopped", "failed")
@@ -64,16 +64,17 @@ def sweep_folder(name: str, root=None) -> Path:
 
 
 def list_sweeps(root=None) -> list[dict]:
-    """Every sweep under the runs root, newest first: name, path, state, trials, created."""
+    """Every sweep under the runs root, newest first: name, path, state, trials (how many), runs (their
+    names), created."""
     found = []
     base = sweeps_root(root)
     if not base.is_dir():
         return []
     for folder in base.iterdir():
         if (folder / TRIALS).is_file():
-            state = sweep_state(folder)
-            found.append({"name": folder.name, "path": str(folder), "state": state["state"],
-                          "trials": len(_trials_of(folder)),
+            state, trials = sweep_state(folder), trial_rows(folder, root)
+            found.append({"name": folder.name, "path": str(folder), "state": shown_state(state["state"], trials),
+                          "trials": len(trials), "runs": [t["name"] for t in trials],
                           "created": _number_or(state.get("created"), folder.stat().st_mtime)})
     return sorted(found, key=lambda s: s["created"], reverse=True)
 
@@ -122,6 +123,15 @@ def sweep_state(folder: Path) -> dict:
     return state
 
 
+def shown_state(state: str, trials: list[dict]) -> str:
+    """The sweep's state as every view shows it. Its process outlives its last trial by seconds (Ray
+    shuts down, the summary is written): once no trial is queued or running, the trials say how it
+    ended, so no view says "running" (nor offers Stop) beside 6 of 6 finished trials."""
+    if state in ("queued", "running") and trials and not any(t["state"] in LIVE_STATES for t in trials):
+        return "finished" if all(t["state"] == "finished" for t in trials) else "stopped"
+    return state
+
+
 def _write_state(folder: Path, state: str, **fields) -> None:
     current = _read_json(folder / STATE, {})
     current = current if isinstance(current, dict) else {}
@@ -141,24 +151,25 @@ def stop_sweep(folder) -> None:
 
 # --- preparing: the sweep folder and one run folder per trial ----------------------------------------
 def prepare(spec: SweepSpec, root=None) -> Path:
-    """The sweep folder and every trial's run folder (made once, found again on a rerun)."""
+    """The sweep folder and every trial's run folder (made once, found again on a rerun). Every
+    check comes first: a refused sweep writes nothing (no trials.json naming another's runs)."""
     root = Path(root or paths.runs_root())
     folder = sweep_folder(spec.name, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = _identity(spec.to_dict())
     stored = _read_json(folder / SPEC, None)
-    if stored is not None and _identity(stored) != wanted:
+    if stored is not None and _identity(stored) != _identity(spec.to_dict()):
         raise SweepError(f"a sweep named {spec.name} already exists ({folder}) with other settings; give this one "
                          "another \"name\" in its spec, or delete that folder to start it over")
+    for trial in spec.trials:
+        path = root / trial.name
+        if (path / "config.json").is_file() and _identity(RunFolder(path).config()) != _identity(trial.config):
+            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
+                             "(other settings); rename or delete it, or rename the sweep")
+    folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / SPEC, spec.to_dict())
     _write_json(folder / TRIALS, [{"name": t.name, "settings": t.settings} for t in spec.trials])
     for trial in spec.trials:
-        path = root / trial.name
-        if not (path / "config.json").is_file():
+        if not (root / trial.name / "config.json").is_file():
             RunFolder.create(trial.config, root, trial.name)
-        elif _identity(RunFolder(path).config()) != _identity(trial.config):
-            raise SweepError(f"the run folder {path} exists but is not the trial {trial.name} of this sweep "
-                             "(other settings); rename or delete it, or rename the sweep")
     return folder
 
 
@@ -205,7 +216,7 @@ def summarize_sweep(folder, root=None) -> dict:
     """{"sweep", "path", "state", "trials", "variants"}: what `sweep --json` prints and summary.json holds."""
     folder = Path(folder)
     trials = trial_rows(folder, root)
-    return {"sweep": folder.name, "path": str(folder), "state": sweep_state(folder)["state"],
+    return {"sweep": folder.name, "path": str(folder), "state": shown_state(sweep_state(folder)["state"], trials),
             "trials": trials, "variants": variants(trials)}
 
 
@@ -229,6 +240,8 @@ def run_sweep(spec: SweepSpec, root=None, address: str | None = None, max_concur
     root = Path(root or paths.runs_root()).resolve()
     if address:
         check_reachable(address)  # before any folder is made: Ray itself retries for minutes
+    else:  # a cluster is measured once connected (_run_on_ray)
+        check_resources_fit(spec, usable_cores(), _local_gpus(), "this machine")
     folder = prepare(spec, root)
     current = sweep_state(folder)
     if current["state"] in ("queued", "running") and current.get("pid") not in (None, os.getpid()):
@@ -298,6 +311,12 @@ def _run_on_ray(spec: SweepSpec, todo: list[RunFolder], address, max_concurrent,
 
     _connect(address)
     try:
+        try:
+            check_resources_fit(spec, ray.cluster_resources().get("CPU", 0), ray.cluster_resources().get("GPU", 0),
+                                f"the Ray cluster at {address}" if address else "this machine's Ray")
+        except CinicError as e:
+            _cancel(todo, str(e))
+            raise
         gpus = spec.resources["gpus"] if ray.cluster_resources().get("GPU", 0) > 0 else 0
         cpus = spec.resources["cpus"]
         # max_retries=1: a worker that dies (killed, out of memory) is retried once, and the retry
@@ -376,6 +395,13 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
                          "`ray start --head` and give the address it prints") from None
 
 
+def _local_gpus() -> int:
+    """The GPUs a local Ray finds: the CUDA devices torch sees."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _connect(address: str | None) -> None:
     """An embedded local Ray (the default), or the cluster at `address`; quiet either way.
 
@@ -392,8 +418,6 @@ def _connect(address: str | None) -> None:
         if address:
             ray.init(address=address, runtime_env={"py_modules": [str(package)]}, **quiet)
         else:
-            from cinic.workers import usable_cores
-
             path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
             ray.init(num_cpus=usable_cores(), include_dashboard=False, object_store_memory=100 * 2**20,
                      runtime_env={"env_vars": {"PYTHONPATH": path}}, **quiet)
@@ -441,9 +465,10 @@ def run_trial(run_path: str, threads: int = 1) -> dict:
 
 
 # --- the app's launcher ----------------------------------------------------------------------------
-def launch_sweep(spec: dict, root=None) -> Path:
+def launch_sweep(spec: dict, root=None, max_concurrent: int | None = None) -> Path:
     """Check `spec`, write it into its sweep folder and start `python -m cinic sweep` on it as its own
-    process (the app's Launch button); returns the sweep folder at once. Output goes to sweep.log."""
+    process (the app's Launch button), at most `max_concurrent` trials at once when given; returns the
+    sweep folder at once. Output goes to sweep.log."""
     import subprocess
     import sys
 
@@ -455,7 +480,8 @@ def launch_sweep(spec: dict, root=None) -> Path:
     prepare(checked, root)
     _write_state(folder, "queued", pid=None, pid_start=None, error=None)
     with open(folder / LOG, "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "cinic", "sweep", str(folder / SPEC), "--runs-root", str(root)],
+        limit = ["--max-concurrent", str(max_concurrent)] if max_concurrent else []
+        subprocess.Popen([sys.executable, "-m", "cinic", "sweep", str(folder / SPEC), "--runs-root", str(root), *limit],
                          cwd=paths.project_root(), stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     return folder

@@ -9,73 +9,116 @@ with `make_config` without importing the loop. Every setting is checked by
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, make_dataclass
 
 from cinic.errors import CinicError
 from cinic.model.lenet import ModelSpec, get_preset
+from cinic.training.settings import REQUIRED, Range, Setting, Widget
 
 OPTIMIZERS = ("adam", "sgd")
 # What each optimiser setting runs, in words: "adam" is AdamW (weight decay decoupled from the step).
 OPTIMIZER_NAMES = {"adam": "AdamW", "sgd": "SGD with Nesterov momentum"}
 SCHEDULES = ("step", "cosine", "onecycle", "none")
-RECIPES = ("project", "seed")
+RECIPES = ("project", "report")
+# Old names of a recipe, read as the new one: "seed" was the report's recipe before "seed" meant only
+# random seeds; configs and sweep specs written then still load.
+RECIPE_ALIASES = {"seed": "report"}
 
 
 class ConfigError(CinicError):
     """A training setting out of range, named with what is allowed."""
 
 
-@dataclass
-class TrainConfig:
-    data: str
-    preset: str | None = "base"
-    model: dict | None = None
-    recipe: str = "project"
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int | None = None  # None: per device (cinic.analysis.evaluate.default_batch_size)
-    optimizer: str = "adam"
-    lr: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    lr_drops: list = field(default_factory=list)
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    flip: bool = False
-    crop_pad: int = 0
-    augment: list = field(default_factory=list)
-    augment_name: str = "none"
-    augment_n: int = 0
-    device: str = "auto"
-    seed: int = 0
-    amp: bool = True
-    mean: list | None = None
-    std: list | None = None
+# --- the settings: one line each ---------------------------------------------------
+# Every use of a setting reads this table: TrainConfig's fields (in this order, as config.json
+# holds them), `validate_config`, the CLI's train flags, the Train page's form and "Use these
+# settings", the sweep spec's types and the reading of config.json. A new setting is one line
+# here plus its use in the training loop (a recipe may give it a default in `recipe_defaults`).
+S, W = Setting, Widget
+SETTINGS = (
+    S("data", "str", label="data folder"),
+    S("preset", "str | None", "base", "preset", widget=W("model")),
+    S("model", "dict | None", None, "model", widget=W("model")),
+    S("recipe", "str", "project", "recipe", choices=RECIPES, widget=W("radio"),
+      help="project: AdamW, warm-up then one-cycle decay, flips and crops, label smoothing, and on a preset's "
+           "model contrast-normalised input, flip test-time augmentation and (without BatchNorm) Xavier weights. "
+           "report: the course report's Adam at 0.001 dropped late, nothing else."),
+    S("epochs", "int", 10, "epochs", Range(1, 1000), cli=True, widget=W("number", 1, 1000)),
+    S("batch_size", "int", 64, "batch size", Range(1, 65536), cli=True, widget=W("number", 1, 65536)),
+    S("eval_batch_size", "int | None", None, "evaluation batch size", Range(1), cli=True,
+      help="images per validation batch (default: per device)", widget=W("number", 1, 65536)),
+    S("optimizer", "str", "adam", "optimizer", choices=OPTIMIZERS, cli=True,
+      help="adam is AdamW (decoupled weight decay)", widget=W("select", words=OPTIMIZER_NAMES)),
+    S("lr", "float", 0.001, "learning rate", Range(0, 10, low_open=True), cli=True,
+      widget=W("number", 1e-6, 10.0, format="%.5f")),
+    S("momentum", "float", 0.9, "momentum", Range(0, 1, high_open=True), cli=True, help="SGD momentum",
+      widget=W("number", 0.0, 0.99, 0.01)),
+    S("weight_decay", "float", 0.0, "weight decay", Range(0, 1, high_open=True), cli=True,
+      widget=W("number", 0.0, 0.5, format="%.5f")),
+    S("schedule", "str", "cosine", "schedule", choices=SCHEDULES, cli=True, widget=W("select")),
+    S("lr_drops", "list", [], "learning-rate drops", widget=W("drops")),  # checked in validate_config
+    S("warmup_epochs", "float", 0.0, "warm-up epochs", Range(0, "epochs"), cli=True,
+      help="epochs of linear warm-up (may be fractional)", widget=W("number", 0.0, "epochs", 0.5)),
+    S("label_smoothing", "float", 0.0, "label smoothing", Range(0, 1, high_open=True), cli=True,
+      widget=W("number", 0.0, 0.5, 0.05)),
+    S("flip", "bool", False, "random horizontal flips", cli=True, widget=W("checkbox"),
+      help="random flips on the device: each training image mirrored left to right with probability 0.5"),
+    S("crop_pad", "int", 0, "crop padding", Range(0, 8), cli=True, widget=W("number", 0, 8),
+      help="random-crop padding on the device (0 = off): pad each side with this many zero pixels, "
+           "then cut a 32x32 window at a random place"),
+    S("augment", "list", [], "Augmentor pipeline", widget=W("augmentation")),
+    S("augment_name", "str", "none", "Augmentor pipeline name", widget=W("augmentation")),
+    S("augment_n", "int", 0, "augment N", Range(0), widget=W("augmentation")),
+    S("device", "str", "auto", "device", cli=True, help="auto | cpu | cuda | cuda:N | mps", widget=W("device")),
+    S("seed", "int", 0, "seed", Range(0, 2 ** 63 - 1, said="a whole number 0..2**63-1"), cli=True,
+      widget=W("number", 0, 2 ** 31 - 1)),
+    S("amp", "bool", True, "mixed precision", cli=True, widget=W("checkbox"),
+      help="bf16 autocast where the device has it (default on)"),
+    S("mean", "list | None", None, "mean"),  # measured on the training images when training starts
+    S("std", "list | None", None, "std"),
+)
+del S, W
+SETTING = {s.name: s for s in SETTINGS}
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
-        return cls(**d)
+def _to_dict(self) -> dict:
+    return asdict(self)
+
+
+@classmethod
+def _from_dict(cls, d: dict) -> "TrainConfig":
+    unknown = sorted(set(d) - set(SETTING))
+    if unknown:
+        raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(SETTING))}")
+    return cls(**{**d, **({"recipe": recipe_name(d["recipe"])} if "recipe" in d else {})})
+
+
+# Plain data, one field per setting (written as a run's config.json).
+TrainConfig = make_dataclass(
+    "TrainConfig",
+    [(s.name, s.type) if s.default is REQUIRED else
+     (s.name, s.type, field(default_factory=list) if s.default == [] else field(default=s.default))
+     for s in SETTINGS],
+    namespace={"to_dict": _to_dict, "from_dict": _from_dict})
+TrainConfig.__module__ = __name__  # pickles (a sweep's trials) find it here
+
+
+def recipe_name(recipe):
+    """The recipe's current name: an old alias ("seed") reads as the recipe it names now ("report")."""
+    return RECIPE_ALIASES.get(recipe, recipe) if isinstance(recipe, str) else recipe
 
 
 def recipe_defaults(recipe: str, epochs: int) -> dict:
     """The settings a recipe implies; explicit settings override them.
 
-    "seed" is the course report's recipe: Adam at 0.001, halved late, nothing
+    "report" is the course report's recipe: Adam at 0.001, halved late, nothing
     else. "project" is ours: AdamW at 0.004 with weight decay, a short warm-up
     then decay to zero, flips and small crops on the device, and label
     smoothing, with contrast-normalised input, flip TTA and (without
     BatchNorm) Xavier weights in the model (`recipe_model_defaults`). On the
     shared sample, 10 epochs, mean of seeds 0-2 (bench/recipe_study.py,
-    README), project vs seed test accuracy, clean and on the corrupted test
+    README), project vs report test accuracy, clean and on the corrupted test
     split: base 53.4 vs 47.2 and 50.2 vs 43.3, stepping 55.3 vs 48.5 and 51.0
     vs 42.9, best 68.9 vs 58.2 and 58.9 vs 45.9. The model fields carry the
     corrupted gaps (stepping 46.0 without them) and Xavier base's clean one
@@ -83,7 +126,8 @@ def recipe_defaults(recipe: str, epochs: int) -> dict:
     0.002/0.004/0.006, 10 epochs: best of the three for base and stepping,
     within one run's noise of 0.002 for best.
     """
-    if recipe == "seed":
+    recipe = recipe_name(recipe)
+    if recipe == "report":
         return dict(optimizer="adam", lr=0.001, schedule="step", weight_decay=0.0,
                     lr_drops=[[max(2, round(epochs * 0.8)), 0.0005]] if epochs >= 2 else [], warmup_epochs=0.0,
                     label_smoothing=0.0, flip=False, crop_pad=0)
@@ -104,9 +148,10 @@ def recipe_model_defaults(recipe: str, spec: ModelSpec) -> dict:
     too small for ten short epochs, while BatchNorm rescales best's activations
     anyway and Xavier cost it about 2 points (bench/init_probe.json). See `recipe_defaults` for the figures.
     """
+    recipe = recipe_name(recipe)
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe {recipe!r}: use one of {', '.join(RECIPES)}")
-    if recipe == "seed":
+    if recipe == "report":
         return {}
     has_batch_norm = any(block.batch_norm for block in spec.conv)
     return {"input_norm": "contrast", "flip_tta": True, **({} if has_batch_norm else {"init": "xavier"})}
@@ -116,6 +161,7 @@ def make_config(data: str, preset: str | None = "base", recipe: str = "project",
                 model: dict | None = None, **overrides) -> TrainConfig:
     """A full config: the preset's model (with the recipe's model fields), the recipe's defaults,
     then explicit overrides. A given `model` is used as it is."""
+    recipe = recipe_name(recipe)  # an old name ("seed") is stored as the current one
     if model is None:
         spec = get_preset(preset)  # ModelSpecError lists the presets
         model = {**spec.to_dict(), **recipe_model_defaults(recipe, spec)}
@@ -130,37 +176,22 @@ def make_config(data: str, preset: str | None = "base", recipe: str = "project",
 
 
 def validate_config(c: TrainConfig) -> None:
-    """Every setting checked before any work, each message naming the field."""
-
-    def check(ok: bool, message: str):
-        if not ok:
-            raise ConfigError(message)
-
-    check(isinstance(c.epochs, int) and 1 <= c.epochs <= 1000, f"epochs must be 1..1000, got {c.epochs}")
-    check(isinstance(c.batch_size, int) and 1 <= c.batch_size <= 65536,
-          f"batch size must be 1..65536, got {c.batch_size}")
-    check(c.eval_batch_size is None or (isinstance(c.eval_batch_size, int) and c.eval_batch_size >= 1),
-          f"evaluation batch size must be at least 1, got {c.eval_batch_size}")
-    check(c.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}")
-    check(c.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
-    check(isinstance(c.lr, (int, float)) and 0 < c.lr <= 10, f"learning rate must be in (0, 10], got {c.lr}")
-    check(0 <= c.momentum < 1, f"momentum must be in [0, 1), got {c.momentum}")
-    check(0 <= c.weight_decay < 1, f"weight decay must be in [0, 1), got {c.weight_decay}")
-    check(0 <= c.label_smoothing < 1, f"label smoothing must be in [0, 1), got {c.label_smoothing}")
-    check(0 <= c.warmup_epochs <= c.epochs, f"warm-up epochs must be 0..epochs, got {c.warmup_epochs}")
-    check(isinstance(c.crop_pad, int) and 0 <= c.crop_pad <= 8, f"crop padding must be 0..8, got {c.crop_pad}")
-    check(isinstance(c.augment_n, int) and c.augment_n >= 0, f"augment N must be >= 0, got {c.augment_n}")
-    check(isinstance(c.seed, int) and 0 <= c.seed < 2 ** 63, f"seed must be a whole number 0..2**63-1, got {c.seed}")
+    """Every setting checked before any work, each message naming the field: its type and range from
+    the table, then what a range cannot say (the drops, Augmentor's sample size, the model)."""
+    for setting in SETTINGS:
+        fault = setting.fault(getattr(c, setting.name), c)
+        if fault:
+            raise ConfigError(fault)
     if c.augment_n:
         from cinic import paths
         from cinic.augment.ops import check_sample_size
 
         check_sample_size(c.augment_n, paths.cache_root())  # against memory and disk, before any run exists
     for drop in c.lr_drops:
-        check(isinstance(drop, (list, tuple)) and len(drop) == 2 and isinstance(drop[0], int)
-              and isinstance(drop[1], (int, float)) and 1 <= drop[0] <= c.epochs and 0 < drop[1] <= 10,
-              f"each learning-rate drop must be [epoch 1..{c.epochs}, lr in (0, 10] like the learning rate], "
-              f"got {drop}")
+        if not (isinstance(drop, (list, tuple)) and len(drop) == 2 and isinstance(drop[0], int)
+                and isinstance(drop[1], (int, float)) and 1 <= drop[0] <= c.epochs and 0 < drop[1] <= 10):
+            raise ConfigError(f"each learning-rate drop must be [epoch 1..{c.epochs}, lr in (0, 10] like the "
+                              f"learning rate], got {drop}")
     ModelSpec.from_dict(c.model)  # raises ModelSpecError naming the field
 
 

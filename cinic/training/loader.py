@@ -11,12 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def normalize(batch_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
-              channels_last: bool = False) -> torch.Tensor:
-    """uint8 N x 3 x H x W -> float32 (x/255 - mean) / std, on the batch's device."""
-    x = batch_uint8.float().div_(255.0).sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1))
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+from cinic.model.classifier import normalize  # the arithmetic a trained model keeps with it
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, flip: bool, crop_pad: int) -> torch.Tensor:

@@ -1,10 +1,14 @@
 """Training: the loop, its setup, and what it writes into the run folder.
 
-One flat loop a reader follows top to bottom (nanoGPT-style): the learning rate
-is set explicitly at every step from `config.lr_at`, so resuming needs no
-scheduler state; the data lives on the device (`cinic.training.loader`); each epoch ends
-with a validation pass, a metrics line, an atomic `last.pt` and, when
-validation improved, `best.pt` (`cinic.model.checkpoints`). The run folder
+The loop is two plain loops a reader follows top to bottom (nanoGPT-style): `_fit`
+runs the epochs (train, validate, record, checkpoint) and `train_epoch` the
+batches (learning rate, augmentation, step). The learning rate is set
+explicitly at every step from `config.lr_at`, so resuming needs no scheduler
+state; the data lives on the device (`cinic.training.loader`); each epoch ends
+with a validation pass, a metrics line, `best.pt` when validation improved and
+an atomic `last.pt` (`_record_epoch`, `cinic.model.checkpoints`). Around them:
+`train_run` (the queue, stop signals and the final state), `_prepare` (data,
+statistics, model) and the test-split evaluation. The run folder
 (`cinic.runs.folder`) is the only output.
 
 `setup_training` and `train_epoch` are public so the benchmark times exactly
@@ -31,7 +35,8 @@ from cinic.errors import CinicError
 from cinic.analysis.evaluate import default_batch_size, evaluate_run
 from cinic.training.loader import DeviceData
 from cinic.model.lenet import ModelSpec, build_model
-from cinic.runs.folder import TRAINING_LOCK, RunError, RunFolder, this_process
+from cinic.runs.folder import TRAINING_LOCK, RunError, RunFolder
+from cinic.runs.process import this_process
 
 LOG_EVERY = 10  # batches between training-loss records, as in the report's curves
 
@@ -326,11 +331,44 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True)
 
 
-# --- the whole training ------------------------------------------------------------------
+# --- the whole training: the epoch loop ---------------------------------------------------
 def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, progress: bool, log) -> None:
+    """The epochs: train, validate, record; what comes before is `_prepare`, each epoch's files `_record_epoch`."""
+    t = _prepare(run, c, device, log)
+    start_epoch, best = 1, -1.0
+    if resume:
+        start_epoch, best = checkpoints.restore_training(run, t.model, t.optimizer, t.generator, device)
+        run.truncate_metrics_after(start_epoch - 1)
+        log(f"resuming at epoch {start_epoch} (best valid {best:.2f}%)")
+    eval_batch = c.eval_batch_size or default_batch_size(device)
+    seconds_per_epoch = [e["seconds"] for e in run.epochs()]  # those before a resume too
+    for epoch in range(start_epoch, c.epochs + 1):
+        started = time.time()
+        train_loss, train_acc = train_epoch(t, epoch, run, progress)
+        valid_loss, valid_acc = evaluate_loss_acc(t.model, t.valid_data, eval_batch, device, c.amp)
+        _check_finite(train_loss, valid_loss, epoch, c)
+        seconds = time.time() - started
+        record = dict(kind="epoch", epoch=epoch, train_loss=round(train_loss, 5), train_acc=round(train_acc, 3),
+                      valid_loss=round(valid_loss, 5), valid_acc=round(valid_acc, 3),
+                      lr=lr_at_epoch(c, epoch), seconds=round(seconds, 3),
+                      images_per_s=round(len(t.train_data) / seconds, 1))
+        best = _record_epoch(run, t, record, best)
+        seconds_per_epoch.append(seconds)
+        run.write_status("running", epoch=epoch, best_valid_acc=best, eta_s=round(seconds * (c.epochs - epoch), 1),
+                         s_per_epoch=round(statistics.median(seconds_per_epoch), 3))
+        log(f"epoch {epoch}/{c.epochs}: train loss {train_loss:.4f} acc {train_acc:.2f}% | "
+            f"valid loss {valid_loss:.4f} acc {valid_acc:.2f}% | lr {record['lr']:.6f} | "
+            f"{seconds:.2f} s, {record['images_per_s']:.0f} img/s")
+        if run.stop_requested():
+            raise StopRequested()
+
+
+def _prepare(run: RunFolder, c: TrainConfig, device: torch.device, log) -> Training:
+    """The data decoded (and augmented), its statistics measured into config.json where missing, then
+    the model, optimiser and on-device data; each phase said in status.json for the Train page."""
     from cinic.data import dataset as data
 
-    def phase(text: str) -> None:  # what a launch is doing before its first batch, for the Train page
+    def phase(text: str) -> None:  # what a launch is doing before its first batch
         run.write_status("running", phase=text)
 
     phase("reading the training and validation images (decoded once, then from the cache)")
@@ -352,43 +390,25 @@ def _fit(run: RunFolder, c: TrainConfig, device: torch.device, resume: bool, pro
     run.write_status("running", params=sum(p.numel() for p in t.model.parameters()), epochs=c.epochs,
                      steps_per_epoch=t.steps_per_epoch,  # the page's progress within an epoch
                      phase="training: the first batches")
+    return t
 
-    start_epoch, best = 1, -1.0
-    if resume:
-        start_epoch, best = checkpoints.restore_training(run, t.model, t.optimizer, t.generator, device)
-        run.truncate_metrics_after(start_epoch - 1)
-        log(f"resuming at epoch {start_epoch} (best valid {best:.2f}%)")
 
-    eval_batch = c.eval_batch_size or default_batch_size(device)
-    seconds_per_epoch = [e["seconds"] for e in run.epochs()]  # those before a resume too
-    for epoch in range(start_epoch, c.epochs + 1):
-        started = time.time()
-        train_loss, train_acc = train_epoch(t, epoch, run, progress)
-        valid_loss, valid_acc = evaluate_loss_acc(t.model, t.valid_data, eval_batch, device, c.amp)
-        _check_finite(train_loss, valid_loss, epoch, c)
-        seconds = time.time() - started
-        record = dict(kind="epoch", epoch=epoch, train_loss=round(train_loss, 5), train_acc=round(train_acc, 3),
-                      valid_loss=round(valid_loss, 5), valid_acc=round(valid_acc, 3),
-                      lr=lr_at_epoch(c, epoch), seconds=round(seconds, 3),
-                      images_per_s=round(len(t.train_data) / seconds, 1))
-        # Metrics line first, `last.pt` last: a kill in between leaves last.pt one
-        # epoch behind, and resume drops the metrics after last.pt's epoch and
-        # redoes them, so no epoch is ever missing or counted twice.
-        run.append_metrics(record)
-        state = checkpoints.training_state(t.model, t.optimizer, t.generator, t.spec, c.mean, c.std, CLASSES,
-                                           epoch, max(best, valid_acc))
-        if valid_acc > best:
-            best = valid_acc
-            checkpoints.save(run, state, "best")
-        checkpoints.save(run, state, "last")
-        seconds_per_epoch.append(seconds)
-        run.write_status("running", epoch=epoch, best_valid_acc=best, eta_s=round(seconds * (c.epochs - epoch), 1),
-                         s_per_epoch=round(statistics.median(seconds_per_epoch), 3))
-        log(f"epoch {epoch}/{c.epochs}: train loss {train_loss:.4f} acc {train_acc:.2f}% | "
-            f"valid loss {valid_loss:.4f} acc {valid_acc:.2f}% | lr {record['lr']:.6f} | "
-            f"{seconds:.2f} s, {record['images_per_s']:.0f} img/s")
-        if run.stop_requested():
-            raise StopRequested()
+def _record_epoch(run: RunFolder, t: Training, record: dict, best: float) -> float:
+    """An epoch's metrics line, then `best.pt` when validation improved, then `last.pt`; the best so far.
+
+    Metrics line first, `last.pt` last: a kill in between leaves last.pt one
+    epoch behind, and resume drops the metrics after last.pt's epoch and
+    redoes them, so no epoch is ever missing or counted twice.
+    """
+    c, valid_acc = t.config, record["valid_acc"]
+    run.append_metrics(record)
+    state = checkpoints.training_state(t.model, t.optimizer, t.generator, t.spec, c.mean, c.std, CLASSES,
+                                       record["epoch"], max(best, valid_acc))
+    if valid_acc > best:
+        best = valid_acc
+        checkpoints.save(run, state, "best")
+    checkpoints.save(run, state, "last")
+    return best
 
 
 def _final_evaluation(run: RunFolder, c: TrainConfig, device, log) -> None:
