@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cinic.model import checkpoints
+from cinic.runs import checkpoints
 
 from cinic.analysis import diff
 

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cinic.data import choice as datasets
-from cinic.training.config import make_config  # noqa: E402
+from cinic.runs.config import make_config  # noqa: E402
 from cinic.data.demo import ensure_demo_dataset  # noqa: E402
 from cinic.runs import warm  # noqa: E402
 from cinic.runs.folder import LIVE_STATES, RunFolder, launch_training  # noqa: E402

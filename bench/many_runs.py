@@ -38,7 +38,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from cinic.training.config import make_config  # noqa: E402
+from cinic.runs.config import make_config  # noqa: E402
 from cinic.data.demo import make_demo_dataset  # noqa: E402
 from cinic.model.lenet import PRESETS  # noqa: E402
 from cinic.runs.folder import RunFolder  # noqa: E402

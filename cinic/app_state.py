@@ -1,4 +1,4 @@
-"""The app's remembered choices (the data set, the augmentation pipeline) and its background jobs.
+"""The app's remembered choices (a small JSON file) and its background jobs.
 
 Streamlit's session state is lost on a page reload, so choices that other pages
 (and later visits) depend on are kept in a small JSON file under the cache
@@ -9,7 +9,6 @@ chosen yet", never an error. No Streamlit in here.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,16 +19,10 @@ from cinic.atomic import replace_file
 from cinic.errors import CinicError
 
 STATE_FILE = "app_state.json"
-PIPELINE_FILE = "app_pipeline.json"
 
 
 def state_path() -> Path:
     return paths.cache_root() / STATE_FILE
-
-
-def pipeline_path() -> Path:
-    """The augmentation pipeline saved by the Augmentation page (also usable as `--augment FILE`)."""
-    return paths.cache_root() / PIPELINE_FILE
 
 
 def load_state() -> dict:
@@ -43,36 +36,13 @@ def load_state() -> dict:
 def update_state(**fields) -> dict:
     """Merge `fields` into the state file (written atomically) and return the new state."""
     state = {**load_state(), **fields}
-    _write_json(state_path(), state)
+    write_json(state_path(), state)
     return state
 
 
-def _write_json(path: Path, data) -> None:
+def write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, lambda handle: handle.write(json.dumps(data, indent=2).encode()))
-
-
-# --- the augmentation pipeline ----------------------------------------------------
-def save_pipeline(steps: list[dict], n: int) -> Path:
-    """Keep the composed pipeline and its sample count for the Train page and the CLI."""
-    path = pipeline_path()
-    _write_json(path, steps)
-    update_state(pipeline_n=int(n))
-    return path
-
-
-def saved_pipeline() -> tuple[list[dict], int] | None:
-    """The last saved (steps, n), or None when nothing (readable) was saved."""
-    from cinic.augment.ops import load_pipeline
-
-    if not pipeline_path().is_file():
-        return None
-    try:  # bounded in size and depth, and every step checked: a damaged file is never launched
-        steps = load_pipeline(pipeline_path())
-    except CinicError:
-        return None
-    n = load_state().get("pipeline_n")
-    return steps, n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 0
 
 
 # --- work that outlives a script run ------------------------------------------------
@@ -115,25 +85,3 @@ class BackgroundJob:
         """Block until finished (for tests and scripts); True when it finished."""
         self._thread.join(timeout)
         return self.finished
-
-
-# --- what the Data page shows ----------------------------------------------------------
-def sample_files(root: str | Path, split: str = "train", per_class: int = 8, seed: int = 0) -> dict[str, list[Path]]:
-    """A few image files of each class folder of a split, picked reproducibly at random.
-
-    Lists the folders but decodes nothing, so a sample grid of the full
-    CINIC-10 shows at once instead of after decoding 90,000 images.
-    """
-    import random
-
-    from cinic.data.dataset import CLASSES, IMAGE_SUFFIXES
-
-    rng = random.Random(seed)
-    picked = {}
-    for name in CLASSES:
-        folder = Path(root) / split / name
-        if not folder.is_dir():
-            continue
-        files = sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(IMAGE_SUFFIXES))
-        picked[name] = [folder / f for f in rng.sample(files, min(per_class, len(files)))]
-    return picked

@@ -12,7 +12,9 @@ import streamlit as st
 from ui import app_ui
 app_ui.page_start("Augmentation")  # first: the menu shows while the library (torch) loads
 
-from cinic import app_state
+from cinic.augment.saved import save_pipeline, saved_pipeline
+
+from cinic.data import samples
 from cinic.data import choice as datasets
 from cinic.augment.sample import preview_grid
 from cinic.augment.ops import OPERATIONS, SEED_PIPELINE, format_pipeline, report_image_count, validate_pipeline
@@ -29,7 +31,7 @@ def entries(steps) -> list[dict]:
 
 def start_pipeline() -> None:
     if PIPELINE not in st.session_state:
-        saved = app_state.saved_pipeline()
+        saved = saved_pipeline()
         st.session_state[PIPELINE] = entries(saved[0] if saved else SEED_PIPELINE)
         st.session_state["aug-n"] = (saved[1] if saved else 0) or 1000
 
@@ -142,7 +144,7 @@ def first_image():
     from cinic.data.images import open_image, to_model_input
 
     root = datasets.data_in_use()
-    files = [f for picked in app_state.sample_files(root, "train", 1, 0).values() for f in picked][:1] if root else []
+    files = [f for picked in samples.sample_files(root, "train", 1, 0).values() for f in picked][:1] if root else []
     return to_model_input(open_image(files[0]))[0][None] if files else None
 
 
@@ -153,7 +155,7 @@ def preview(steps: list[dict], root) -> None:
     rows = int(left.number_input("Images", 1, 10, 5, key="aug-rows"))
     versions = int(middle.number_input("Augmented versions of each", 1, 12, 6, key="aug-versions"))
     seed = int(right.number_input("Seed", 0, 10_000, 0, key="aug-seed"))
-    files = [f for picked in app_state.sample_files(root, "train", 1, seed).values() for f in picked][:rows]
+    files = [f for picked in samples.sample_files(root, "train", 1, seed).values() for f in picked][:rows]
     if not files:
         st.info("The training split has no images to preview.")
         return
@@ -201,7 +203,7 @@ with app_ui.page_body():
                             key="aug-n", step=1000))
     if steps is not None:
         if st.button("Save pipeline", type="primary", icon=":material/save:"):
-            path = app_state.save_pipeline(steps, n)
+            path = save_pipeline(steps, n)
             st.success(f"Saved to {app_ui.as_text(path)}. The Train page offers it as 'the pipeline saved on the "
                        f"Augmentation page'; from a terminal use `--augment {path} --augment-n {n}`.")
         st.subheader("Preview")

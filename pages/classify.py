@@ -17,7 +17,7 @@ app_ui.page_start("Classify")  # first: the menu shows while the library (torch)
 from ui import explain_view
 from ui import charts
 from cinic.data.images import ALLOWED_FORMATS, ImageError, display_image, limits_in_words, open_image, to_model_input
-from cinic.model.checkpoints import CheckpointError
+from cinic.runs.checkpoints import CheckpointError
 from cinic.data.dataset import display_name
 from cinic.runs.folder import RunFolder, list_runs
 

@@ -15,6 +15,8 @@ app_ui.page_start("Data")  # first: the menu shows while the library (torch) loa
 
 from cinic import app_state, paths
 
+from cinic.data import samples
+
 from ui import charts
 
 from cinic.data import choice as datasets
@@ -189,7 +191,7 @@ def show_samples(root: Path) -> None:
     if st.button("Other samples", icon=":material/shuffle:"):
         seed = st.session_state["sample-seed"] = seed + 1
     shown = []
-    for name, files in app_state.sample_files(root, split or "train", SAMPLES_PER_CLASS, seed).items():
+    for name, files in samples.sample_files(root, split or "train", SAMPLES_PER_CLASS, seed).items():
         st.caption(app_ui.as_text(name))
         images, origins = [], []
         for f in files:

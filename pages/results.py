@@ -159,7 +159,7 @@ def explain_section(summary: dict, data_root: str, candidates: list[tuple[str, i
 @st.cache_data(show_spinner=False, max_entries=8)
 def model_file(run_path: str, fmt: str, mtime: float) -> bytes:
     """The best checkpoint exported (once per checkpoint version: ONNX takes seconds)."""
-    from cinic.model.export import export_bytes
+    from cinic.runs.export import export_bytes
 
     return export_bytes(RunFolder(run_path), fmt)
 

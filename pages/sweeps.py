@@ -17,7 +17,7 @@ app_ui.page_start("Sweeps")  # first: the menu shows while the library (torch) l
 from ui import charts, sweep_view
 
 from cinic.data import choice as datasets
-from cinic.training.config import RECIPES
+from cinic.runs.config import RECIPES
 from cinic.model.lenet import PRESETS
 from cinic.sweeps.runner import launch_sweep, list_sweeps, stop_sweep, summarize_sweep, sweep_folder
 from cinic.sweeps.spec import SweepSpecError

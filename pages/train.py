@@ -14,12 +14,12 @@ import streamlit as st
 from ui import app_ui
 app_ui.page_start("Train")  # first: the menu shows while the library (torch) loads
 
-from cinic import app_state
+from cinic.augment.saved import pipeline_path, saved_pipeline
 
 from ui import charts
 
 from cinic.data import choice as datasets
-from cinic.training.config import SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
+from cinic.runs.config import SETTING, SETTINGS, lr_curve, make_config, recipe_defaults
 from cinic.model.lenet import ACTIVATIONS, INITS, INPUT_NORMS, PRESET_NOTES, PRESETS, ConvSpec, ModelSpec, summarize
 from cinic.runs.admin import never_started
 from cinic.runs import warm
@@ -245,7 +245,7 @@ def drops_text(drops) -> str:
 
 
 def parse_drops(text: str) -> list[list]:
-    from cinic.training.config import ConfigError
+    from cinic.runs.config import ConfigError
 
     drops = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -272,7 +272,7 @@ def choose_augmentation() -> dict:
     Augmentation page, or the one a run used (after "Use these settings")."""
     from cinic.augment.ops import load_pipeline
 
-    saved, loaded = app_state.saved_pipeline(), st.session_state.get("augment-loaded")
+    saved, loaded = saved_pipeline(), st.session_state.get("augment-loaded")
     options = ["none", "report"] + (["saved"] if saved else []) + (["loaded"] if loaded else [])
     labels = {"none": "none", "report": "the report's pipeline",
               "saved": "the pipeline saved on the Augmentation page",
@@ -286,7 +286,7 @@ def choose_augmentation() -> dict:
     if choice == "loaded":
         steps, name, default_n = loaded["augment"], loaded["augment_name"], loaded["augment_n"]
     elif choice == "saved":
-        (steps, default_n), name = saved, str(app_state.pipeline_path().name)
+        (steps, default_n), name = saved, str(pipeline_path().name)
     else:
         steps, name, default_n = load_pipeline("report"), "report", 0
     n = int(right.number_input("How many extra images", 1, 1_000_000, default_n or 1000, key=f"augment-n-{choice}"))

@@ -55,7 +55,7 @@ def train_finished(tmp_path_factory):
     import torch
 
     from cinic.runs.folder import RunFolder
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.training.loop import train_run
 
     def train(data, name: str = "run", root: Path | None = None, cache: Path | None = None, **settings):

@@ -19,7 +19,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from ui import app_ui
-from cinic import app_state, paths
+from cinic import paths
+from cinic.augment.saved import saved_pipeline
 from cinic.data import choice as datasets
 from cinic.errors import CinicError
 from cinic.model.lenet import PRESETS, summarize
@@ -451,7 +452,7 @@ def test_augmentation_page_composes_previews_and_saves(with_demo):
     min_factor().set_value(1.2).run()
     at.number_input(key="aug-n").set_value(500).run()
     button(at, "Save pipeline").click().run()
-    steps, n = app_state.saved_pipeline()
+    steps, n = saved_pipeline()
     assert [s["op"] for s in steps] == ["greyscale", "zoom"] and n == 500
     assert steps[1]["min_factor"] == pytest.approx(1.2)
 

@@ -9,7 +9,7 @@ import pytest
 
 from cinic import cli, paths
 from cinic.runs.folder import RunFolder, list_runs
-from cinic.training.config import RECIPES
+from cinic.runs.config import RECIPES
 from test_app import (assert_clean, demo_dir, finished_runs_root, go_to, open_app,  # noqa: F401
                       with_demo, with_finished_run)
 

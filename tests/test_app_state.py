@@ -7,6 +7,10 @@ import threading
 import pytest
 
 from cinic import app_state
+
+from cinic.augment.saved import save_pipeline, saved_pipeline
+
+from cinic.data import samples
 from cinic.augment.ops import SEED_PIPELINE, load_pipeline
 
 
@@ -18,10 +22,10 @@ def test_a_damaged_state_file_means_nothing_chosen():
 
 
 def test_saved_pipeline_round_trips_and_is_a_valid_pipeline_file():
-    assert app_state.saved_pipeline() is None
+    assert saved_pipeline() is None
     steps = load_pipeline("seed")
-    path = app_state.save_pipeline(steps, 300)
-    assert app_state.saved_pipeline() == (steps, 300)
+    path = save_pipeline(steps, 300)
+    assert saved_pipeline() == (steps, 300)
     assert load_pipeline(path) == load_pipeline(list(SEED_PIPELINE))  # usable as `--augment FILE`
 
 
@@ -53,14 +57,14 @@ def test_background_job_keeps_the_error():
 
 
 def test_sample_files_picks_reproducibly_per_class(tiny_data):
-    first = app_state.sample_files(tiny_data, "train", per_class=4, seed=3)
+    first = samples.sample_files(tiny_data, "train", per_class=4, seed=3)
     assert len(first) == 10 and all(len(files) == 4 for files in first.values())
     assert all(f.parent.name == name for name, files in first.items() for f in files)
-    assert app_state.sample_files(tiny_data, "train", per_class=4, seed=3) == first
-    assert app_state.sample_files(tiny_data, "train", per_class=4, seed=4) != first
-    assert all(len(f) == 6 for f in app_state.sample_files(tiny_data, "test", per_class=50).values())
+    assert samples.sample_files(tiny_data, "train", per_class=4, seed=3) == first
+    assert samples.sample_files(tiny_data, "train", per_class=4, seed=4) != first
+    assert all(len(f) == 6 for f in samples.sample_files(tiny_data, "test", per_class=50).values())
 
 
 @pytest.mark.parametrize("split", ["nope"])
 def test_sample_files_of_a_missing_split_is_empty(tiny_data, split):
-    assert app_state.sample_files(tiny_data, split) == {}
+    assert samples.sample_files(tiny_data, split) == {}

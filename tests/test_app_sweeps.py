@@ -72,7 +72,7 @@ def test_compare_groups_the_runs_of_a_sweep_by_variant(with_demo):
 def test_a_sweep_of_listed_variants_shows_each_trials_own_epochs(with_demo):
     """A study's trials (listed variants with settings of their own, crossed with seeds) on the Sweeps page:
     each trial counts its own epochs, each variant gets its row."""
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
 
     root = paths.runs_root()
     folder = sweep_folder("listed", root)

@@ -105,7 +105,7 @@ def test_run_sh_names_the_data_set_the_app_uses(with_demo):
 
 
 def test_a_stopped_training_logs_no_command_line_hint(with_demo):
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.training.loop import train_run
 
     run = RunFolder.create(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict(),
@@ -122,7 +122,7 @@ def test_a_stopped_training_logs_no_command_line_hint(with_demo):
 
 
 def test_a_finished_training_process_is_reaped(with_demo):
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.runs.launch import launch_training
 
     run = launch_training(make_config(str(with_demo), epochs=1, batch_size=8, device="cpu").to_dict())
@@ -239,7 +239,7 @@ def test_use_these_settings_restores_every_setting_a_run_was_trained_with(with_d
     from cinic.augment.ops import load_pipeline
     from cinic.model.lenet import ModelSpec, get_preset
     from cinic.runs import launch
-    from cinic.training.config import SETTING, SETTINGS, make_config, recipe_defaults
+    from cinic.runs.config import SETTING, SETTINGS, make_config, recipe_defaults
 
     on_form = [s for s in SETTINGS if s.widget]
     assert {s.name for s in SETTINGS} - {s.name for s in on_form} == {"data", "mean", "std"}  # the page's, measured
@@ -276,7 +276,7 @@ def test_use_these_settings_restores_every_setting_a_run_was_trained_with(with_d
 
 # --- 4. a launch says what it is doing before its first batch ---------------------------------------------
 def test_a_training_reports_its_phases_before_the_first_batch(with_demo, monkeypatch):
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.training.loop import train_run
 
     config = make_config(str(with_demo), epochs=1, batch_size=8, device="cpu", augment=[], augment_n=0)

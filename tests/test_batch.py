@@ -44,7 +44,7 @@ def _predict(capsys, *argv):
 
 # --- unlabelled -------------------------------------------------------------------------------------
 def test_a_zip_of_loose_images_gets_top_k_for_each_and_says_what_it_left_out(trained, tiny_data, tmp_path, capsys):
-    from cinic.model.checkpoints import load_model
+    from cinic.runs.checkpoints import load_model
     from cinic.analysis.evaluate import classify_pictures
     from cinic.data.images import open_image, to_model_input
 
@@ -206,7 +206,7 @@ def test_nothing_to_classify_is_explained(tmp_path):
 
 def test_an_uploaded_folder_is_read_like_a_zip(trained, tiny_data):
     """The app's folder upload gives (relative name, bytes) pairs, as a zip's entries are."""
-    from cinic.model.checkpoints import load_model
+    from cinic.runs.checkpoints import load_model
 
     members = [(f"my-photos/{name}", data) for name, data in _test_images(tiny_data).items()]
     batch = from_members(members, "the uploaded folder")

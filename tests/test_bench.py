@@ -12,7 +12,7 @@ from cinic import cli
 from cinic.bench import benchmark as bench
 
 from cinic.data import dataset as data
-from cinic.training.device import uses_bf16
+from cinic.model.device import uses_bf16
 
 
 def run_json(capsys, *args) -> dict:

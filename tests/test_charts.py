@@ -24,7 +24,7 @@ def spec_of(chart) -> dict:
 
 
 def test_lr_schedule_chart_shows_the_rate_within_each_epoch():
-    from cinic.training.config import lr_curve, make_config
+    from cinic.runs.config import lr_curve, make_config
 
     config = make_config("/data", preset="base", epochs=3)  # project recipe: a warm-up in epoch 1
     chart = charts.lr_schedule_chart(lr_curve(config))

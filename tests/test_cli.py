@@ -142,7 +142,7 @@ def test_train_takes_every_training_setting(tiny_data, tmp_path, capsys):
     """Every TrainConfig field a person sets has a flag (mean and std are measured, not set)."""
     from dataclasses import fields
 
-    from cinic.training.config import TrainConfig
+    from cinic.runs.config import TrainConfig
 
     run_dir = tmp_path / "runs" / "all-flags"
     code, _, _ = run(capsys, "train", "--data", tiny_data, "--preset", "base", "--recipe", "project",

@@ -16,7 +16,7 @@ import pytest
 
 from cinic.analysis import explain, feature_maps
 from cinic.analysis.evaluate import classify_pictures
-from cinic.model.checkpoints import load_model
+from cinic.runs.checkpoints import load_model
 
 THREADS = 8
 ROUNDS = 3  # each (call, picture) asked this many times, all shuffled together

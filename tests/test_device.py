@@ -1,4 +1,4 @@
-"""cinic/training/device.py: which device a request gives, and the speed settings chosen for it.
+"""cinic/model/device.py: which device a request gives, and the speed settings chosen for it.
 
 No GPU is needed: CUDA and MPS availability is patched, and the bf16 / channels_last
 / autocast decisions are taken for device objects, which exist without the hardware.
@@ -12,8 +12,8 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from cinic.training import device as device_module
-from cinic.training.device import (DeviceError, autocast_for, choose_device, cpu_has_native_bf16, describe_device,
+from cinic.model import device as device_module
+from cinic.model.device import (DeviceError, autocast_for, choose_device, cpu_has_native_bf16, describe_device,
                           exact_float32, uses_bf16, uses_channels_last)
 from cinic.errors import CinicError
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cinic.training.device import uses_bf16
+from cinic.model.device import uses_bf16
 from cinic.analysis.evaluate import EvaluationError, classify_pictures, evaluate, predict_logits, predict_probs, top_k
 from cinic.model.lenet import PRESETS, build_model
 from cinic.model.classifier import Classifier, normalize

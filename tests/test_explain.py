@@ -166,8 +166,8 @@ def test_hide_sets_the_masked_pixels_to_the_image_mean_colour():
 def trained_base(sample_root, train_finished):
     """base trained for three epochs on the real sample (about 45 % test accuracy)."""
     from cinic.data.dataset import load_split
-    from cinic.model import checkpoints
-    from cinic.training.config import TrainConfig
+    from cinic.runs import checkpoints
+    from cinic.runs.config import TrainConfig
 
     run = train_finished(sample_root, "base", epochs=3, batch_size=TrainConfig.batch_size)
     test = load_split(sample_root, "test")

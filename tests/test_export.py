@@ -1,4 +1,4 @@
-"""cinic/model/export.py: ONNX that predicts what the project predicts, checked by onnxruntime; where exports go."""
+"""cinic/runs/export.py: ONNX that predicts what the project predicts, checked by onnxruntime; where exports go."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cinic import cli
-from cinic.model.export import ExportError, export_model, format_of
+from cinic.runs.export import ExportError, export_model, format_of
 from cinic.outputs import OutputError
 from cinic.runs.folder import RunFolder
 
@@ -16,7 +16,7 @@ from cinic.runs.folder import RunFolder
 def sample_run(sample_root, train_finished) -> RunFolder:
     """`best` (batch norm, dropout: what must behave as in evaluation) trained one epoch on the real sample,
     with the project recipe's contrast-normalised input and flip TTA, which the graph must hold too."""
-    from cinic.training.config import TrainConfig
+    from cinic.runs.config import TrainConfig
 
     return train_finished(sample_root, "best-1", preset="best", batch_size=TrainConfig.batch_size)
 
@@ -27,7 +27,7 @@ def test_onnx_gives_the_projects_prediction_on_every_sample_test_image(sample_ru
     import onnx
     import onnxruntime
 
-    from cinic.model.checkpoints import load_model
+    from cinic.runs.checkpoints import load_model
     from cinic.data.dataset import load_split
     from cinic.analysis.evaluate import predict_probs
 
@@ -83,8 +83,8 @@ def test_the_format_follows_the_file_name_unless_given():
 def test_export_bytes_gives_a_safetensors_file_that_loads(tmp_path):
     from safetensors import safe_open
 
-    from cinic.model import checkpoints
-    from cinic.model.export import export_bytes
+    from cinic.runs import checkpoints
+    from cinic.runs.export import export_bytes
     from cinic.model.lenet import PRESETS, build_model
 
     run = RunFolder.create({"epochs": 1}, root=tmp_path / "runs", name="r")

@@ -31,9 +31,9 @@ from cinic import cli
 from cinic.data import dataset as data
 from cinic.runs.folder import LIVE_STATES, RunError, RunFolder, list_runs
 from cinic.runs.launch import launch_training
-from cinic.model import checkpoints
+from cinic.runs import checkpoints
 from cinic.runs.process import process_start
-from cinic.training.config import make_config
+from cinic.runs.config import make_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 PAGES = "pages"  # Streamlit's own multipage folder: every file in it is a page

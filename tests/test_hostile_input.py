@@ -35,8 +35,8 @@ from cinic import cli
 
 from cinic.data import images
 from cinic.model.lenet import PRESETS, ModelSpec, build_model
-from cinic.model import checkpoints
-from cinic.model.checkpoints import load_model
+from cinic.runs import checkpoints
+from cinic.runs.checkpoints import load_model
 from cinic.runs.folder import RunFolder
 from made_images import header_only_png, image_bytes
 
@@ -612,9 +612,9 @@ def open_app_page(page: str, data_root: Path, tmp_path: Path, monkeypatch):
 def test_the_app_cannot_send_settings_out_of_range(tiny_data, tmp_path, monkeypatch):
     """Every Train page input is bounded inside what validate_config accepts, and the browser
     cannot push a value past those bounds (Streamlit brings it back within them)."""
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
 
-    from cinic.training.config import SETTING, SETTINGS
+    from cinic.runs.config import SETTING, SETTINGS
 
     at = open_app_page("train", tiny_data, tmp_path, monkeypatch)
     # The Train page's number inputs, keyed by setting (and recipe): every number setting of the table.

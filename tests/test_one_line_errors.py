@@ -177,14 +177,15 @@ def open_page(page: str, **query) -> AppTest:
 @pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, '[{"op": "explode"}]', "{not json"])
 def test_a_damaged_remembered_pipeline_is_ignored_by_the_pages(content, tiny_data, monkeypatch, tmp_path):
     from cinic import app_state, paths
+    from cinic.augment.saved import pipeline_path, saved_pipeline
     from cinic.data import choice as datasets
 
     monkeypatch.setattr(paths, "demo_root", lambda: tmp_path / "demo")
     datasets.remember_data_root(tiny_data)
-    app_state.pipeline_path().parent.mkdir(parents=True, exist_ok=True)
-    app_state.pipeline_path().write_text(content)
+    pipeline_path().parent.mkdir(parents=True, exist_ok=True)
+    pipeline_path().write_text(content)
     app_state.update_state(pipeline_n="many")
-    assert app_state.saved_pipeline() is None  # never offered, so never launched
+    assert saved_pipeline() is None  # never offered, so never launched
     for page in ("pages/augmentation.py", "pages/train.py"):
         at = open_page(page)
         assert not at.exception, (page, [e.value for e in at.exception])

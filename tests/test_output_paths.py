@@ -150,7 +150,7 @@ def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(trained, tm
     def full_disk(path, write):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(atomic, "replace_file", full_disk)
-    monkeypatch.setattr("cinic.model.checkpoints.replace_file", full_disk)
+    monkeypatch.setattr("cinic.runs.checkpoints.replace_file", full_disk)
     monkeypatch.setattr("cinic.outputs.replace_file", full_disk)
     for name in ("m.safetensors", "r.html"):
         command = "export" if name.endswith("safetensors") else "report"

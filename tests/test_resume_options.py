@@ -63,7 +63,7 @@ def test_refusing_to_resume_a_run_killed_before_its_first_epoch_keeps_it_interru
     """Issue 20, item 12: nothing to resume is said before the run's status is touched."""
     from cinic.runs.folder import RunError
     from cinic.runs.launch import launch_training
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
 
     config = make_config(str(tiny_data), preset="base", epochs=1, device="cpu")
     run = RunFolder.create(config.to_dict(), name="killed")

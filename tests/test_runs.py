@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from cinic.model.lenet import PRESETS, build_model
-from cinic.model import checkpoints
-from cinic.model.checkpoints import CheckpointError, load_model
+from cinic.runs import checkpoints
+from cinic.runs.checkpoints import CheckpointError, load_model
 from cinic.runs.folder import RunError, RunFolder, list_runs, write_atomically
 from cinic.runs.process import this_process
 

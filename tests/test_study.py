@@ -17,7 +17,7 @@ from cinic.study import reproduce, writeup
 from cinic.study.report_figures import (REPORT_CONFUSION_AS_PRINTED, REPORT_PER_CLASS_AS_PRINTED, VARIANTS, classes,
                                         report_confusion)
 from cinic.sweeps.spec import parse_spec
-from cinic.training.config import TrainConfig, lr_at_epoch
+from cinic.runs.config import TrainConfig, lr_at_epoch
 
 # The report's pipeline as the issue lists it: crop_centre 0.5/0.9, flip_left_right 0.5, scale 0.5/1.1,
 # zoom 0.5/1.1/1.3, random_brightness 0.2/0.3/0.7, resize 1/32/32.

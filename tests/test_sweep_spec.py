@@ -8,7 +8,7 @@ import json
 import pytest
 
 from cinic.errors import CinicError
-from cinic.training.config import TrainConfig, validate_config
+from cinic.runs.config import TrainConfig, validate_config
 from cinic.sweeps.spec import SweepSpecError, load_spec, parse_spec, trial_name, variant_labels, variant_of
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cinic.model import checkpoints
-from cinic.model.checkpoints import CheckpointError
+from cinic.runs import checkpoints
+from cinic.runs.checkpoints import CheckpointError
 from cinic.model.lenet import PRESETS, ModelSpecError
 from cinic.runs.folder import RunFolder
-from cinic.training.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
+from cinic.runs.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, make_config
 from cinic.training.loop import train_run
 
 

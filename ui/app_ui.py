@@ -127,7 +127,7 @@ def link_to(title: str, label: str | None = None) -> None:
 @st.cache_data(show_spinner=False)
 def device_text() -> str:
     """The device a training with device "auto" would use (asked once per server)."""
-    from cinic.training.device import choose_device, describe_device
+    from cinic.model.device import choose_device, describe_device
 
     return describe_device(choose_device("auto"))
 
@@ -321,7 +321,7 @@ def pictures(images, indices, zoom: int = 1) -> list:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load_best(run_path: str, mtime: float):
-    from cinic.model.checkpoints import load_model
+    from cinic.runs.checkpoints import load_model
     from cinic.runs.folder import RunFolder
 
     return load_model(RunFolder(run_path), "best", "cpu")

@@ -75,7 +75,7 @@ def epoch_axis(first: int, last: int) -> alt.Axis:
 
 def lr_schedule_chart(points: Sequence[tuple[float, float]]) -> alt.Chart:
     """The learning rate through the training: (epochs trained, rate) pairs, several per epoch
-    (cinic.training.config.lr_curve), so the warm-up and the decay within an epoch show."""
+    (cinic.runs.config.lr_curve), so the warm-up and the decay within an epoch show."""
     frame = pd.DataFrame(list(points), columns=["epochs", "lr"])
     last = int(math.ceil(frame["epochs"].max())) if len(frame) else 0
     return fit_width(alt.Chart(frame, height=140, title="Learning rate through the training").mark_line().encode(

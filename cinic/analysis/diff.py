@@ -198,7 +198,7 @@ def compare_runs(run_a, run_b, data=None, device="cpu", progress=None) -> RunPai
     is the same for both, or the test split (or class folders) of `data` for both.
 
     Refuses, saying why, when the runs were trained on different data and no `data` is given."""
-    from cinic.model import checkpoints
+    from cinic.runs import checkpoints
     from cinic.data.dataset import load_evaluation_set
     from cinic.analysis.evaluate import predict_probs
 

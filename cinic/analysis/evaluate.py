@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from cinic.data.dataset import display_name
-from cinic.training.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
+from cinic.model.device import autocast_for, exact_float32, uses_bf16, uses_channels_last
 from cinic.errors import CinicError
 from cinic.model.classifier import Classifier, as_images
 
@@ -214,7 +214,7 @@ def evaluate_run(run, which: str = "best", device: str | torch.device = "cpu", d
     """A run's checkpoint evaluated on a split of its own data, or on `data` (a CINIC-10 root,
     an archive, or a folder of class folders). The run's own test split is its reported result:
     that one is written to eval.json. Training, the CLI and the Results page all call this."""
-    from cinic.model import checkpoints
+    from cinic.runs import checkpoints
     from cinic.data.dataset import load_evaluation_set
 
     classifier = checkpoints.load_model(run, which, device)

@@ -50,7 +50,7 @@ def saliency(classifier: Classifier, picture: np.ndarray, target: int, method: s
 
     Captum's hooks go on a view of the network made for this call, never on the shared one:
     another user's picture passing through it at the same time is not this call's business."""
-    from cinic.training.device import exact_float32
+    from cinic.model.device import exact_float32
 
     attribute = {"gradcam": _gradcam, "integrated-gradients": _integrated_gradients,
                  "occlusion": _occlusion}.get(method)

@@ -248,7 +248,7 @@ def html_report(run: RunFolder, test=None) -> str:
 
 def write_report(run: RunFolder, out) -> Path:
     """The report written whole into `out` (never inside the run folder)."""
-    from cinic.model.export import check_destination
+    from cinic.runs.export import check_destination
     from cinic.outputs import write_output
 
     out = check_destination(run, out, (".html", ".htm"), example="report.html")

@@ -37,9 +37,9 @@ import torch
 from cinic.data import dataset as data
 
 from cinic.data import choice as datasets
-from cinic.training.config import RECIPES, TrainConfig, make_config
+from cinic.runs.config import RECIPES, TrainConfig, make_config
 from cinic.data.dataset import CLASSES, DataSet
-from cinic.training.device import choose_device, describe_device, uses_bf16
+from cinic.model.device import choose_device, describe_device, uses_bf16
 from cinic.errors import CinicError
 from cinic.model.classifier import Classifier
 from cinic.model.lenet import PRESET_ALIASES, get_preset

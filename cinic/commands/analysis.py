@@ -21,7 +21,7 @@ def evaluate_arguments(p) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from cinic.training.device import choose_device
+    from cinic.model.device import choose_device
     from cinic.analysis.evaluate import evaluate_run
     from cinic.runs.folder import RunFolder
 
@@ -51,8 +51,8 @@ def predict_arguments(p) -> None:
 
 
 def cmd_predict(args) -> int:
-    from cinic.model.checkpoints import load_model
-    from cinic.training.device import choose_device
+    from cinic.runs.checkpoints import load_model
+    from cinic.model.device import choose_device
     from cinic.analysis.evaluate import classify_pictures
     from cinic.data.images import ImageError, open_image, to_model_input
     from cinic.runs.folder import RunFolder
@@ -128,7 +128,7 @@ def export_arguments(p) -> None:
 
 
 def cmd_export(args) -> int:
-    from cinic.model.export import ONNX_INPUT_TEXT, export_model
+    from cinic.runs.export import ONNX_INPUT_TEXT, export_model
     from cinic.runs.folder import RunFolder
 
     run = RunFolder.open(args.run, root=args.runs_root)
@@ -165,7 +165,7 @@ def diff_arguments(p) -> None:
 
 
 def cmd_diff(args) -> int:
-    from cinic.training.device import choose_device
+    from cinic.model.device import choose_device
     from cinic.analysis.diff import compare_runs
     from cinic.runs.folder import RunFolder
 
@@ -202,8 +202,8 @@ def explain_arguments(p) -> None:
 def cmd_explain(args) -> int:
     import numpy as np
 
-    from cinic.model.checkpoints import load_model
-    from cinic.training.device import choose_device
+    from cinic.runs.checkpoints import load_model
+    from cinic.model.device import choose_device
     from cinic.analysis.explain import METHODS, explain_picture, panel
     from cinic.data.images import open_image, to_model_input
     from cinic.outputs import PICTURE_FORMATS, output_file

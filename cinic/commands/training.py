@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cinic.commands.common import EXIT_FAILED, add_runs_root, preset_names, print_json, save_picture, tqdm_progress
 from cinic.errors import CinicError
-from cinic.training.config import RECIPES, SETTING, SETTINGS
+from cinic.runs.config import RECIPES, SETTING, SETTINGS
 
 def summary_arguments(p) -> None:
     p.add_argument("--preset", default="base", choices=preset_names())
@@ -47,7 +47,7 @@ def train_arguments(p) -> None:
 
 
 def cmd_train(args) -> int:
-    from cinic.training.device import choose_device
+    from cinic.model.device import choose_device
     from cinic.runs.folder import RunFolder
     from cinic.runs.launch import change_for_resume, check_resumable
     from cinic.training.loop import train_run
@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
 
 def config_from_args(args):
     from cinic.data import dataset as data
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.data.choice import data_in_use
 
     root = data.resolve_data(args.data) if args.data else data_in_use(make_demo=True)

@@ -1,7 +1,7 @@
 """A trained model as one thing: the network, the normalisation it was trained with, its classes
 and where it came from, taking what a user has (uint8 pictures).
 
-`cinic.model.checkpoints.load_model` gives one; evaluation, prediction, explanations, feature
+`cinic.runs.checkpoints.load_model` gives one; evaluation, prediction, explanations, feature
 maps, the run diff and the export take one. The network is put in eval mode once, when the
 Classifier is made, and no call changes it afterwards: the app shares one Classifier between
 every browser tab, so a call that needs hooks (Grad-CAM, feature maps) puts them on its own

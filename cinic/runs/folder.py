@@ -112,7 +112,7 @@ class RunFolder(RunRecords):
         config = self._read_object(CONFIG)
         _check_config(config, self.path / CONFIG)
         if config.get("recipe") == "seed":  # written before the report's recipe was called "report"
-            from cinic.training.config import recipe_name
+            from cinic.runs.config import recipe_name
 
             config["recipe"] = recipe_name(config["recipe"])
         return config
@@ -230,7 +230,7 @@ def run_label(config: dict) -> str:
 
 def optimizer_label(optimizer: str, weight_decay: float | None) -> str:
     """The optimiser in words: "adam" runs AdamW, which without weight decay is Adam (the report's)."""
-    from cinic.training.config import OPTIMIZER_NAMES
+    from cinic.runs.config import OPTIMIZER_NAMES
 
     if optimizer == "adam" and not weight_decay:
         return "Adam"
@@ -330,7 +330,7 @@ def _check_status(status: dict, path: Path) -> None:
 def _check_config(config: dict, path: Path) -> None:
     """Every setting config.json holds is of its type in the table of settings (a field may be absent:
     configs from older versions, or written by hand, lack some)."""
-    from cinic.training.config import SETTINGS
+    from cinic.runs.config import SETTINGS
 
     for setting in SETTINGS:
         value = config.get(setting.name)

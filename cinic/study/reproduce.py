@@ -153,7 +153,7 @@ def _device_key(description: str | None) -> str:
 
 
 def _this_device_key(threads: int) -> str:
-    from cinic.training.device import choose_device, describe_device
+    from cinic.model.device import choose_device, describe_device
 
     device = choose_device("auto")
     return f"cpu ({threads} threads" if device.type == "cpu" else _device_key(describe_device(device))
@@ -189,7 +189,7 @@ def _timing_run(data: str, preset: str, threads: int, n_train: int, n_valid: int
 
     from cinic.data.dataset import load_split
     from cinic.model.lenet import build_model, get_preset
-    from cinic.training.device import choose_device
+    from cinic.model.device import choose_device
 
     device = choose_device("auto")
     before = torch.get_num_threads()

@@ -25,7 +25,7 @@ of the data set, counted when the trial's config is made (30,000 for
 CINIC-10's 90,000, as the report sampled).
 
 Everything is checked before any trial starts: every trial's config is built
-with `cinic.training.config.make_config` and validated, and each error names the field
+with `cinic.runs.config.make_config` and validated, and each error names the field
 (`grid.lr`, `epochs`, `variants[1].epochs`, ...). Trials are the grid's product in the order the
 axes are written; each gets a name (its run folder's) made from the sweep's
 name and its axis values, so the same spec always names the same folders and a
@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from cinic.training.config import SETTING, TrainConfig, make_config
+from cinic.runs.config import SETTING, TrainConfig, make_config
 from cinic.errors import CinicError
 from cinic.runs.folder import check_run_name, run_label
 

@@ -6,7 +6,7 @@ batches (learning rate, augmentation, step). The learning rate is set
 explicitly at every step from `config.lr_at`, so resuming needs no scheduler
 state; the data lives on the device (`cinic.training.loader`); each epoch ends
 with a validation pass, a metrics line, `best.pt` when validation improved and
-an atomic `last.pt` (`_record_epoch`, `cinic.model.checkpoints`). Around them:
+an atomic `last.pt` (`_record_epoch`, `cinic.runs.checkpoints`). Around them:
 `train_run` (the queue, stop signals and the final state), `_prepare` (data,
 statistics, model) and the test-split evaluation. The run folder
 (`cinic.runs.folder`) is the only output.
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cinic.model import checkpoints
-from cinic.training.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, validate_config
+from cinic.runs import checkpoints
+from cinic.runs.config import ConfigError, TrainConfig, lr_at, lr_at_epoch, validate_config
 from cinic.data.dataset import CLASSES, DataSet
-from cinic.training.device import autocast_for, choose_device, describe_device, uses_channels_last
+from cinic.model.device import autocast_for, choose_device, describe_device, uses_channels_last
 from cinic.errors import CinicError
 from cinic.analysis.evaluate import default_batch_size, evaluate_run
 from cinic.training.loader import DeviceData

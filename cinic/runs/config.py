@@ -13,7 +13,7 @@ from dataclasses import asdict, field, make_dataclass
 
 from cinic.errors import CinicError
 from cinic.model.lenet import ModelSpec, get_preset
-from cinic.training.settings import REQUIRED, Range, Setting, Widget
+from cinic.runs.settings import REQUIRED, Range, Setting, Widget
 
 OPTIMIZERS = ("adam", "sgd")
 # What each optimiser setting runs, in words: "adam" is AdamW (weight decay decoupled from the step).

@@ -1,8 +1,8 @@
 """What a training setting is: its type, its allowed values, its flag and its widget, in one record.
 
-The table of settings itself is `cinic.training.config.SETTINGS`; everything that
+The table of settings itself is `cinic.runs.config.SETTINGS`; everything that
 names a setting reads it there: the config's fields and checks
-(`cinic.training.config`), the CLI's train flags (`cinic.cli`), the Train page's
+(`cinic.runs.config`), the CLI's train flags (`cinic.cli`), the Train page's
 form and its "Use these settings" (`pages/train.py`), the sweep spec's types
 (`cinic.sweeps.spec`) and the reading of config.json (`cinic.runs.folder`).
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from cinic.model.checkpoints import export_safetensors, load_model
+from cinic.runs.checkpoints import export_safetensors, load_model
 from cinic.errors import CinicError
 from cinic.outputs import output_file, write_output
 from cinic.runs.folder import RunFolder
