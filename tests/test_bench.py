@@ -81,7 +81,7 @@ def test_the_loop_with_every_part_computes_what_the_training_loop_does(tiny_data
     """The gap is only meaningful if "all parts" is the project's loop: same batches, same weights."""
     from cinic.bench.bare_loop import PARTS, build_loop, gap_epoch
     from cinic.runs.folder import RunFolder
-    from cinic.training.config import make_config
+    from cinic.runs.config import make_config
     from cinic.training.loop import SpeedSettings, setup_training, train_epoch
 
     train = data.load_split(tiny_data, "train")

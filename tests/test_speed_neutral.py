@@ -17,7 +17,7 @@ from cinic.data import dataset as data
 from cinic.model import lenet
 from cinic.runs.folder import RunFolder
 from cinic.training import loop
-from cinic.training.config import make_config
+from cinic.runs.config import make_config
 from cinic.training.loader import DeviceData
 from test_loader import flip_then_crop
 

@@ -16,7 +16,7 @@ import pytest
 
 from cinic.runs import warm
 from cinic.runs.folder import LIVE_STATES, RunFolder, is_training_process, launch_training
-from cinic.training.config import make_config
+from cinic.runs.config import make_config
 
 pytestmark = pytest.mark.slow  # each test starts Python with torch in its own process
 TIMEOUT_S = 120

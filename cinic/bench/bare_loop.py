@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from cinic.model.lenet import ModelSpec, build_model
-from cinic.training.config import TrainConfig, lr_at
-from cinic.training.device import autocast_for
+from cinic.runs.config import TrainConfig, lr_at
+from cinic.model.device import autocast_for
 from cinic.training.loader import DeviceData, augment_batch, normalize
 from cinic.training.loop import LOG_EVERY, SpeedSettings, make_optimizer
 

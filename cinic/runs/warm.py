@@ -165,8 +165,8 @@ def _prime() -> None:
     import torch.nn.functional as F
 
     from cinic.model.lenet import PRESETS, build_model
-    from cinic.training import loop  # noqa: F401  the data, the checkpoints, the evaluation
-    from cinic.training.device import autocast_for
+    from cinic.training import loop
+    from cinic.model.device import autocast_for
 
     device = torch.device("cpu")
     model = build_model(PRESETS["base"]).to(memory_format=torch.channels_last)
