@@ -31,7 +31,8 @@ from cinic.data import choice as datasets
 from cinic.runs.config import make_config  # noqa: E402
 from cinic.data.demo import ensure_demo_dataset  # noqa: E402
 from cinic.runs import warm  # noqa: E402
-from cinic.runs.folder import LIVE_STATES, RunFolder, launch_training  # noqa: E402
+from cinic.runs.folder import LIVE_STATES, RunFolder  # noqa: E402
+from cinic.runs.launch import launch_training  # noqa: E402
 
 TIMEOUT_S = 300
 

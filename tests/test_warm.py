@@ -15,7 +15,9 @@ import time
 import pytest
 
 from cinic.runs import warm
-from cinic.runs.folder import LIVE_STATES, RunFolder, is_training_process, launch_training
+from cinic.runs.folder import LIVE_STATES, RunFolder
+from cinic.runs.launch import launch_training
+from cinic.runs.process import is_training_process
 from cinic.runs.config import make_config
 
 pytestmark = pytest.mark.slow  # each test starts Python with torch in its own process
