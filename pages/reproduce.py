@@ -19,7 +19,7 @@ import streamlit as st
 from ui import app_ui
 app_ui.page_start("Reproduce the report")  # first: the menu shows while the library (torch) loads
 
-from ui import charts, sweep_view
+from ui import charts, study_charts, sweep_view
 
 from cinic.sweeps.runner import list_sweeps, stop_sweep, sweep_folder, sweep_state, trial_rows
 
@@ -145,7 +145,7 @@ def show_result(name: str, live: bool) -> None:
     st.subheader("The report's table beside yours")
     data = result["data"]
     shown = st.info if data.get("comparable_to_report") else st.warning
-    shown(charts.study_data_line(data), icon=":material/dataset:")
+    shown(study_charts.study_data_line(data), icon=":material/dataset:")
     st.text(f"Data: {data.get('root')}")  # a path as text: it may hold * or _
     if live:
         st.caption("So far: n counts the seeds finished; the figures move as the others finish.")
@@ -156,7 +156,7 @@ def show_result(name: str, live: bool) -> None:
         with st.expander("The extra arms the conclusions need", icon=":material/call_split:"):
             show_table(result["extra_arms"], key="reproduce-extra")
     if result.get("curves"):
-        st.altair_chart(charts.study_curves_chart(result["curves"]))
+        st.altair_chart(study_charts.study_curves_chart(result["curves"]))
     show_confusion(result.get("confusion"))
     show_claims(result.get("claims") or [])
     if not live:
@@ -169,7 +169,7 @@ TABLE_ORDER = ["variant", "report test %", "test %", "± std", "n", "test 95% CI
 
 
 def show_table(variants: list[dict], key: str) -> None:
-    st.dataframe(charts.study_table(variants), hide_index=True, key=key, column_order=TABLE_ORDER, column_config={
+    st.dataframe(study_charts.study_table(variants), hide_index=True, key=key, column_order=TABLE_ORDER, column_config={
         **{c: st.column_config.NumberColumn(format=NUMBER, width="small") for c in (
             "test %", "± std", "valid %", "valid ± std")},
         **{c: st.column_config.NumberColumn(format=NUMBER) for c in ("report test %", "report valid %")},
@@ -193,7 +193,7 @@ def show_confusion(confusion: dict | None) -> None:
     st.caption("The report printed its matrix with rows = predicted class (it called confusion_matrix(predicted, "
                "real)); it is transposed here to rows = true class, so its \"per class accuracy\" is the "
                "precision column below.")
-    st.dataframe(charts.class_rates_table(confusion), hide_index=True, key="reproduce-classes",
+    st.dataframe(study_charts.class_rates_table(confusion), hide_index=True, key="reproduce-classes",
                  column_config={c: st.column_config.NumberColumn(format=NUMBER) for c in (
                      "recall % (study)", "recall % (report)", "precision % (study)", "precision % (report)")})
 
@@ -206,7 +206,7 @@ def show_claims(claims: list[dict]) -> None:
         return
     st.subheader("The report's six conclusions, checked")
     for claim in claims:
-        said = charts.claim_summary(claim)
+        said = study_charts.claim_summary(claim)
         with st.container(border=True):
             title, verdict = st.columns([5, 1])
             title.markdown(f"**{said['title']}**")

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from ui import charts
+from ui import charts, study_charts
 
 CLASSES = ["cat", "dog", "ship"]
 CONFUSION = [[8, 2, 0], [3, 6, 1], [0, 0, 0]]  # ship has no test images: its row is all zero
@@ -353,16 +353,16 @@ STUDY_VARIANTS = [
 
 
 def test_the_study_data_line_says_whether_the_figures_compare_with_the_report():
-    assert charts.study_data_line({"root": "/d", "train_images": 90000, "comparable_to_report": True}) == \
+    assert study_charts.study_data_line({"root": "/d", "train_images": 90000, "comparable_to_report": True}) == \
         "CINIC-10 at full size (90,000 training images): the figures compare with the report's."
-    line = charts.study_data_line({"root": "/d", "train_images": 4068, "comparable_to_report": False})
+    line = study_charts.study_data_line({"root": "/d", "train_images": 4068, "comparable_to_report": False})
     assert line.startswith("This data set (4,068 training images) is not the report's")
     assert "compare the ranking and the gaps, not the figures" in line
 
 
 def test_the_study_table_puts_the_reports_figures_beside_the_studys():
-    table = charts.study_table(STUDY_VARIANTS)
-    assert list(table.columns) == charts.STUDY_COLUMNS
+    table = study_charts.study_table(STUDY_VARIANTS)
+    assert list(table.columns) == study_charts.STUDY_COLUMNS
     base, best = table.to_dict("records")
     assert (base["variant"], base["report test %"], base["report epochs"]) == ("base · report recipe", 50.73, 16)
     assert (base["test %"], base["± std"], base["n"], base["difference"]) == (40.12, 1.5, 3, -10.61)
@@ -372,7 +372,7 @@ def test_the_study_table_puts_the_reports_figures_beside_the_studys():
 
 
 def test_the_study_curves_show_the_mean_its_spread_and_the_reports_points():
-    chart = charts.study_curves_chart(STUDY_CURVES)
+    chart = study_charts.study_curves_chart(STUDY_CURVES)
     spec = spec_of(chart)
     band, lines, marks = chart.layer
     means = lines.data
@@ -407,7 +407,7 @@ def test_the_confusion_chart_takes_a_title_and_the_class_rates_table_pairs_study
                  "study_precision": {"cat": 72.727, "dog": 75.0, "ship": None},
                  "report_recall": {"cat": 48.9, "dog": 47.29, "ship": 69.75},
                  "report_precision": {"cat": 47.77, "dog": 47.49, "ship": 70.36}}
-    table = charts.class_rates_table(confusion)
+    table = study_charts.class_rates_table(confusion)
     assert list(table["class"]) == CLASSES
     cat = table.iloc[0]
     assert (cat["recall % (study)"], cat["recall % (report)"], cat["precision % (study)"],
@@ -416,7 +416,7 @@ def test_the_confusion_chart_takes_a_title_and_the_class_rates_table_pairs_study
 
 
 def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_line():
-    supported = charts.claim_summary({
+    supported = study_charts.claim_summary({
         "id": 1, "claim": "Smaller filters raise accuracy.", "verdict": "supported", "p_value": 0.0004,
         "test": "Welch's t test over seeds",
         "evidence": {"mean_a": 34.443, "ci95": [-3.0084, 5.2284], "n_a": 3, "p_value": 0.0004},
@@ -424,7 +424,7 @@ def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_
     assert supported == {"title": "1. Smaller filters raise accuracy.", "verdict": "supported",
                          "detail": "Welch's t test over seeds · p < 0.001",
                          "evidence": "mean a: 34.44; ci95: -3.01 .. 5.23; n a: 3; p value: < 0.001"}
-    pairs = charts.claim_summary({
+    pairs = study_charts.claim_summary({
         "id": 3, "claim": "Most mistakes fall between similar classes.", "verdict": "inconclusive", "p_value": 0.31,
         "test": "top pairs", "n_to_settle": 12,
         "evidence": {"study_top": [{"pair": ["deer", "horse"], "count": 12, "share": 12.2449}],
@@ -432,5 +432,5 @@ def test_each_claim_reads_as_a_title_a_verdict_its_test_and_its_evidence_on_one_
     assert pairs["detail"] == "top pairs · p = 0.310 · about 12 seeds per variant would settle it"
     assert pairs["evidence"] == ("study top: (pair deer/horse, count 12, share 12.24); shared: automobile/truck; "
                                  "epochs: base 7, best 2")
-    assert charts.claim_summary({"id": 6, "claim": "c", "verdict": "not supported", "p_value": None,
+    assert study_charts.claim_summary({"id": 6, "claim": "c", "verdict": "not supported", "p_value": None,
                                  "test": "", "evidence": {}})["detail"] == ""
