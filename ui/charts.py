@@ -381,9 +381,9 @@ def compare_table(summaries: Sequence[Mapping], notes: Mapping[str, str] | None 
         rows.append({
             "run": s["name"], "variant": s.get("label") or preset,
             "what changed": notes.get(preset) or s.get("model") or "",
-            "test %": rounded(s.get("test_acc")), "valid %": rounded(s.get("best_valid_acc")),
+            "test %": round_or_none(s.get("test_acc")), "valid %": round_or_none(s.get("best_valid_acc")),
             "epochs": s.get("epoch"), "parameters": s.get("params"),
-            "s / epoch": rounded(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment_name"), s.get("augment_n")),
+            "s / epoch": round_or_none(s.get("s_per_epoch")), "augmentation": augmentation_label(s.get("augment_name"), s.get("augment_n")),
             "state": s.get("state"),
         })
     for preset, figures in (reference or {}).items():
@@ -401,7 +401,7 @@ def augmentation_label(name: str | None, n: int | None) -> str:
     return f"{name} ×{n:,}"
 
 
-def rounded(x, digits: int = 2):
+def round_or_none(x, digits: int = 2):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), digits)
 
 

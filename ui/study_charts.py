@@ -9,7 +9,12 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from ui.charts import RUN_PALETTE, epoch_axis, fit_width, points, rounded
+from ui.charts import RUN_PALETTE, epoch_axis, fit_width, round_or_none
+
+STUDY_COLUMNS = ["variant", "what it changes", "report test %", "report valid %", "report epochs", "test %",
+                 "± std", "n", "test 95% CI", "valid %", "valid ± std", "difference", "verdict"]
+STUDY_POINTS = "the report"  # the legend's name for the report's own per-epoch figures
+
 
 STUDY_COLUMNS = ["variant", "what it changes", "report test %", "report valid %", "report epochs", "test %",
                  "± std", "n", "test 95% CI", "valid %", "valid ± std", "difference", "verdict"]
@@ -34,10 +39,10 @@ def study_table(variants: Sequence[Mapping]) -> pd.DataFrame:
     rows = [{"variant": v["label"], "what it changes": v.get("changes") or "",
              "report test %": (v.get("report") or {}).get("test"),
              "report valid %": (v.get("report") or {}).get("valid"),
-             "report epochs": (v.get("report") or {}).get("epochs"), "test %": rounded(v.get("test_mean")),
-             "± std": rounded(v.get("test_std")), "n": v.get("n"), "test 95% CI": interval(v.get("test_ci95")),
-             "valid %": rounded(v.get("valid_mean")), "valid ± std": rounded(v.get("valid_std")),
-             "difference": rounded(v.get("diff_to_report")), "verdict": v.get("verdict") or ""}
+             "report epochs": (v.get("report") or {}).get("epochs"), "test %": round_or_none(v.get("test_mean")),
+             "± std": round_or_none(v.get("test_std")), "n": v.get("n"), "test 95% CI": interval(v.get("test_ci95")),
+             "valid %": round_or_none(v.get("valid_mean")), "valid ± std": round_or_none(v.get("valid_std")),
+             "difference": round_or_none(v.get("diff_to_report")), "verdict": v.get("verdict") or ""}
             for v in variants]
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 
@@ -88,10 +93,10 @@ def study_curves_chart(curves: Sequence[Mapping]) -> alt.LayerChart:
 
 def class_rates_table(confusion: Mapping) -> pd.DataFrame:
     """Recall and precision per class, this study's beside the report's (study_result's "confusion")."""
-    rows = [{"class": c, "recall % (study)": rounded(confusion["study_recall"].get(c)),
-             "recall % (report)": rounded(confusion["report_recall"].get(c)),
-             "precision % (study)": rounded(confusion["study_precision"].get(c)),
-             "precision % (report)": rounded(confusion["report_precision"].get(c))}
+    rows = [{"class": c, "recall % (study)": round_or_none(confusion["study_recall"].get(c)),
+             "recall % (report)": round_or_none(confusion["report_recall"].get(c)),
+             "precision % (study)": round_or_none(confusion["study_precision"].get(c)),
+             "precision % (report)": round_or_none(confusion["report_precision"].get(c))}
             for c in confusion["classes"]]
     return pd.DataFrame(rows, columns=["class", "recall % (study)", "recall % (report)",
                                        "precision % (study)", "precision % (report)"])
