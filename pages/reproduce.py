@@ -254,13 +254,11 @@ with app_ui.page_body():
     if not studies:
         st.caption("No study yet.")
         st.stop()
-    names = [s["name"] for s in studies]
-    wanted = st.query_params.get("study")
-    picked = st.selectbox("Study", names, names.index(wanted) if wanted in names else 0, key="reproduce-picked",
-                          # no state here: drawn once, it would go stale while the study runs (shown below)
-                          format_func=lambda n: next(f"{n} ({s['trials']} trials)" for s in studies if s["name"] == n))
-    st.query_params["study"] = picked
-    live = next(s for s in studies if s["name"] == picked)["state"] in LIVE
+    # No state in the box: drawn once, it would go stale while the study runs (shown below).
+    study = sweep_view.pick(studies, "Study", "reproduce-picked", "study",
+                            lambda s: f"{s['name']} ({s['trials']} trials)")
+    picked = study["name"]
+    live = study["state"] in LIVE
     st.session_state["reproduce-live"] = live
     # Poll only while the study can still change; an ended one is drawn once.
     st.fragment(watch, run_every=POLL_SECONDS if live else None)(str(sweep_folder(picked)))

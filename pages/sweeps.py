@@ -149,13 +149,11 @@ with app_ui.page_body():
     if not sweeps:
         st.caption("No sweeps yet.")
         st.stop()
-    names = [s["name"] for s in sweeps]
-    wanted = st.query_params.get("sweep")
-    picked = st.selectbox("Sweep", names, names.index(wanted) if wanted in names else 0, key="sweep-picked",
-                          format_func=lambda n: next(f"{n} ({s['state']}, {s['trials']} trials)"
-                                                     for s in sweeps if s["name"] == n))
+    sweep = sweep_view.pick(sweeps, "Sweep", "sweep-picked", "sweep",
+                            lambda s: f"{s['name']} ({s['state']}, {s['trials']} trials)")
+    picked = sweep["name"]
     # The state the picker shows: the fragment below redraws the page when the sweep's state moves on.
-    st.session_state["sweep-drawn-state"] = next(s for s in sweeps if s["name"] == picked)["state"]
+    st.session_state["sweep-drawn-state"] = sweep["state"]
     live = st.session_state["sweep-drawn-state"] in LIVE
     # Poll only while the sweep can still change; an ended one is drawn once.
     st.fragment(watch, run_every=POLL_SECONDS if live else None)(str(sweep_folder(picked)))

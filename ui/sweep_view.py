@@ -33,3 +33,15 @@ def show_trials(trials: list[dict], key: str) -> None:
                    "epoch": f"{t['epoch'] or 0}/{t['epochs'] or '?'}", "test %": t["test_acc"],
                    "valid %": t["valid_acc"], "error": t["error"] or ""} for t, label in zip(trials, labels)],
                  hide_index=True, key=key, column_config={"test %": number, "valid %": number})
+
+
+def pick(sweeps: list[dict], label: str, key: str, query: str, describe) -> dict:
+    """The sweep (or study) picked in a select box, the URL's `?<query>=` first, remembered there;
+    `describe(sweep)` is its line in the box. Returns the picked sweep's summary."""
+    names = [s["name"] for s in sweeps]
+    wanted = st.query_params.get(query)
+    by_name = {s["name"]: s for s in sweeps}
+    picked = st.selectbox(label, names, names.index(wanted) if wanted in names else 0, key=key,
+                          format_func=lambda name: describe(by_name[name]))
+    st.query_params[query] = picked
+    return by_name[picked]
