@@ -82,7 +82,7 @@ def test_the_recipe_is_named_beside_the_preset_and_the_reports_optimiser_is_adam
     at = open_app("Train")
     assert at.selectbox(key="preset").format_func("base").startswith("base · project recipe")
     assert any(m.value.startswith("Trains **base · project recipe**") for m in at.markdown)
-    report = RECIPES[1]  # "seed", or "report" once renamed: both read "report recipe"
+    report = RECIPES[1]  # "report"; its old name "seed" reads "report recipe" too (below)
     at.radio(key="recipe").set_value(report).run()
     assert_clean(at)
     assert at.radio(key="recipe").format_func(report) == "report recipe"

@@ -215,12 +215,12 @@ class RunFolder(RunRecords):
 # The same preset trains another model under each recipe (the project recipe adds contrast-normalised
 # input, flip TTA and Xavier weights), so a run is named by both. The report's recipe was keyed "seed"
 # before it was keyed "report": both read the same.
-RECIPE_LABELS = {"report": "report recipe", "seed": "report recipe", "project": "project recipe"}
-
-
 def recipe_label(recipe) -> str:
-    """"report recipe" or "project recipe" (an unknown key reads as itself)."""
-    return RECIPE_LABELS.get(recipe, f"{recipe} recipe" if recipe else "recipe unknown")
+    """"report recipe" or "project recipe", an old name read as the recipe it names now ("seed": the
+    report's); an unknown key reads as itself."""
+    from cinic.runs.config import recipe_name
+
+    return f"{recipe_name(recipe)} recipe" if recipe else "recipe unknown"
 
 
 def run_label(config: dict) -> str:
